@@ -1,0 +1,73 @@
+package driver
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Drivers wrap them (see OpError); callers test with
+// errors.Is. Never compare error strings.
+var (
+	// ErrNotFound: the key does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrPrecondition: a write's condition did not hold (or the server
+	// reported a conflicting concurrent conditional write); the write did
+	// not happen.
+	ErrPrecondition = errors.New("precondition failed")
+	// ErrUnsupported: the store cannot guarantee the requested operation
+	// (e.g. a conditional delete); nothing was done.
+	ErrUnsupported = errors.New("unsupported by this store")
+	// ErrInvalidKey: the key or prefix breaks the rules of ValidateKey.
+	ErrInvalidKey = errors.New("invalid key")
+	// ErrTooLarge: the object is larger than the read cap.
+	ErrTooLarge = errors.New("object too large")
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("store closed")
+)
+
+// OpError records the operation and key of a failed driver call. Drivers
+// wrap every error they return in exactly one OpError. Err is either one
+// of the sentinels above joined with the native error, or the native
+// error alone; errors.Is and errors.As see through it.
+type OpError struct {
+	Op  string // "get", "put", "delete", "list"
+	Key string // key or prefix
+	Err error
+}
+
+func (e *OpError) Error() string {
+	return fmt.Sprintf("%s %q: %v", e.Op, e.Key, e.Err)
+}
+
+func (e *OpError) Unwrap() error { return e.Err }
+
+// Wrap returns err wrapped once in an OpError with op and key. When kind is
+// non-nil and err is not already kind, the result also satisfies
+// errors.Is(result, kind) while keeping err reachable with errors.As.
+// Wrap(nil...) returns nil.
+func Wrap(op, key string, kind, err error) error {
+	if err == nil && kind == nil {
+		return nil
+	}
+	var inner error
+	switch {
+	case err == nil:
+		inner = kind
+	case kind == nil || errors.Is(err, kind):
+		inner = err
+	default:
+		inner = &kindError{kind: kind, err: err}
+	}
+	return &OpError{Op: op, Key: key, Err: inner}
+}
+
+// kindError classifies a native error under a sentinel: its message is the
+// native error's, errors.Is matches the sentinel, errors.As finds the
+// native error.
+type kindError struct {
+	kind error
+	err  error
+}
+
+func (e *kindError) Error() string   { return e.kind.Error() + ": " + e.err.Error() }
+func (e *kindError) Unwrap() []error { return []error{e.kind, e.err} }

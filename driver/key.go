@@ -1,0 +1,67 @@
+package driver
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxKeyLen is the longest key, in bytes, any driver accepts (S3's limit).
+const MaxKeyLen = 1024
+
+// ValidateKey returns an error for which errors.Is(err, ErrInvalidKey)
+// holds when key is empty, longer than MaxKeyLen bytes, not valid UTF-8,
+// contains a control character, starts with "/", or has an empty, "." or
+// ".." segment between slashes. Every driver applies it before any I/O so
+// that all stores accept exactly the same keys.
+func ValidateKey(key string) error {
+	if key == "" {
+		return invalidKey(key, "empty")
+	}
+	if strings.HasSuffix(key, "/") {
+		return invalidKey(key, "ends with /")
+	}
+	return ValidatePrefix(key)
+}
+
+// ValidatePrefix applies the rules of ValidateKey to a List prefix, except
+// that a prefix may be empty and may end with "/".
+func ValidatePrefix(prefix string) error {
+	if len(prefix) > MaxKeyLen {
+		return invalidKey(prefix, fmt.Sprintf("longer than %d bytes", MaxKeyLen))
+	}
+	if !utf8.ValidString(prefix) {
+		return invalidKey(prefix, "not valid UTF-8")
+	}
+	for _, r := range prefix {
+		if unicode.IsControl(r) {
+			return invalidKey(prefix, fmt.Sprintf("control character %U", r))
+		}
+	}
+	if prefix == "" {
+		return nil
+	}
+	if strings.HasPrefix(prefix, "/") {
+		return invalidKey(prefix, "starts with /")
+	}
+	segs := strings.Split(prefix, "/")
+	for i, s := range segs {
+		last := i == len(segs)-1
+		switch {
+		case s == "" && !last:
+			return invalidKey(prefix, "empty segment")
+		case s == "." || s == "..":
+			return invalidKey(prefix, "dot segment")
+		}
+	}
+	return nil
+}
+
+func invalidKey(key, why string) error {
+	shown := key
+	if len(shown) > 64 {
+		shown = shown[:64] + "…"
+	}
+	return &OpError{Op: "validate", Key: shown, Err: fmt.Errorf("%w: %s", ErrInvalidKey, why)}
+}

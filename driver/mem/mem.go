@@ -1,0 +1,151 @@
+// Package mem is the in-memory reference driver. It is exact (conditions
+// are checked under one lock, versions come from a strictly increasing
+// sequence) and is meant for unit tests and simulation, not production:
+// nothing survives the process.
+package mem
+
+import (
+	"context"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/s3coord/coord/driver"
+)
+
+// Options configure a Store. The zero value is usable.
+type Options struct {
+	// Now supplies the server time (List's ServerTime and objects'
+	// Modified). Default time.Now.
+	Now func() time.Time
+	// MaxRead caps reads (default driver.DefaultMaxRead).
+	MaxRead int64
+}
+
+type object struct {
+	data     []byte
+	version  string
+	modified time.Time
+}
+
+// Store is an in-memory driver.Store. It is safe for concurrent use.
+type Store struct {
+	driver.Counter
+	opts   Options
+	mu     sync.Mutex
+	seq    uint64
+	objs   map[string]object
+	closed bool
+}
+
+var _ driver.Store = (*Store)(nil)
+var _ driver.RequestCounter = (*Store)(nil)
+
+// New returns an empty store.
+func New(opts Options) *Store {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MaxRead <= 0 {
+		opts.MaxRead = driver.DefaultMaxRead
+	}
+	return &Store{opts: opts, objs: make(map[string]object)}
+}
+
+func (s *Store) begin(ctx context.Context, op, key string, class driver.Class, validate func(string) error) error {
+	if err := validate(key); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return driver.Wrap(op, key, nil, err)
+	}
+	s.Inc(class)
+	if s.closed {
+		return driver.Wrap(op, key, driver.ErrClosed, nil)
+	}
+	return nil
+}
+
+// Get implements driver.Store.
+func (s *Store) Get(ctx context.Context, key string) (driver.Object, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.begin(ctx, "get", key, driver.ClassGet, driver.ValidateKey); err != nil {
+		return driver.Object{}, err
+	}
+	o, ok := s.objs[key]
+	if !ok {
+		return driver.Object{}, driver.Wrap("get", key, driver.ErrNotFound, nil)
+	}
+	if int64(len(o.data)) > s.opts.MaxRead {
+		return driver.Object{}, driver.Wrap("get", key, driver.ErrTooLarge, nil)
+	}
+	return driver.Object{Key: key, Data: append([]byte(nil), o.data...), Version: o.version, Modified: o.modified}, nil
+}
+
+// Put implements driver.Store.
+func (s *Store) Put(ctx context.Context, key string, data []byte, cond driver.Condition) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.begin(ctx, "put", key, driver.ClassPut, driver.ValidateKey); err != nil {
+		return "", err
+	}
+	cur, exists := s.objs[key]
+	if !cond.Holds(exists, cur.version) {
+		return "", driver.Wrap("put", key, driver.ErrPrecondition, nil)
+	}
+	s.seq++
+	v := strconv.FormatUint(s.seq, 10)
+	s.objs[key] = object{data: append([]byte(nil), data...), version: v, modified: s.opts.Now()}
+	return v, nil
+}
+
+// Delete implements driver.Store. Conditional delete is supported.
+func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.begin(ctx, "delete", key, driver.ClassDelete, driver.ValidateKey); err != nil {
+		return err
+	}
+	if cond.IsIfAbsent() {
+		return driver.Wrap("delete", key, driver.ErrUnsupported, nil)
+	}
+	cur, exists := s.objs[key]
+	if !cond.IsNone() && !cond.Holds(exists, cur.version) {
+		return driver.Wrap("delete", key, driver.ErrPrecondition, nil)
+	}
+	delete(s.objs, key)
+	return nil
+}
+
+// List implements driver.Store.
+func (s *Store) List(ctx context.Context, prefix string) (driver.ListResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.begin(ctx, "list", prefix, driver.ClassList, driver.ValidatePrefix); err != nil {
+		return driver.ListResult{}, err
+	}
+	res := driver.ListResult{ServerTime: s.opts.Now()}
+	for k, o := range s.objs {
+		if strings.HasPrefix(k, prefix) {
+			res.Entries = append(res.Entries, driver.Entry{Key: k, Version: o.version, Size: int64(len(o.data)), Modified: o.modified})
+		}
+	}
+	sort.Slice(res.Entries, func(i, j int) bool { return res.Entries[i].Key < res.Entries[j].Key })
+	return res, nil
+}
+
+// Capabilities implements driver.Store.
+func (s *Store) Capabilities() driver.Capabilities {
+	return driver.Capabilities{Name: "mem", ConditionalDelete: true, MaxRead: s.opts.MaxRead}
+}
+
+// Close implements driver.Store.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	return nil
+}

@@ -1,0 +1,3 @@
+module github.com/s3coord/coord
+
+go 1.26.0

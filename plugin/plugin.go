@@ -1,0 +1,147 @@
+// Package plugin defines the contract between coord and the code that
+// needs exactly one leader: a plugin.
+//
+// A plugin has a name and, optionally, any of these abilities, found by
+// type assertion (as database/sql/driver does):
+//
+//   - Leader: Lead runs while this process leads the plugin. Its context is
+//     cancelled the moment leadership is lost (or could be lost: the engine
+//     steps down before any other process can take over).
+//   - Observer: LeaderChanged hears every change of leader.
+//   - Periodic: Tick runs every Interval while this process leads.
+//
+// Every leadership comes with a Term carrying the plugin's epoch: a fencing
+// token that strictly increases across leaders. A plugin that writes
+// shared state stamps its writes with the epoch and rejects writes from a
+// smaller one (see CheckEpoch), so that a leader paused past its lease
+// cannot overwrite the work of its successor.
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Plugin is anything coord can elect a leader for.
+type Plugin interface {
+	// Name identifies the plugin within its namespace. It must be a valid
+	// name (see coord.ValidateName): letters, digits, '-', '_', '.'.
+	Name() string
+}
+
+// Leader is a plugin with work to run while it leads.
+type Leader interface {
+	Plugin
+	// Lead runs in its own goroutine when this process becomes leader of
+	// the plugin, and must return promptly once ctx is cancelled. Returning
+	// early does not give up leadership. An error is logged and counted.
+	Lead(ctx context.Context, term Term) error
+}
+
+// Observer is a plugin that wants to hear about leader changes.
+type Observer interface {
+	Plugin
+	// LeaderChanged is called for every observed change of leader, in
+	// order, from a goroutine of its own: it may block without blocking
+	// the election loop (events that pile up beyond a buffer are dropped
+	// and counted).
+	LeaderChanged(change Change)
+}
+
+// Periodic is a plugin with leader-only work at its own interval.
+type Periodic interface {
+	Plugin
+	// Interval is how often Tick runs while leading (>0).
+	Interval() time.Duration
+	// Tick runs while leading; ctx is cancelled when leadership is lost.
+	Tick(ctx context.Context, term Term) error
+}
+
+// Term is one leadership of one plugin.
+type Term struct {
+	Namespace string
+	Plugin    string
+	// Leader is the worker id of the leading process.
+	Leader string
+	// Epoch is the plugin's fencing token: strictly increasing, one leader
+	// per epoch, in both global and per-plugin mode.
+	Epoch uint64
+	// Mode is "global" or "per-plugin": how this term was won.
+	Mode string
+	// Started is when this process became leader (its own clock).
+	Started time.Time
+}
+
+func (t Term) String() string {
+	return fmt.Sprintf("%s/%s leader=%s epoch=%d mode=%s", t.Namespace, t.Plugin, t.Leader, t.Epoch, t.Mode)
+}
+
+// Change describes a change of leader as observed by this process. From or
+// To is empty when there was or is no leader.
+type Change struct {
+	Namespace string
+	Plugin    string
+	From, To  string
+	Epoch     uint64
+	// Self is true when To is this process.
+	Self bool
+}
+
+// ErrStaleEpoch is returned by CheckEpoch when a write comes from an older
+// leadership than one already recorded.
+var ErrStaleEpoch = errors.New("stale epoch: a newer leader has written")
+
+// CheckEpoch is the fencing rule: a write stamped with epoch mine may
+// proceed over state last written at epoch recorded only if mine is not
+// smaller. It returns an error for which errors.Is(err, ErrStaleEpoch)
+// holds otherwise.
+func CheckEpoch(recorded, mine uint64) error {
+	if mine < recorded {
+		return fmt.Errorf("%w (mine %d < recorded %d)", ErrStaleEpoch, mine, recorded)
+	}
+	return nil
+}
+
+// Func adapts functions to a plugin with any of the optional abilities;
+// nil fields are absent abilities. It is handy in tests and small programs.
+type Func struct {
+	PluginName string
+	// OnLead, if set, is Lead.
+	OnLead func(ctx context.Context, term Term) error
+	// OnChange, if set, is LeaderChanged.
+	OnChange func(Change)
+	// Every and OnTick, if both set, are Interval and Tick.
+	Every  time.Duration
+	OnTick func(ctx context.Context, term Term) error
+}
+
+// Name implements Plugin.
+func (f *Func) Name() string { return f.PluginName }
+
+// Lead implements Leader; without OnLead it waits for ctx.
+func (f *Func) Lead(ctx context.Context, term Term) error {
+	if f.OnLead == nil {
+		return nil
+	}
+	return f.OnLead(ctx, term)
+}
+
+// LeaderChanged implements Observer.
+func (f *Func) LeaderChanged(c Change) {
+	if f.OnChange != nil {
+		f.OnChange(c)
+	}
+}
+
+// Interval implements Periodic.
+func (f *Func) Interval() time.Duration { return f.Every }
+
+// Tick implements Periodic.
+func (f *Func) Tick(ctx context.Context, term Term) error {
+	if f.OnTick == nil {
+		return nil
+	}
+	return f.OnTick(ctx, term)
+}
