@@ -1,8 +1,9 @@
 // Package plugin defines the contract between coord and the code that
 // needs exactly one leader: a plugin.
 //
-// A plugin has a name and, optionally, any of these abilities, found by
-// type assertion (as database/sql/driver does):
+// A plugin is registered under a name (coord.Hub.Use(ctx, "queue", p, …))
+// and has any of these abilities, found by type assertion (as
+// database/sql/driver does):
 //
 //   - Leader: Lead runs while this process leads the plugin. Its context is
 //     cancelled the moment leadership is lost (or could be lost: the engine
@@ -24,16 +25,13 @@ import (
 	"time"
 )
 
-// Plugin is anything coord can elect a leader for.
-type Plugin interface {
-	// Name identifies the plugin within its namespace. It must be a valid
-	// name (see coord.ValidateName): letters, digits, '-', '_', '.'.
-	Name() string
-}
+// Plugin is any value coord can elect a leader for. Its abilities are the
+// optional interfaces below; a plugin with none of them still gets a
+// leader, which the application can query.
+type Plugin any
 
 // Leader is a plugin with work to run while it leads.
 type Leader interface {
-	Plugin
 	// Lead runs in its own goroutine when this process becomes leader of
 	// the plugin, and must return promptly once ctx is cancelled. Returning
 	// early does not give up leadership. An error is logged and counted.
@@ -42,7 +40,6 @@ type Leader interface {
 
 // Observer is a plugin that wants to hear about leader changes.
 type Observer interface {
-	Plugin
 	// LeaderChanged is called for every observed change of leader, in
 	// order, from a goroutine of its own: it may block without blocking
 	// the election loop (events that pile up beyond a buffer are dropped
@@ -52,8 +49,7 @@ type Observer interface {
 
 // Periodic is a plugin with leader-only work at its own interval.
 type Periodic interface {
-	Plugin
-	// Interval is how often Tick runs while leading (>0).
+	// Interval is how often Tick runs while leading; <= 0 disables Tick.
 	Interval() time.Duration
 	// Tick runs while leading; ctx is cancelled when leadership is lost.
 	Tick(ctx context.Context, term Term) error
@@ -104,23 +100,20 @@ func CheckEpoch(recorded, mine uint64) error {
 	return nil
 }
 
-// Func adapts functions to a plugin with any of the optional abilities;
-// nil fields are absent abilities. It is handy in tests and small programs.
+// Func adapts functions to a plugin with the optional abilities; nil
+// fields do nothing. It is handy in tests and small programs.
 type Func struct {
-	PluginName string
 	// OnLead, if set, is Lead.
 	OnLead func(ctx context.Context, term Term) error
 	// OnChange, if set, is LeaderChanged.
 	OnChange func(Change)
-	// Every and OnTick, if both set, are Interval and Tick.
+	// Every and OnTick are Interval and Tick; Every <= 0 means no
+	// periodic work.
 	Every  time.Duration
 	OnTick func(ctx context.Context, term Term) error
 }
 
-// Name implements Plugin.
-func (f *Func) Name() string { return f.PluginName }
-
-// Lead implements Leader; without OnLead it waits for ctx.
+// Lead implements Leader; without OnLead it returns at once.
 func (f *Func) Lead(ctx context.Context, term Term) error {
 	if f.OnLead == nil {
 		return nil
