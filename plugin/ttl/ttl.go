@@ -106,12 +106,12 @@ type Options struct {
 // Stats are the Store's counters since it was created.
 type Stats struct {
 	Puts, Gets, Hits, Expired uint64 // Get calls; Hits returned a value; Expired hid an expired entry
-	Sweeps                        uint64 // sweeps that ran (passed the fence or had nothing to do)
-	Swept                         uint64 // entries deleted (or tombstoned) by this process's sweeps
-	Raced                         uint64 // expired entries re-put before the sweeper's conditional write
-	Stale                         uint64 // sweeps refused by the fence because a newer leader had swept
-	Interrupted                   uint64 // sweeps stopped mid-batch by cancellation
-	Errors                        uint64 // sweeps that failed on a storage error
+	Sweeps                    uint64 // sweeps that ran (passed the fence or had nothing to do)
+	Swept                     uint64 // entries deleted (or tombstoned) by this process's sweeps
+	Raced                     uint64 // expired entries re-put before the sweeper's conditional write
+	Stale                     uint64 // sweeps refused by the fence because a newer leader had swept
+	Interrupted               uint64 // sweeps stopped mid-batch by cancellation
+	Errors                    uint64 // sweeps that failed on a storage error
 }
 
 // record is the stored form of an entry (and of a tombstone).
