@@ -1,0 +1,82 @@
+package main
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"io"
+	"strconv"
+	"time"
+)
+
+// writeJSON writes r as one indented JSON document. Durations are in
+// nanoseconds (fields ending in _ns).
+func writeJSON(w io.Writer, r *Report) error {
+	type withReductions struct {
+		*Report
+		Reductions []Reduction `json:"reductions"`
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(withReductions{Report: r, Reductions: r.Reductions()})
+}
+
+// csvHeader is the header of the CSV output: one measured value per row
+// (tidy data), so any tool can pivot it.
+var csvHeader = []string{"section", "mode", "plugins", "metric", "value"}
+
+// writeCSV writes r as rows of csvHeader. Durations are in milliseconds.
+func writeCSV(w io.Writer, r *Report) error {
+	cw := csv.NewWriter(w)
+	row := func(section, mode string, plugins int, metric, value string) {
+		p := ""
+		if plugins > 0 {
+			p = strconv.Itoa(plugins)
+		}
+		cw.Write([]string{section, mode, p, metric, value})
+	}
+	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+	ms := func(d time.Duration) string { return f(float64(d) / float64(time.Millisecond)) }
+
+	cw.Write(csvHeader)
+	row("run", "", 0, "store", r.Store)
+	row("run", "", 0, "driver", r.Driver)
+	row("run", "", 0, "clock", r.Clock)
+	row("run", "", 0, "workers", strconv.Itoa(r.Workers))
+	row("run", "", 0, "window_ms", ms(r.Window))
+	row("run", "", 0, "time_scale", f(r.TimeScale))
+	row("run", "", 0, "membership", strconv.FormatBool(r.Settings.Membership))
+	for _, s := range r.Steady {
+		row("steady", s.Mode, s.Plugins, "heartbeats_per_hour", f(s.HeartbeatsPerHour))
+		row("steady", s.Mode, s.Plugins, "get_per_hour", f(s.PerHour.Get))
+		row("steady", s.Mode, s.Plugins, "head_per_hour", f(s.PerHour.Head))
+		row("steady", s.Mode, s.Plugins, "put_per_hour", f(s.PerHour.Put))
+		row("steady", s.Mode, s.Plugins, "list_per_hour", f(s.PerHour.List))
+		row("steady", s.Mode, s.Plugins, "delete_per_hour", f(s.PerHour.Delete))
+		row("steady", s.Mode, s.Plugins, "requests_per_hour", f(s.PerHour.Total()))
+		row("steady", s.Mode, s.Plugins, "cost_per_month_usd", f(s.CostPerMonth))
+	}
+	for _, red := range r.Reductions() {
+		row("reduction", "", red.Plugins, "factor", f(red.Factor))
+	}
+	for _, l := range r.PerWorker {
+		row("per_worker", l.Mode, l.Plugins, l.Role+"_lease_writes_per_hour", f(l.LeaseWrites))
+		row("per_worker", l.Mode, l.Plugins, l.Role+"_worker_record_writes_per_hour", f(l.WorkerWrites))
+		row("per_worker", l.Mode, l.Plugins, l.Role+"_reads_per_hour", f(l.Reads))
+		row("per_worker", l.Mode, l.Plugins, l.Role+"_lists_per_hour", f(l.Lists))
+		row("per_worker", l.Mode, l.Plugins, l.Role+"_deletes_per_hour", f(l.Deletes))
+	}
+	for _, c := range r.Convergence {
+		row("convergence", c.Mode, c.Plugins, "median_ms", ms(c.Median()))
+		row("convergence", c.Mode, c.Plugins, "max_ms", ms(c.Max()))
+	}
+	for _, fo := range r.Failover {
+		row("failover", fo.Mode, fo.Plugins, fo.Kind+"_median_ms", ms(fo.Median()))
+		row("failover", fo.Mode, fo.Plugins, fo.Kind+"_max_ms", ms(fo.Max()))
+		row("failover", fo.Mode, fo.Plugins, fo.Kind+"_bound_ms", ms(fo.Bound))
+	}
+	for _, t := range r.Targets {
+		row("target", "", 0, t.Name, t.Verdict)
+	}
+	cw.Flush()
+	return cw.Error()
+}

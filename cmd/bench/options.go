@@ -1,0 +1,190 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// options are the command-line settings of one run.
+type options struct {
+	store      string   // store URL; "" means bolt in a temp dir
+	plugins    []int    // plugin counts per worker, ascending, distinct
+	workers    int      // worker processes (Hubs) per scenario
+	modes      []string // modePerPlugin and/or modeGlobal
+	clock      string   // clockVirtual or clockRealTime (resolved)
+	duration   time.Duration
+	interval   time.Duration // real-time heartbeat interval
+	trials     int
+	membership bool
+	seed       uint64
+	json, csv  bool
+	svg        string
+	quiet      bool
+}
+
+// Real-time defaults: intervals 25× shorter than the engine's defaults, so
+// a 15s run stands for 6¼ minutes at default settings.
+const (
+	defaultRealInterval = 200 * time.Millisecond
+	defaultRealDuration = 15 * time.Second
+	defaultVirtualHour  = time.Hour
+)
+
+const usageText = `usage: bench [flags]
+
+Measures storage requests, cost, time to a leader and failover time of
+coord's global and per-plugin modes, with the engine's real code.
+
+With no flags it runs on an embedded bolt store in a temp dir on a virtual
+clock (a simulated hour per scenario, in seconds of wall time). Any store
+URL works: mem://, bolt:///path/to.db, s3://bucket/prefix?region=..., 
+minio://host:port/bucket/prefix?secure=false. Stores other than mem and bolt
+run in real time with short intervals, and the output says how the counts
+were scaled to an hour.
+
+flags:
+`
+
+// parseFlags parses args (without the program name).
+func parseFlags(args []string, errOut io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(errOut)
+	fs.Usage = func() {
+		fmt.Fprint(errOut, usageText)
+		fs.PrintDefaults()
+	}
+	plugins := fs.String("plugins", "1,3,10", "comma-separated plugin counts per worker")
+	modes := fs.String("modes", modePerPlugin+","+modeGlobal, "comma-separated modes to run: per-plugin, global")
+	virtual := fs.Bool("virtual", false, "virtual clock (mem and bolt stores only; the default for them)")
+	realtime := fs.Bool("realtime", false, "real time with short intervals (the default for other stores)")
+	fs.StringVar(&o.store, "store", "", "store URL (default: bolt in a temp dir, removed afterwards)")
+	fs.IntVar(&o.workers, "workers", 3, "worker processes (coord Hubs) per scenario")
+	fs.DurationVar(&o.duration, "duration", 0, "steady-state window per scenario (default 1h virtual, 15s real time)")
+	fs.DurationVar(&o.interval, "interval", defaultRealInterval, "real-time heartbeat interval; the other timings keep the defaults' ratios")
+	fs.IntVar(&o.trials, "trials", 5, "repetitions of each convergence and failover measurement")
+	fs.BoolVar(&o.membership, "membership", true, "worker records (membership); false saves their PUTs")
+	fs.Uint64Var(&o.seed, "seed", 1, "seed of the engines' jitter (virtual clock runs repeat exactly per seed)")
+	fs.BoolVar(&o.json, "json", false, "write the report as JSON instead of tables")
+	fs.BoolVar(&o.csv, "csv", false, "write the report as CSV instead of tables")
+	fs.StringVar(&o.svg, "svg", "", "also draw requests/hour against plugin count into this SVG file")
+	fs.BoolVar(&o.quiet, "quiet", false, "no progress line on stderr")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+
+	var err error
+	if o.plugins, err = parseCounts(*plugins); err != nil {
+		return o, fmt.Errorf("-plugins: %w", err)
+	}
+	if o.modes, err = parseModes(*modes); err != nil {
+		return o, fmt.Errorf("-modes: %w", err)
+	}
+	if o.workers < 1 {
+		return o, errors.New("-workers: must be at least 1")
+	}
+	if o.trials < 1 {
+		return o, errors.New("-trials: must be at least 1")
+	}
+	if o.json && o.csv {
+		return o, errors.New("-json and -csv: choose one")
+	}
+	if o.duration < 0 {
+		return o, errors.New("-duration: must not be negative")
+	}
+	if o.interval < 10*time.Millisecond {
+		return o, errors.New("-interval: must be at least 10ms")
+	}
+	scheme, err := storeScheme(o.store)
+	if err != nil {
+		return o, fmt.Errorf("-store: %w", err)
+	}
+	switch {
+	case *virtual && *realtime:
+		return o, errors.New("-virtual and -realtime: choose one")
+	case *virtual && scheme != "mem" && scheme != "bolt":
+		return o, fmt.Errorf("-virtual: needs a mem or bolt store (a %s server keeps real time)", scheme)
+	case *virtual:
+		o.clock = clockVirtual
+	case *realtime:
+		o.clock = clockRealTime
+	case scheme == "mem" || scheme == "bolt":
+		o.clock = clockVirtual
+	default:
+		o.clock = clockRealTime
+	}
+	if o.duration == 0 {
+		o.duration = defaultVirtualHour
+		if o.clock == clockRealTime {
+			o.duration = defaultRealDuration
+		}
+	}
+	return o, nil
+}
+
+// storeScheme returns the scheme of a store URL ("bolt" for the default).
+func storeScheme(raw string) (string, error) {
+	if raw == "" {
+		return "bolt", nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", err
+	}
+	switch u.Scheme {
+	case "mem", "bolt", "s3", "minio":
+		return u.Scheme, nil
+	case "":
+		return "", fmt.Errorf("%q has no scheme (mem://, bolt://, s3://, minio://)", raw)
+	}
+	return "", fmt.Errorf("unknown scheme %q (mem://, bolt://, s3://, minio://)", u.Scheme)
+}
+
+// parseCounts parses "1,3,10" into ascending distinct positive counts.
+func parseCounts(s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.TrimSpace(f)
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q is not a positive count", f)
+		}
+		if n > 1000 {
+			return nil, fmt.Errorf("%d plugins: at most 1000", n)
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// parseModes parses "per-plugin,global" keeping that display order.
+func parseModes(s string) ([]string, error) {
+	var want []string
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.TrimSpace(f)
+		if f != modePerPlugin && f != modeGlobal {
+			return nil, fmt.Errorf("%q is not a mode (per-plugin, global)", f)
+		}
+		want = append(want, f)
+	}
+	var out []string
+	for _, m := range []string{modePerPlugin, modeGlobal} {
+		if slices.Contains(want, m) {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// writeText writes r as the seed's tables, measured.
+func writeText(w io.Writer, r *Report) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# coord bench: %s store, %d workers, %s clock\n\n", r.Driver, r.Workers, r.Clock)
+	s := r.Settings
+	fmt.Fprintf(&b, "Store: %s\n", r.Store)
+	fmt.Fprintf(&b, "Settings: heartbeat %s + jitter [0, %s), lease %s, renew deadline %s, worker timeout %s, membership %s\n",
+		formatDuration(s.HeartbeatInterval), formatDuration(s.HeartbeatJitter), formatDuration(s.LeaseTimeout),
+		formatDuration(s.RenewDeadline), formatDuration(s.WorkerTimeout), onOff(s.Membership))
+	if r.Clock == clockVirtual {
+		fmt.Fprintf(&b, "Each scenario ran for %s of virtual time on the engine's real code; counts are the driver's own request counters.\n",
+			formatWindow(r.Window))
+	} else {
+		fmt.Fprintf(&b, "REAL-TIME RUN, SCALED: each scenario ran for %s of wall time with intervals %.0f× shorter than the defaults;\n"+
+			"hourly figures are the driver's own counts × %.1f (= 1h ÷ %s ÷ %.0f), i.e. per hour at default settings.\n"+
+			"Convergence and failover times are wall-clock times at the short settings.\n",
+			formatWindow(r.Window), r.TimeScale, hourFactor(r), formatWindow(r.Window), r.TimeScale)
+	}
+	b.WriteString("\n")
+
+	if len(r.Steady) > 0 {
+		fmt.Fprintf(&b, "## API Call Reduction (per hour, all %d workers; cost at %s prices, %d h/month)\n\n", r.Workers, r.Prices.Name, HoursPerMonth)
+		t := newTable("Setup", "Heartbeats/Hour", "GET", "HEAD", "PUT", "LIST", "DELETE", "S3 Requests", "Cost/Month").alignRight(1, 2, 3, 4, 5, 6, 7, 8)
+		for _, st := range r.Steady {
+			p := st.PerHour
+			t.add(setupName(st.Plugins, st.Mode), formatCount(st.HeartbeatsPerHour),
+				formatCount(p.Get), formatCount(p.Head), formatCount(p.Put), formatCount(p.List), formatCount(p.Delete),
+				formatCount(p.Total()), formatDollars(st.CostPerMonth))
+		}
+		t.write(&b)
+		b.WriteString("\n")
+	}
+
+	if reds := r.Reductions(); len(reds) > 0 {
+		b.WriteString("## Reduction (per-plugin ÷ global, requests/hour)\n\n")
+		t := newTable("Plugins", "Per-plugin", "Global", "Reduction").alignRight(0, 1, 2, 3)
+		for _, red := range reds {
+			t.add(fmt.Sprint(red.Plugins), formatCount(red.PerPlugin), formatCount(red.Global), formatFactor(red.Factor))
+		}
+		t.write(&b)
+		b.WriteString("\n")
+	}
+
+	if len(r.PerWorker) > 0 {
+		b.WriteString("## Per worker per hour\n\n")
+		t := newTable("Setup", "Role", "Lease writes", "Worker-record writes", "Reads (GET+HEAD)", "LIST", "DELETE").alignRight(2, 3, 4, 5, 6)
+		for _, l := range r.PerWorker {
+			t.add(setupName(l.Plugins, l.Mode), l.Role, formatCount(l.LeaseWrites), formatCount(l.WorkerWrites),
+				formatCount(l.Reads), formatCount(l.Lists), formatCount(l.Deletes))
+		}
+		t.write(&b)
+		b.WriteString("\n")
+	}
+
+	if len(r.Convergence) > 0 {
+		fmt.Fprintf(&b, "## Startup Convergence (all %d workers start at once; until every plugin on every worker knows its leader; %d trials)\n\n", r.Workers, r.Trials)
+		t := newTable("Scenario", "Time to Leader (median)", "Slowest").alignRight(1, 2)
+		for _, c := range r.Convergence {
+			t.add(setupName(c.Plugins, c.Mode), formatDuration(c.Median()), formatDuration(c.Max()))
+		}
+		t.write(&b)
+		b.WriteString("\n")
+	}
+
+	if len(r.Failover) > 0 {
+		fmt.Fprintf(&b, "## Failover (leading worker stopped; until every plugin on every surviving worker knows a new leader; %d trials)\n\n", r.Trials)
+		t := newTable("Scenario", "Stop", "Median", "Slowest", "Bound").alignRight(2, 3, 4)
+		for _, f := range r.Failover {
+			t.add(setupName(f.Plugins, f.Mode), f.Kind, formatDuration(f.Median()), formatDuration(f.Max()), formatDuration(f.Bound))
+		}
+		t.write(&b)
+		b.WriteString("\n")
+	}
+
+	if len(r.Targets) > 0 {
+		b.WriteString("## Targets\n\n")
+		t := newTable("Target", "Want", "Measured", "Result")
+		for _, tg := range r.Targets {
+			t.add(tg.Name, tg.Want, tg.Measured, tg.Verdict)
+		}
+		t.write(&b)
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "Wall time: %s\n", formatDuration(r.Elapsed))
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+// hourFactor is what raw counts over one window are multiplied by to give
+// the hourly figures.
+func hourFactor(r *Report) float64 {
+	if r.Window <= 0 || r.TimeScale <= 0 {
+		return 0
+	}
+	return float64(3600e9) / float64(r.Window) / r.TimeScale
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"time"
+)
+
+// Target limits from issue 5, at default settings.
+const (
+	// globalFlatTolerance: global-mode requests/hour at the largest plugin
+	// count must be within this fraction of those at the smallest.
+	globalFlatTolerance  = 0.02
+	maxLeaderLeaseWrites = 720 // per hour, default settings
+	maxFollowerReads     = 720 // per hour
+	maxWorkerWrites      = 540 // per hour, membership on
+	// maxTimeToLeader is the median time until every plugin knows its
+	// leader, for the largest plugin count in global mode, on a real store.
+	maxTimeToLeader = 100 * time.Millisecond
+)
+
+// evaluateTargets checks the goals of issue 5 against r's measurements.
+// A target whose scenario was not run (or cannot be judged on this clock)
+// is verdictNA, never a pass.
+func evaluateTargets(r *Report) []Target {
+	var out []Target
+	counts := pluginCounts(r)
+
+	// Global mode: requests independent of the plugin count.
+	if len(counts) >= 2 {
+		lo, hi := counts[0], counts[len(counts)-1]
+		a, okA := r.steady(modeGlobal, lo)
+		b, okB := r.steady(modeGlobal, hi)
+		t := Target{
+			Name: fmt.Sprintf("global requests/hour: %d plugins vs %d", hi, lo),
+			Want: fmt.Sprintf("within %.0f%%", globalFlatTolerance*100),
+		}
+		if okA && okB && a.PerHour.Total() > 0 {
+			d := b.PerHour.Total()/a.PerHour.Total() - 1
+			t.Measured = formatPercent(d)
+			t.Verdict = verdict(math.Abs(d) <= globalFlatTolerance)
+		} else {
+			t.Measured, t.Verdict = "not run", verdictNA
+		}
+		out = append(out, t)
+	}
+
+	// Reduction at the largest plugin count: at least that count.
+	if len(counts) >= 1 {
+		n := counts[len(counts)-1]
+		t := Target{
+			Name: fmt.Sprintf("reduction at %d plugins (per-plugin ÷ global)", n),
+			Want: fmt.Sprintf("≥ %d×", n),
+		}
+		t.Measured, t.Verdict = "not run", verdictNA
+		for _, red := range r.Reductions() {
+			if red.Plugins == n && red.Global > 0 {
+				t.Measured = formatFactor(red.Factor)
+				t.Verdict = verdict(roundTo(red.Factor, 2) >= float64(n))
+			}
+		}
+		out = append(out, t)
+	}
+
+	// Per worker per hour at default settings (global mode, every plugin count).
+	var leaderW, followerR, workerW float64
+	var haveLeader, haveFollower bool
+	for _, l := range r.PerWorker {
+		if l.Mode != modeGlobal {
+			continue
+		}
+		switch l.Role {
+		case roleLeader:
+			haveLeader = true
+			leaderW = max(leaderW, l.LeaseWrites)
+		case roleFollower:
+			haveFollower = true
+			followerR = max(followerR, l.Reads)
+			workerW = max(workerW, l.WorkerWrites)
+		}
+	}
+	out = append(out, limitTarget("leader lease writes per hour (global)", haveLeader, leaderW, maxLeaderLeaseWrites))
+	out = append(out, limitTarget("follower reads per hour (global)", haveFollower, followerR, maxFollowerReads))
+	wt := limitTarget("follower worker-record writes per hour (global)", haveFollower, workerW, maxWorkerWrites)
+	if !r.Settings.Membership && haveFollower {
+		wt.Want = "0 (membership off)"
+		wt.Verdict = verdict(workerW == 0)
+	}
+	out = append(out, wt)
+
+	// Time to a leader, largest plugin count, global mode.
+	if len(counts) >= 1 {
+		n := counts[len(counts)-1]
+		t := Target{
+			Name: fmt.Sprintf("time to leader, %d plugins, global (median)", n),
+			Want: "< " + formatDuration(maxTimeToLeader) + " on loopback MinIO",
+		}
+		t.Measured, t.Verdict = "not run", verdictNA
+		for _, c := range r.Convergence {
+			if c.Mode == modeGlobal && c.Plugins == n && len(c.Trials) > 0 {
+				t.Measured = formatDuration(c.Median()) + " on " + r.Driver
+				if r.Clock == clockVirtual {
+					t.Measured += " (virtual clock: store latency not measured)"
+					t.Verdict = verdictNA
+				} else {
+					t.Verdict = verdict(c.Median() < maxTimeToLeader)
+				}
+			}
+		}
+		out = append(out, t)
+	}
+
+	// Failover bounds: every trial of every scenario.
+	for _, kind := range []string{failCrash, failGraceful} {
+		bound := r.Settings.CrashBound()
+		want := "≤ LeaseTimeout + HeartbeatInterval + HeartbeatJitter = "
+		if kind == failGraceful {
+			bound = r.Settings.GracefulBound()
+			want = "≤ HeartbeatInterval + HeartbeatJitter = "
+		}
+		t := Target{Name: "failover after " + map[string]string{failCrash: "a leader crash", failGraceful: "a graceful stop"}[kind] + " (slowest trial)", Want: want + formatDuration(bound)}
+		t.Measured, t.Verdict = "not run", verdictNA
+		var worst time.Duration
+		var any bool
+		for _, f := range r.Failover {
+			if f.Kind == kind && len(f.Trials) > 0 {
+				any = true
+				worst = max(worst, f.Max())
+			}
+		}
+		if any {
+			t.Measured = formatDuration(worst)
+			t.Verdict = verdict(worst <= bound)
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+func limitTarget(name string, have bool, got, limit float64) Target {
+	t := Target{Name: name, Want: "≤ " + formatCount(limit)}
+	if !have {
+		t.Measured, t.Verdict = "not run", verdictNA
+		return t
+	}
+	t.Measured = formatCount(got)
+	t.Verdict = verdict(math.Round(got) <= limit)
+	return t
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return verdictPass
+	}
+	return verdictFail
+}
+
+func roundTo(v float64, digits int) float64 {
+	p := math.Pow(10, float64(digits))
+	return math.Round(v*p) / p
+}
+
+// pluginCounts lists the plugin counts of r's steady scenarios, ascending.
+func pluginCounts(r *Report) []int {
+	var out []int
+	for _, s := range r.Steady {
+		if !slices.Contains(out, s.Plugins) {
+			out = append(out, s.Plugins)
+		}
+	}
+	if len(out) == 0 {
+		for _, c := range r.Convergence {
+			if !slices.Contains(out, c.Plugins) {
+				out = append(out, c.Plugins)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
