@@ -61,10 +61,10 @@ func (s *Store) begin(ctx context.Context, op, key string, class driver.Class, v
 	if err := ctx.Err(); err != nil {
 		return driver.Wrap(op, key, nil, err)
 	}
-	s.Inc(class)
 	if s.closed {
 		return driver.Wrap(op, key, driver.ErrClosed, nil)
 	}
+	s.Inc(class)
 	return nil
 }
 

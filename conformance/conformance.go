@@ -1,0 +1,277 @@
+// Package conformance is the one test suite every driver.Store passes.
+//
+// A driver's test file is a small private harness plus one test:
+//
+//	type harness struct{}
+//
+//	func (harness) MakeStore(ctx context.Context, t *testing.T) (driver.Store, error) {
+//		return mem.New(mem.Options{}), nil
+//	}
+//
+//	func (harness) Options() conformance.Options {
+//		return conformance.Options{ConditionalDelete: true}
+//	}
+//
+//	func TestConformance(t *testing.T) { conformance.Run(t, harness{}) }
+//
+// The suite pins the contract written in package driver: the semantics of
+// each condition, normalised and wrapped errors, exactly one winner of a
+// 32-way race, linearizable concurrent histories (checked with porcupine),
+// listing in key order past one page, server time, key validation, the read
+// cap, context cancellation, Close, and request accounting. Every rule is
+// its own named subtest (for example "Put/IfMatch" or "List/ServerTime"),
+// so a failure names the rule that broke.
+//
+// The suite is written to be affordable against real servers: every subtest
+// gets a fresh store, does few requests, and writes the >1,000 keys of the
+// pagination test with bounded parallelism.
+package conformance
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/s3coord/coord/driver"
+)
+
+// Harness makes stores for the suite.
+type Harness interface {
+	// MakeStore must return a fresh, empty, isolated store: List("") on it
+	// returns nothing, and nothing written through it is visible to any
+	// other store the harness made (for a real server: a new bucket or a
+	// new unique key prefix). ctx is valid only during the call. The suite
+	// closes the store when the subtest ends; MakeStore may register
+	// t.Cleanup to remove what the store wrote (it runs after that Close).
+	// The store must be configured as Options describes (same read cap).
+	MakeStore(ctx context.Context, t *testing.T) (driver.Store, error)
+
+	// Options describes what the suite must expect of the stores MakeStore
+	// returns. It is called once per Run.
+	Options() Options
+}
+
+// Options describe the stores a Harness makes. The zero value describes an
+// exact local store (mem, bolt) without conditional delete, with the default
+// read cap.
+type Options struct {
+	// ConditionalDelete is the expected Capabilities().ConditionalDelete.
+	// The suite checks that the store reports it and behaves accordingly:
+	// with it, a stale conditional delete fails with ErrPrecondition and
+	// deletes nothing; without it, every conditional delete fails with
+	// ErrUnsupported and deletes nothing.
+	ConditionalDelete bool
+
+	// MaxRead is the read cap the store was opened with; 0 means
+	// driver.DefaultMaxRead. The suite checks Capabilities().MaxRead
+	// against it and writes MaxRead+1 bytes to test the cap, so a small
+	// cap makes the suite cheaper.
+	MaxRead int64
+
+	// ClockSkew is how far the store's server time may stray from the
+	// local clock: List's ServerTime and the Modified time of objects must
+	// lie within [start of call - ClockSkew, end of call + ClockSkew].
+	// 0 for local stores; about 2s for a server on loopback (HTTP Date has
+	// a resolution of one second).
+	ClockSkew time.Duration
+
+	// MaxAttempts is the most requests the store may send for one call
+	// (an SDK's retries, each of which is counted). 0 or 1 means exactly
+	// one request per call: the suite then checks request counts exactly;
+	// otherwise it checks calls <= counted <= calls*MaxAttempts.
+	MaxAttempts int
+}
+
+func (o Options) maxRead() int64 {
+	if o.MaxRead <= 0 {
+		return driver.DefaultMaxRead
+	}
+	return o.MaxRead
+}
+
+// Run runs the whole suite against the stores h makes, one subtest per
+// rule.
+func Run(t *testing.T, h Harness) {
+	s := &suite{h: h, opts: h.Options()}
+	for _, g := range s.groups() {
+		t.Run(g.name, func(t *testing.T) {
+			for _, c := range g.cases {
+				t.Run(c.name, c.fn)
+			}
+		})
+	}
+}
+
+type testCase struct {
+	name string
+	fn   func(t *testing.T)
+}
+
+type group struct {
+	name  string
+	cases []testCase
+}
+
+func (s *suite) groups() []group {
+	return []group{
+		{"Capabilities", []testCase{
+			{"Report", s.testCapabilities},
+		}},
+		{"Get", []testCase{
+			{"Missing", s.testGetMissing},
+		}},
+		{"Put", []testCase{
+			{"None", s.testPutNone},
+			{"IfAbsent", s.testPutIfAbsent},
+			{"IfMatch", s.testPutIfMatch},
+			{"IfMatchMissing", s.testPutIfMatchMissing},
+		}},
+		{"Delete", []testCase{
+			{"None", s.testDeleteNone},
+			{"IfAbsent", s.testDeleteIfAbsent},
+			{"IfMatch", s.testDeleteIfMatch},
+		}},
+		{"Race", []testCase{
+			{"IfAbsent", s.testRaceIfAbsent},
+			{"IfMatch", s.testRaceIfMatch},
+			{"DeleteIfMatch", s.testRaceDeleteIfMatch},
+		}},
+		{"Linearizability", []testCase{
+			{"History", s.testLinearizable},
+		}},
+		{"List", []testCase{
+			{"Empty", s.testListEmpty},
+			{"Entries", s.testListEntries},
+			{"Prefix", s.testListPrefix},
+			{"ByteOrder", s.testListByteOrder},
+			{"Pagination", s.testListPagination},
+			{"ServerTime", s.testListServerTime},
+		}},
+		{"Keys", []testCase{
+			{"Invalid", s.testInvalidKeys},
+			{"Valid", s.testValidKeys},
+		}},
+		{"Read", []testCase{
+			{"AtCap", s.testReadAtCap},
+			{"TooLarge", s.testReadTooLarge},
+		}},
+		{"Context", []testCase{
+			{"Canceled", s.testContextCanceled},
+			{"DeadlineExceeded", s.testContextDeadline},
+		}},
+		{"Close", []testCase{
+			{"ErrClosed", s.testClose},
+		}},
+		{"Requests", []testCase{
+			{"Counts", s.testRequestCounts},
+		}},
+	}
+}
+
+type suite struct {
+	h    Harness
+	opts Options
+}
+
+// store returns a fresh store from the harness, closed when t ends.
+func (s *suite) store(t *testing.T) driver.Store {
+	t.Helper()
+	st, err := s.h.MakeStore(t.Context(), t)
+	if err != nil {
+		t.Fatalf("MakeStore: %v", err)
+	}
+	if st == nil {
+		t.Fatal("MakeStore returned a nil store")
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+// put writes and fails the test on error.
+func put(t *testing.T, st driver.Store, key string, data []byte, cond driver.Condition) string {
+	t.Helper()
+	v, err := st.Put(t.Context(), key, data, cond)
+	if err != nil {
+		t.Fatalf("Put(%q, %s): %v", key, cond, err)
+	}
+	if v == "" {
+		t.Fatalf("Put(%q, %s) returned an empty version", key, cond)
+	}
+	return v
+}
+
+// get reads and fails the test on error.
+func get(t *testing.T, st driver.Store, key string) driver.Object {
+	t.Helper()
+	o, err := st.Get(t.Context(), key)
+	if err != nil {
+		t.Fatalf("Get(%q): %v", key, err)
+	}
+	return o
+}
+
+// wantObject checks that key holds data at version.
+func wantObject(t *testing.T, st driver.Store, key string, data []byte, version string) {
+	t.Helper()
+	o := get(t, st, key)
+	if string(o.Data) != string(data) {
+		t.Errorf("Get(%q) data = %q, want %q", key, short(o.Data), short(data))
+	}
+	if o.Version != version {
+		t.Errorf("Get(%q) version = %q, want %q (the version the last successful write returned)", key, o.Version, version)
+	}
+	if o.Key != key {
+		t.Errorf("Get(%q) Object.Key = %q", key, o.Key)
+	}
+}
+
+// wantMissing checks that key does not exist.
+func wantMissing(t *testing.T, st driver.Store, key string) {
+	t.Helper()
+	o, err := st.Get(t.Context(), key)
+	if err == nil {
+		t.Errorf("Get(%q) = %q (version %q), want ErrNotFound", key, short(o.Data), o.Version)
+		return
+	}
+	if !errors.Is(err, driver.ErrNotFound) {
+		t.Errorf("Get(%q): %v, want an error for which errors.Is(err, driver.ErrNotFound) holds", key, err)
+	}
+}
+
+// wantErr checks that err satisfies errors.Is(err, kind) and is wrapped
+// exactly once in a *driver.OpError carrying op and key.
+func wantErr(t *testing.T, err, kind error, op, key string) {
+	t.Helper()
+	if err == nil {
+		t.Errorf("%s %q: nil error, want an error for which errors.Is(err, %v) holds", op, key, kind)
+		return
+	}
+	if !errors.Is(err, kind) {
+		t.Errorf("%s %q: %v, want an error for which errors.Is(err, %v) holds", op, key, err, kind)
+	}
+	var oe *driver.OpError
+	if !errors.As(err, &oe) {
+		t.Errorf("%s %q: error %v (%T) is not wrapped in a *driver.OpError", op, key, err, err)
+		return
+	}
+	if oe.Op != op || oe.Key != key {
+		t.Errorf("%s %q: OpError has Op=%q Key=%q, want Op=%q Key=%q", op, key, oe.Op, oe.Key, op, key)
+	}
+	var inner *driver.OpError
+	if errors.As(oe.Err, &inner) {
+		t.Errorf("%s %q: error %v is wrapped in more than one *driver.OpError", op, key, err)
+	}
+}
+
+// within checks lo-skew <= got <= hi+skew.
+func within(got, lo, hi time.Time, skew time.Duration) bool {
+	return !got.Before(lo.Add(-skew)) && !got.After(hi.Add(skew))
+}
+
+func short(b []byte) string {
+	if len(b) > 40 {
+		return string(b[:40]) + "…"
+	}
+	return string(b)
+}

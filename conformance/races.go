@@ -1,0 +1,107 @@
+package conformance
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/s3coord/coord/driver"
+)
+
+// raceWidth is how many writers contend in the race tests.
+const raceWidth = 32
+
+// race runs raceWidth calls of fn at once (released together) and returns
+// their results.
+func race[R any](fn func(i int) R) []R {
+	out := make([]R, raceWidth)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range raceWidth {
+		wg.Go(func() {
+			<-start
+			out[i] = fn(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return out
+}
+
+type putResult struct {
+	version string
+	err     error
+}
+
+// oneWinner checks that exactly one of errs is nil and every other one is
+// ErrPrecondition; it returns the winner's index or -1.
+func oneWinner(t *testing.T, what string, errs []error) int {
+	t.Helper()
+	winner := -1
+	wins := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+			winner = i
+		case !errors.Is(err, driver.ErrPrecondition):
+			t.Errorf("%s: contender %d: %v, want nil or an error for which errors.Is(err, driver.ErrPrecondition) holds", what, i, err)
+		}
+	}
+	if wins != 1 {
+		t.Errorf("%s: %d of %d contenders won, want exactly 1", what, wins, len(errs))
+		return -1
+	}
+	return winner
+}
+
+func (s *suite) testRaceIfAbsent(t *testing.T) {
+	st := s.store(t)
+	const k = "race/ifabsent"
+	res := race(func(i int) putResult {
+		v, err := st.Put(t.Context(), k, contender(i), driver.IfAbsent())
+		return putResult{v, err}
+	})
+	s.checkPutRace(t, st, k, "32 x Put(IfAbsent)", res)
+}
+
+func (s *suite) testRaceIfMatch(t *testing.T) {
+	st := s.store(t)
+	const k = "race/ifmatch"
+	base := put(t, st, k, []byte("base"), driver.None)
+	res := race(func(i int) putResult {
+		v, err := st.Put(t.Context(), k, contender(i), driver.IfMatch(base))
+		return putResult{v, err}
+	})
+	s.checkPutRace(t, st, k, "32 x Put(IfMatch)", res)
+}
+
+func (s *suite) checkPutRace(t *testing.T, st driver.Store, k, what string, res []putResult) {
+	t.Helper()
+	errs := make([]error, len(res))
+	for i, r := range res {
+		errs[i] = r.err
+	}
+	w := oneWinner(t, what, errs)
+	if w < 0 {
+		return
+	}
+	wantObject(t, st, k, contender(w), res[w].version)
+}
+
+func (s *suite) testRaceDeleteIfMatch(t *testing.T) {
+	if !s.opts.ConditionalDelete {
+		t.Skip("the store does not support conditional delete")
+	}
+	st := s.store(t)
+	const k = "race/delete"
+	v := put(t, st, k, []byte("doomed"), driver.None)
+	errs := race(func(int) error {
+		return st.Delete(t.Context(), k, driver.IfMatch(v))
+	})
+	oneWinner(t, "32 x Delete(IfMatch)", errs)
+	wantMissing(t, st, k)
+}
+
+func contender(i int) []byte { return fmt.Appendf(nil, "contender-%02d", i) }
