@@ -1,0 +1,183 @@
+package coord
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/s3coord/coord/driver"
+)
+
+// Mode is how a plugin is coordinated.
+type Mode string
+
+// Modes.
+const (
+	// Global: one Coordinator per namespace per Hub, shared by every
+	// plugin of that namespace: one loop, one lease, one worker record.
+	Global Mode = "global"
+	// PerPlugin: each plugin has its own Coordinator, lease and worker
+	// records (N times the requests of Global).
+	PerPlugin Mode = "per-plugin"
+)
+
+// Clock is the engine's source of time. The engine only ever subtracts
+// two Now() values of one Clock (monotonic readings), so an offset between
+// the clocks of two hosts cannot matter; only a difference of rate can,
+// and the margin LeaseTimeout - RenewDeadline covers it.
+type Clock interface {
+	// Now must carry a monotonic reading (time.Now does).
+	Now() time.Time
+	// After behaves like time.After.
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// RealClock is the default Clock: the time package. Under testing/synctest
+// it runs on the bubble's virtual time.
+var RealClock Clock = realClock{}
+
+// Defaults (the migration guide's values).
+const (
+	DefaultHeartbeatInterval = 5 * time.Second
+	DefaultHeartbeatJitter   = 1 * time.Second
+	DefaultLeaseTimeout      = 15 * time.Second
+	DefaultWorkerTimeout     = 20 * time.Second
+	DefaultRoot              = "plg_coordinator_global/"
+)
+
+// Config configures a Hub. The zero value of every field means its
+// default, so Config{} is valid.
+type Config struct {
+	// HeartbeatInterval is the time between two heartbeats (a renewal by
+	// the leader, a read by followers). Default 5s. Smaller: faster
+	// failover, more requests (one per interval per election).
+	HeartbeatInterval time.Duration
+	// HeartbeatJitter spreads heartbeats: the leader waits interval plus
+	// a uniform [0, jitter), followers plus [0, jitter/2) and then
+	// another [0, jitter/2) before a takeover write, so that followers do
+	// not all write at once. Default 1s, or HeartbeatInterval/5 when that
+	// is smaller.
+	HeartbeatJitter time.Duration
+	// LeaseTimeout is how long a follower waits, on its own clock, after
+	// it first saw the current version of a lease before it may take the
+	// lease over. Default 15s.
+	LeaseTimeout time.Duration
+	// RenewDeadline is how long after the start of its last successful
+	// renewal a leader keeps leading; it must be below LeaseTimeout, and
+	// the difference is the margin for clock rate differences and
+	// scheduling. Default 2/3 of LeaseTimeout.
+	RenewDeadline time.Duration
+	// WorkerTimeout: a worker whose record is older than this (by the
+	// server's clock) is not active. Worker records are written every
+	// WorkerTimeout/3. Default 20s.
+	WorkerTimeout time.Duration
+	// DisableMembership turns off worker records (no PUT every
+	// WorkerTimeout/3, no cleanup LIST); ActiveWorkers then returns an
+	// empty list.
+	DisableMembership bool
+	// Diagnostics logs the migration guide's lines (service started,
+	// leader changed, plugin subscribed, heartbeat cycle executed) at Info
+	// level; otherwise at Debug.
+	Diagnostics bool
+	// Root is the key prefix of every record. It must end with "/".
+	// Default "plg_coordinator_global/".
+	Root string
+	// WorkerID identifies this process (a pod name, say); two live
+	// processes must never share one. Default gcs-<namespace>-<unix
+	// ms>-<random>, one per namespace.
+	WorkerID string
+	// Clock is the source of time. Default RealClock.
+	Clock Clock
+	// Logger receives the engine's logs. Default: discard.
+	Logger *slog.Logger
+	// RandSeed seeds the jitter and the default worker ids; 0 means a
+	// random seed. A simulation gives each process a different seed to
+	// replay a run exactly.
+	RandSeed uint64
+}
+
+// DefaultConfig returns the defaults, every field filled in.
+func DefaultConfig() Config { return Config{}.withDefaults() }
+
+func (c Config) withDefaults() Config {
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if c.HeartbeatJitter == 0 {
+		c.HeartbeatJitter = min(DefaultHeartbeatJitter, c.HeartbeatInterval/5)
+	}
+	if c.LeaseTimeout == 0 {
+		c.LeaseTimeout = DefaultLeaseTimeout
+	}
+	if c.RenewDeadline == 0 {
+		c.RenewDeadline = c.LeaseTimeout * 2 / 3
+	}
+	if c.WorkerTimeout == 0 {
+		c.WorkerTimeout = DefaultWorkerTimeout
+	}
+	if c.Root == "" {
+		c.Root = DefaultRoot
+	}
+	if c.Clock == nil {
+		c.Clock = RealClock
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Validate reports the first broken rule, after applying defaults. The
+// error is a *ConfigError naming the field and the rule, and satisfies
+// errors.Is(err, ErrInvalidConfig).
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	bad := func(field, rule string, args ...any) error {
+		return &ConfigError{Field: field, Rule: fmt.Sprintf(rule, args...)}
+	}
+	switch {
+	case c.HeartbeatInterval < 0:
+		return bad("HeartbeatInterval", "must be positive")
+	case c.HeartbeatJitter < 0:
+		return bad("HeartbeatJitter", "must not be negative")
+	case c.LeaseTimeout < 0:
+		return bad("LeaseTimeout", "must be positive")
+	case c.RenewDeadline < 0:
+		return bad("RenewDeadline", "must be positive")
+	case c.WorkerTimeout < 0:
+		return bad("WorkerTimeout", "must be positive")
+	case c.RenewDeadline >= c.LeaseTimeout:
+		return bad("RenewDeadline", "must be less than LeaseTimeout (%v >= %v)", c.RenewDeadline, c.LeaseTimeout)
+	case c.HeartbeatInterval+c.HeartbeatJitter >= c.RenewDeadline:
+		return bad("HeartbeatInterval", "HeartbeatInterval + HeartbeatJitter must be less than RenewDeadline (%v + %v >= %v)",
+			c.HeartbeatInterval, c.HeartbeatJitter, c.RenewDeadline)
+	case c.WorkerTimeout < 2*c.HeartbeatInterval:
+		return bad("WorkerTimeout", "must be at least 2 × HeartbeatInterval (%v < 2 × %v)", c.WorkerTimeout, c.HeartbeatInterval)
+	case c.LeaseTimeout > maxLease:
+		return bad("LeaseTimeout", "must be at most %v", maxLease)
+	case !strings.HasSuffix(c.Root, "/"):
+		return bad("Root", "must end with '/'")
+	}
+	if err := driver.ValidatePrefix(c.Root); err != nil {
+		return bad("Root", "%v", err)
+	}
+	if len(c.Root) > 512 {
+		return bad("Root", "must be at most 512 bytes")
+	}
+	if c.WorkerID != "" {
+		if err := ValidateName("worker id", c.WorkerID); err != nil {
+			return bad("WorkerID", "%v", err)
+		}
+	}
+	return nil
+}
+
+// maxLease caps lease durations, in the config and in records read from
+// the store (a record with a larger one is corrupt).
+const maxLease = time.Hour

@@ -1,0 +1,345 @@
+package coord
+
+import (
+	crand "crypto/rand"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/s3coord/coord/driver"
+	"github.com/s3coord/coord/plugin"
+)
+
+// Hub is one process's use of one store: it owns the namespace
+// coordinators (Global mode, created lazily, one per namespace) and the
+// per-plugin ones. Create one per process per store with NewHub.
+type Hub struct {
+	store  driver.Store
+	cfg    Config
+	epochs *epochBook
+
+	mu        sync.Mutex
+	rng       *rand.Rand
+	globals   map[string]*Coordinator
+	coords    []*Coordinator
+	subs      map[string]*Subscription // namespace + "/" + plugin
+	workerIDs map[string]string
+	closed    bool
+}
+
+// NewHub returns a Hub over store. cfg is validated (zero fields take
+// their defaults); an invalid cfg gives an error for which
+// errors.Is(err, ErrInvalidConfig) holds.
+func NewHub(store driver.Store, cfg Config) (*Hub, error) {
+	if store == nil {
+		return nil, &ConfigError{Field: "store", Rule: "must not be nil"}
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	seed := cfg.RandSeed
+	if seed == 0 {
+		var b [8]byte
+		_, _ = crand.Read(b[:])
+		seed = binary.LittleEndian.Uint64(b[:]) | 1
+	}
+	return &Hub{
+		store: store, cfg: cfg,
+		epochs:    &epochBook{max: make(map[string]uint64)},
+		rng:       rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		globals:   make(map[string]*Coordinator),
+		subs:      make(map[string]*Subscription),
+		workerIDs: make(map[string]string),
+	}, nil
+}
+
+// Config returns the Hub's configuration with defaults applied.
+func (h *Hub) Config() Config { return h.cfg }
+
+func (h *Hub) seed() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.rng.Uint64()
+}
+
+// workerID is Config.WorkerID, or gcs-<namespace>-<unix ms>-<random>,
+// made once per namespace.
+func (h *Hub) workerID(ns string) string {
+	if h.cfg.WorkerID != "" {
+		return h.cfg.WorkerID
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if id, ok := h.workerIDs[ns]; ok {
+		return id
+	}
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	var b [6]byte
+	for i := range b {
+		b[i] = alphabet[h.rng.IntN(len(alphabet))]
+	}
+	id := fmt.Sprintf("gcs-%s-%d-%s", ns, h.cfg.Clock.Now().UnixMilli(), b[:])
+	if len(id) > MaxNameLen { // long namespaces: keep the id a valid name
+		id = id[len(id)-MaxNameLen:]
+		id = "g" + strings.TrimLeft(id[1:], ".")
+	}
+	h.workerIDs[ns] = id
+	return id
+}
+
+// UseOptions tell Use how to coordinate a plugin.
+type UseOptions struct {
+	// Mode is Global (default) or PerPlugin.
+	Mode Mode
+	// Namespace isolates elections (tenants never see each other's leases
+	// or workers). Default "default".
+	Namespace string
+}
+
+// Use registers plugin p under name and starts coordinating it. In Global
+// mode it subscribes p to the namespace's coordinator (creating it); when
+// that coordinator cannot start (the store does not answer a first read
+// after a few attempts), Use logs "[<name>] Global coordinator
+// unavailable, falling back to per-plugin mode" and runs p in PerPlugin
+// mode (Subscription.FellBack, Metrics.FallbackActive). Nothing is
+// written for a rejected call (invalid name: ErrInvalidName; a name used
+// twice in a namespace: ErrAlreadySubscribed).
+func (h *Hub) Use(ctx context.Context, name string, p plugin.Plugin, opts UseOptions) (*Subscription, error) {
+	if opts.Namespace == "" {
+		opts.Namespace = DefaultNamespace
+	}
+	if opts.Mode == "" {
+		opts.Mode = Global
+	}
+	if err := ValidateName("plugin", name); err != nil {
+		return nil, err
+	}
+	if err := ValidateName("namespace", opts.Namespace); err != nil {
+		return nil, err
+	}
+	if opts.Mode != Global && opts.Mode != PerPlugin {
+		return nil, fmt.Errorf("%w: unknown mode %q", ErrWrongMode, opts.Mode)
+	}
+	ns := opts.Namespace
+	regKey := ns + "/" + name
+	sub := &Subscription{hub: h, name: name, ns: ns, mode: opts.Mode}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if h.subs[regKey] != nil {
+		h.mu.Unlock()
+		return nil, fmt.Errorf("%w: %q in namespace %q", ErrAlreadySubscribed, name, ns)
+	}
+	h.subs[regKey] = sub // reserve the name
+	h.mu.Unlock()
+	err := h.attach(ctx, sub, p)
+	if err != nil {
+		h.mu.Lock()
+		delete(h.subs, regKey)
+		h.mu.Unlock()
+		return nil, err
+	}
+	return sub, nil
+}
+
+func (h *Hub) attach(ctx context.Context, sub *Subscription, p plugin.Plugin) error {
+	if sub.mode == Global {
+		c, err := h.GlobalCoordinator(ctx, sub.ns)
+		switch {
+		case err == nil:
+			s, err := c.subscribe(sub.name, p)
+			if err != nil {
+				return err
+			}
+			sub.c, sub.s = c, s
+			return nil
+		case errors.Is(err, ErrStoreUnavailable):
+			h.cfg.Logger.Warn(fmt.Sprintf("[%s] Global coordinator unavailable, falling back to per-plugin mode", sub.name),
+				"namespace", sub.ns, "err", err)
+			sub.mode, sub.fellBack = PerPlugin, true
+		default:
+			return err
+		}
+	}
+	c := newCoordinator(h, PerPlugin, sub.ns, sub.name)
+	c.fallback = sub.fellBack
+	s, err := c.subscribe(sub.name, p)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return ErrClosed
+	}
+	h.coords = append(h.coords, c)
+	c.start()
+	h.mu.Unlock()
+	sub.c, sub.s = c, s
+	return nil
+}
+
+// GlobalCoordinator returns the namespace's shared coordinator, creating
+// and starting it on first use. Starting reads the namespace lease (the
+// first heartbeat); when the store does not answer after a few attempts
+// it returns an error for which errors.Is(err, ErrStoreUnavailable) holds
+// and nothing keeps running.
+func (h *Hub) GlobalCoordinator(ctx context.Context, namespace string) (*Coordinator, error) {
+	if err := ValidateName("namespace", namespace); err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if c := h.globals[namespace]; c != nil {
+		h.mu.Unlock()
+		return c, nil
+	}
+	h.mu.Unlock()
+	c := newCoordinator(h, Global, namespace, "")
+	if err := c.probe(ctx); err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, ErrClosed
+	}
+	if other := h.globals[namespace]; other != nil {
+		return other, nil // lost a creation race; ours never started
+	}
+	h.globals[namespace] = c
+	h.coords = append(h.coords, c)
+	c.start()
+	return c, nil
+}
+
+// Coordinators returns every running coordinator: the namespace ones and
+// the per-plugin ones.
+func (h *Hub) Coordinators() []*Coordinator {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.coords)
+}
+
+// Close stops every coordinator: each steps down (cancelling its plugins'
+// contexts), releases its lease so a follower takes over at its next
+// heartbeat, and deletes its worker record. ctx bounds the whole; a
+// cancelled ctx stops without writing anything. Errors are aggregated
+// (github.com/hashicorp/go-multierror).
+func (h *Hub) Close(ctx context.Context) error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	coords := slices.Clone(h.coords)
+	h.mu.Unlock()
+	var (
+		mu     sync.Mutex
+		result *multierror.Error
+		wg     sync.WaitGroup
+	)
+	for _, c := range coords {
+		wg.Go(func() {
+			if err := c.close(ctx); err != nil {
+				mu.Lock()
+				result = multierror.Append(result, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return result.ErrorOrNil()
+}
+
+// Subscription is one plugin registered with Use.
+type Subscription struct {
+	hub      *Hub
+	name, ns string
+	mode     Mode
+	fellBack bool
+	c        *Coordinator
+	s        *slot
+	once     sync.Once
+	closeErr error
+}
+
+// Name returns the plugin's name.
+func (s *Subscription) Name() string { return s.name }
+
+// Namespace returns the plugin's namespace.
+func (s *Subscription) Namespace() string { return s.ns }
+
+// Mode returns the effective mode: PerPlugin after a fallback.
+func (s *Subscription) Mode() Mode { return s.mode }
+
+// FellBack reports whether Global mode was asked for but the global
+// coordinator could not start, so the plugin runs in PerPlugin mode.
+func (s *Subscription) FellBack() bool { return s.fellBack }
+
+// Coordinator returns the coordinator running the plugin (the namespace's
+// in Global mode).
+func (s *Subscription) Coordinator() *Coordinator { return s.c }
+
+// IsLeader reports whether this process leads the plugin right now.
+func (s *Subscription) IsLeader() bool {
+	_, ok := s.Term()
+	return ok
+}
+
+// Term returns the current leadership of the plugin by this process.
+func (s *Subscription) Term() (plugin.Term, bool) {
+	c := s.c
+	c.mu.Lock()
+	r := s.s.run
+	c.mu.Unlock()
+	if r == nil || !r.parent.alive(c.clock.Now()) {
+		return plugin.Term{}, false
+	}
+	return r.term, true
+}
+
+// Close stops coordinating the plugin: its leadership context is
+// cancelled, and its lease released if this process held it (Global), or
+// its coordinator stopped (PerPlugin). The name may then be used again.
+func (s *Subscription) Close(ctx context.Context) error {
+	s.once.Do(func() {
+		if s.mode == Global {
+			if _, err := s.c.unsubscribe(s.name); err != nil {
+				s.closeErr = err
+			} else {
+				select {
+				case <-s.s.gone:
+				case <-s.c.done:
+				case <-ctx.Done():
+					s.closeErr = ctx.Err()
+				}
+			}
+		} else {
+			s.closeErr = s.c.close(ctx)
+			s.hub.mu.Lock()
+			s.hub.coords = slices.DeleteFunc(s.hub.coords, func(x *Coordinator) bool { return x == s.c })
+			s.hub.mu.Unlock()
+		}
+		s.hub.mu.Lock()
+		if s.hub.subs[s.ns+"/"+s.name] == s {
+			delete(s.hub.subs, s.ns+"/"+s.name)
+		}
+		s.hub.mu.Unlock()
+	})
+	return s.closeErr
+}

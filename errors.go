@@ -1,0 +1,81 @@
+package coord
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors of package coord. Test with errors.Is; never compare
+// strings. Storage errors keep the driver's sentinels reachable
+// (driver.ErrPrecondition, driver.ErrNotFound, …).
+var (
+	// ErrInvalidConfig: a Config field breaks a rule; the error names the
+	// field and the rule.
+	ErrInvalidConfig = errors.New("invalid config")
+	// ErrInvalidName: a namespace, plugin name or worker id breaks the
+	// naming rules of ValidateName. Nothing was written.
+	ErrInvalidName = errors.New("invalid name")
+	// ErrClosed: the Hub, Coordinator or Subscription was closed.
+	ErrClosed = errors.New("coord: closed")
+	// ErrNotLeader: the operation needs this process to lead.
+	ErrNotLeader = errors.New("coord: not the leader")
+	// ErrStoreUnavailable: the store did not answer usefully (the global
+	// coordinator could not start, or the circuit breaker is open).
+	ErrStoreUnavailable = errors.New("coord: store unavailable")
+	// ErrCircuitOpen: a request was not sent because the circuit breaker
+	// is open after consecutive storage failures. It also satisfies
+	// errors.Is(err, ErrStoreUnavailable).
+	ErrCircuitOpen = fmt.Errorf("%w: circuit breaker open", ErrStoreUnavailable)
+	// ErrAlreadySubscribed: a plugin name is used twice in one namespace
+	// of one Hub.
+	ErrAlreadySubscribed = errors.New("coord: plugin already subscribed")
+	// ErrNotSubscribed: Unsubscribe of a plugin that is not subscribed.
+	ErrNotSubscribed = errors.New("coord: plugin not subscribed")
+	// ErrWrongMode: the call does not fit the coordinator's mode (e.g.
+	// subscribing a second plugin to a per-plugin coordinator).
+	ErrWrongMode = errors.New("coord: wrong mode for this coordinator")
+	// ErrCorruptRecord: a coordination record could not be decoded or
+	// breaks the record rules. The engine never panics on one: it counts
+	// it and treats the lease as held until it stays unchanged for a
+	// whole lease.
+	ErrCorruptRecord = errors.New("coord: corrupt record")
+	// ErrChanged: an operator action (ForceRelease) found the record
+	// changed since the version the operator saw; nothing was written.
+	ErrChanged = errors.New("coord: record changed since it was read")
+	// ErrDelegated: ForceRelease of a plugin lease that is delegated to
+	// the namespace lease; release the namespace lease instead.
+	ErrDelegated = errors.New("coord: plugin lease is delegated to the namespace lease")
+)
+
+// ConfigError is the error of Config.Validate: which field is wrong and
+// which rule it breaks. errors.Is(err, ErrInvalidConfig) holds.
+type ConfigError struct {
+	Field string
+	Rule  string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("coord: invalid config: %s: %s", e.Field, e.Rule)
+}
+
+// Is makes errors.Is(err, ErrInvalidConfig) hold.
+func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
+
+// NameError is the error of ValidateName. errors.Is(err, ErrInvalidName)
+// holds.
+type NameError struct {
+	Kind string // "namespace", "plugin", "worker id"
+	Name string
+	Rule string
+}
+
+func (e *NameError) Error() string {
+	shown := e.Name
+	if len(shown) > 64 {
+		shown = shown[:64] + "…"
+	}
+	return fmt.Sprintf("coord: invalid %s %q: %s", e.Kind, shown, e.Rule)
+}
+
+// Is makes errors.Is(err, ErrInvalidName) hold.
+func (e *NameError) Is(target error) bool { return target == ErrInvalidName }

@@ -1,0 +1,635 @@
+package coord
+
+// The election state machine. The safety argument is in doc.go; this file
+// implements it:
+//
+//   - leaseKeeper: one lease key as seen by one process (observation,
+//     acquisition, renewal, release, ambiguous-write reconciliation);
+//   - term: one leadership, with the watchdog that ends it at the renew
+//     deadline whatever the loop is doing;
+//   - the heartbeat of a Coordinator: global (namespace lease, then claims
+//     of subscribed plugins' leases) or per-plugin (plugin lease, judging a
+//     delegated lease by the namespace lease).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/s3coord/coord/driver"
+)
+
+// observation is what this process last read of one lease key.
+type observation struct {
+	known   bool // at least one successful read
+	exists  bool
+	version string
+	// seen is this process's Clock at the END of the read that first
+	// returned this version (or this absence): the version was written
+	// before seen, so a holder's renewal started before seen too.
+	seen    time.Time
+	rec     *leaseRecord // nil when missing or corrupt
+	corrupt error
+}
+
+// epochBook remembers the largest epoch this process has seen per key, so
+// that a takeover of a corrupt record still moves epochs forward.
+type epochBook struct {
+	mu  sync.Mutex
+	max map[string]uint64
+}
+
+func (b *epochBook) see(key string, e uint64) {
+	b.mu.Lock()
+	if e > b.max[key] {
+		b.max[key] = e
+	}
+	b.mu.Unlock()
+}
+
+func (b *epochBook) get(key string) uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.max[key]
+}
+
+// leaseKeeper is one lease key as seen by one process. It is used by one
+// goroutine at a time (the coordinator's loop, or one claim goroutine).
+type leaseKeeper struct {
+	c           *Coordinator
+	key         string
+	ns, plugin  string
+	incarnation string
+
+	obs observation
+
+	// Holder state. version/rec are our last confirmed write (kept after
+	// stepping down, to release or re-take our own record).
+	held       bool
+	version    string
+	rec        leaseRecord
+	renewStart time.Time
+	// pendingSince is the start of the earliest write since the last
+	// confirmed one whose outcome is unknown (zero: none).
+	pendingSince time.Time
+	seq          uint64
+	term         *term
+}
+
+func (c *Coordinator) newKeeper(key, plugin string) *leaseKeeper {
+	return &leaseKeeper{c: c, key: key, ns: c.ns, plugin: plugin, incarnation: c.randomToken()}
+}
+
+// poll reads the record and updates the observation.
+func (k *leaseKeeper) poll(ctx context.Context) error {
+	c := k.c
+	rctx, cancel := context.WithTimeout(ctx, c.requestTimeout())
+	obj, err := c.store.Get(rctx, k.key)
+	cancel()
+	end := c.clock.Now()
+	var next observation
+	switch {
+	case errors.Is(err, driver.ErrNotFound):
+		next = observation{known: true}
+	case errors.Is(err, driver.ErrTooLarge):
+		next = observation{known: true, exists: true, version: "(too large)", corrupt: fmt.Errorf("%w: %v", ErrCorruptRecord, err)}
+	case err != nil:
+		return err
+	default:
+		next = observation{known: true, exists: true, version: obj.Version}
+		next.rec, next.corrupt = decodeLease(obj.Data, k.ns, k.plugin)
+	}
+	if next.corrupt != nil && (!k.obs.known || k.obs.version != next.version) {
+		c.corrupt.Add(1)
+		c.log.Warn(c.prefix+" corrupt lease record; treating it as held until unchanged for a lease", "key", k.key, "err", next.corrupt)
+	}
+	if next.rec != nil {
+		c.hub.epochs.see(k.key, next.rec.Epoch)
+		k.seq = max(k.seq, next.rec.Seq)
+	}
+	if k.obs.known && k.obs.exists == next.exists && k.obs.version == next.version {
+		return nil // unchanged: keep the time it was first seen
+	}
+	next.seen = end
+	k.obs = next
+	return nil
+}
+
+// observeOwn records our last confirmed write as the observation.
+func (k *leaseKeeper) observeOwn(at time.Time) {
+	r := k.rec
+	k.obs = observation{known: true, exists: true, version: k.version, seen: at, rec: &r}
+}
+
+// ours reports whether the observed record was written by this keeper.
+func (k *leaseKeeper) ours() bool {
+	return k.obs.rec != nil && k.obs.rec.Incarnation == k.incarnation && k.obs.rec.Leader == k.c.worker
+}
+
+// freeAt judges the observation when the record is not delegated (the
+// callers judge delegated plugin leases): the time from which this process
+// may write a takeover (zero: now), and whether a takeover should be
+// jittered (several followers may see the same thing at once).
+func (k *leaseKeeper) freeAt() (at time.Time, jitter bool) {
+	o := k.obs
+	switch {
+	case !o.exists:
+		return time.Time{}, false // IfAbsent settles concurrent starts
+	case o.rec == nil: // corrupt: held until unchanged for a whole lease
+		return o.seen.Add(k.c.cfg.LeaseTimeout), true
+	case k.ours():
+		// Our own record and we do not lead: nobody else can lead it
+		// without changing it, and IfMatch proves nobody did.
+		return time.Time{}, false
+	case o.rec.gracefullyReleased():
+		return time.Time{}, true
+	default: // held, or released by an operator while the holder may still act
+		return o.seen.Add(max(o.rec.lease(), k.c.cfg.LeaseTimeout)), true
+	}
+}
+
+// nextEpoch is the epoch of a takeover of the observed record: above the
+// record's and above any this process has seen for the key. A corrupt
+// record hides its epoch, so the takeover also jumps to at least the wall
+// clock in milliseconds, which exceeds the small epochs of normal
+// operation and keeps growing across later jumps.
+func (k *leaseKeeper) nextEpoch() uint64 {
+	e := k.c.hub.epochs.get(k.key)
+	if k.obs.rec != nil {
+		e = max(e, k.obs.rec.Epoch)
+	}
+	e++
+	if k.obs.exists && k.obs.rec == nil {
+		e = max(e, uint64(max(0, k.c.clock.Now().UnixMilli())))
+	}
+	return e
+}
+
+// writeOutcome of a conditional write.
+type writeOutcome int
+
+const (
+	wrote     writeOutcome = iota // confirmed
+	lost                          // ErrPrecondition: someone else wrote
+	uncertain                     // error: maybe applied (ambiguous), maybe not
+)
+
+// write puts rec under cond. On success it becomes our confirmed record.
+func (k *leaseKeeper) write(ctx context.Context, rec leaseRecord, cond driver.Condition, timeout time.Duration) (writeOutcome, time.Time, error) {
+	c := k.c
+	k.seq++
+	rec.Seq = k.seq
+	rec.Incarnation = k.incarnation
+	rec.Renewed = c.clock.Now().UTC().Truncate(time.Millisecond)
+	start := c.clock.Now()
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	v, err := c.store.Put(rctx, k.key, encodeLease(&rec), cond)
+	cancel()
+	switch {
+	case err == nil:
+		k.version, k.rec, k.pendingSince = v, rec, time.Time{}
+		c.hub.epochs.see(k.key, rec.Epoch)
+		return wrote, start, nil
+	case errors.Is(err, driver.ErrPrecondition):
+		return lost, start, err
+	default:
+		if !errors.Is(err, ErrCircuitOpen) && !errors.Is(err, driver.ErrInvalidKey) && (k.pendingSince.IsZero() || start.Before(k.pendingSince)) {
+			k.pendingSince = start
+		}
+		return uncertain, start, err
+	}
+}
+
+// acquire writes a takeover of the observed record. On success it returns
+// the time the write started (the start of the new leadership).
+func (k *leaseKeeper) acquire(ctx context.Context, rec leaseRecord) (bool, time.Time, error) {
+	c := k.c
+	c.elections.Add(1)
+	rec.Format, rec.Namespace, rec.Plugin, rec.Leader = recordFormat, k.ns, k.plugin, c.worker
+	rec.Epoch = k.nextEpoch()
+	rec.LeaseMillis = c.cfg.LeaseTimeout.Milliseconds()
+	if k.obs.rec != nil {
+		k.seq = max(k.seq, k.obs.rec.Seq)
+	}
+	cond := driver.IfAbsent()
+	if k.obs.exists {
+		cond = driver.IfMatch(k.obs.version)
+	}
+	out, start, err := k.write(ctx, rec, cond, c.requestTimeout())
+	if out != wrote {
+		return false, start, err
+	}
+	k.held, k.renewStart = true, start
+	k.observeOwn(start)
+	return true, start, nil
+}
+
+// adoptIfOurs handles a read showing our own record while we do not hold
+// it and a write of ours was in doubt: it was applied, no later than
+// pendingSince. It returns the start of that leadership if it is still
+// inside its renew deadline.
+func (k *leaseKeeper) adoptIfOurs(now time.Time) (time.Time, bool) {
+	if !k.ours() || k.pendingSince.IsZero() || now.Sub(k.pendingSince) >= k.c.cfg.RenewDeadline {
+		return time.Time{}, false
+	}
+	start := k.pendingSince
+	k.version, k.rec, k.pendingSince = k.obs.version, *k.obs.rec, time.Time{}
+	k.held, k.renewStart = true, start
+	return start, true
+}
+
+// renew extends our lease. It reports whether we still hold it and, when
+// the write failed without losing, how soon to retry.
+func (k *leaseKeeper) renew(ctx context.Context, mutate func(*leaseRecord)) (held, adopted bool, err error) {
+	c := k.c
+	now := c.clock.Now()
+	deadline := k.renewStart.Add(c.cfg.RenewDeadline)
+	rec := k.rec
+	if mutate != nil {
+		mutate(&rec)
+	}
+	rec.LeaseMillis = c.cfg.LeaseTimeout.Milliseconds()
+	out, start, err := k.write(ctx, rec, driver.IfMatch(k.version), min(c.requestTimeout(), max(deadline.Sub(now), time.Millisecond)))
+	switch out {
+	case wrote:
+		k.renewStart = start
+		if k.term != nil {
+			k.term.extend(start.Add(c.cfg.RenewDeadline))
+		}
+		k.observeOwn(start)
+		return true, false, nil
+	case lost:
+		// Someone wrote. If it was our own earlier write whose answer we
+		// missed, the record carries our incarnation: adopt it.
+		if k.pendingSince.IsZero() || k.poll(ctx) != nil || !k.ours() {
+			return false, false, err
+		}
+		k.version, k.rec = k.obs.version, *k.obs.rec
+		k.renewStart, k.pendingSince = k.pendingSince, time.Time{}
+		// The adopted write may be older than the deadline already set;
+		// extend only moves deadlines forward.
+		if k.term != nil {
+			k.term.extend(k.renewStart.Add(c.cfg.RenewDeadline))
+		}
+		return true, true, nil
+	default:
+		return true, false, err
+	}
+}
+
+// release marks our record released, after we stopped leading. It is a
+// no-op when we never wrote or someone else wrote since.
+func (k *leaseKeeper) release(ctx context.Context) error {
+	if k.version == "" || k.rec.Released {
+		return nil
+	}
+	rec := k.rec
+	rec.Released, rec.ReleasedBy, rec.Plugins = true, k.c.worker, nil
+	out, _, err := k.write(ctx, rec, driver.IfMatch(k.version), k.c.requestTimeout())
+	if out == lost {
+		return nil // someone took over already
+	}
+	return err
+}
+
+// term is one leadership. Its context is cancelled by the watchdog at the
+// renew deadline (start of the last successful renewal + RenewDeadline),
+// whatever the loop is doing, or by stepDown.
+type term struct {
+	ctx     context.Context
+	cancel  context.CancelFunc
+	epoch   uint64
+	started time.Time
+
+	mu       sync.Mutex
+	deadline time.Time
+}
+
+func newTerm(clock Clock, epoch uint64, started, deadline time.Time) *term {
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &term{ctx: ctx, cancel: cancel, epoch: epoch, started: started, deadline: deadline}
+	go t.watch(clock)
+	return t
+}
+
+func (t *term) watch(clock Clock) {
+	for {
+		t.mu.Lock()
+		d := t.deadline
+		t.mu.Unlock()
+		wait := d.Sub(clock.Now())
+		if wait <= 0 {
+			t.cancel()
+			return
+		}
+		select {
+		case <-clock.After(wait):
+		case <-t.ctx.Done():
+			return
+		}
+	}
+}
+
+func (t *term) extend(d time.Time) {
+	t.mu.Lock()
+	if d.After(t.deadline) {
+		t.deadline = d
+	}
+	t.mu.Unlock()
+}
+
+// alive reports whether the leadership holds at now.
+func (t *term) alive(now time.Time) bool {
+	if t == nil || t.ctx.Err() != nil {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return now.Before(t.deadline)
+}
+
+// ---- the heartbeat ----
+
+// leaseCycle runs one heartbeat of the election and returns the delay to
+// the next one.
+func (c *Coordinator) leaseCycle(ctx context.Context) time.Duration {
+	k := c.lease
+	if k.held && !k.term.alive(c.clock.Now()) {
+		c.stepDown("renew deadline passed")
+	}
+	if k.held {
+		return c.leaderCycle(ctx)
+	}
+	return c.followerCycle(ctx)
+}
+
+func (c *Coordinator) leaderCycle(ctx context.Context) time.Duration {
+	k := c.lease
+	var mutate func(*leaseRecord)
+	if c.mode == Global {
+		claimed := c.claimedEpochs()
+		mutate = func(r *leaseRecord) { r.Plugins = claimed }
+	}
+	held, adopted, err := k.renew(ctx, mutate)
+	if !held {
+		c.log.Warn(c.prefix+" lost the lease", "key", k.key, "err", err)
+		c.stepDown("lease taken over")
+		return c.followerDelay()
+	}
+	if err != nil {
+		return c.retryDelay()
+	}
+	c.retries = 0
+	if c.mode == Global {
+		c.claimPlugins(ctx)
+	}
+	if adopted {
+		return c.leaderDelayAfterAdopt()
+	}
+	return c.cfg.HeartbeatInterval + c.jitter(c.cfg.HeartbeatJitter)
+}
+
+func (c *Coordinator) followerCycle(ctx context.Context) time.Duration {
+	k := c.lease
+	if c.fresh {
+		c.fresh = false // start() has just read it
+	} else if err := k.poll(ctx); err != nil {
+		c.log.Debug(c.prefix+" lease read failed", "key", k.key, "err", err)
+		return c.retryDelay()
+	}
+	c.retries = 0
+	now := c.clock.Now()
+	if start, ok := k.adoptIfOurs(now); ok {
+		c.startTerm(start)
+		return c.leaderDelayAfterAdopt()
+	}
+	c.observeLeader()
+	at, jitter := k.freeAt()
+	if c.mode == PerPlugin && k.obs.rec != nil && k.obs.rec.Delegated && !k.obs.rec.Released && !k.ours() {
+		at, jitter = c.delegatedFreeAt(ctx)
+	}
+	if wait := at.Sub(now); wait > 0 {
+		// Poll again at the regular time, or just after the lease would
+		// expire if that comes first.
+		return min(c.followerDelay(), wait+c.jitter(c.cfg.HeartbeatJitter/2))
+	}
+	if jitter {
+		if !c.sleep(ctx, c.jitter(c.cfg.HeartbeatJitter/2)) {
+			return 0
+		}
+	}
+	cold := !k.obs.exists
+	won, start, err := k.acquire(ctx, leaseRecord{Mode: string(c.mode)})
+	switch {
+	case won:
+		c.coldStart = cold
+		c.startTerm(start)
+		return c.afterAcquire(ctx)
+	case err != nil && !errors.Is(err, driver.ErrPrecondition):
+		c.log.Debug(c.prefix+" takeover write failed", "key", k.key, "err", err)
+		return c.retryDelay()
+	}
+	return c.followerDelay() // lost the race: someone else leads now
+}
+
+// afterAcquire runs right after winning: claims plugins (global) and
+// schedules the first renewal.
+func (c *Coordinator) afterAcquire(ctx context.Context) time.Duration {
+	if c.mode == Global {
+		c.claimPlugins(ctx)
+	}
+	c.cleanupDue = true
+	return c.cfg.HeartbeatInterval + c.jitter(c.cfg.HeartbeatJitter)
+}
+
+func (c *Coordinator) leaderDelayAfterAdopt() time.Duration {
+	return c.cfg.HeartbeatInterval / 10 // renew soon: the adopted write is old
+}
+
+func (c *Coordinator) followerDelay() time.Duration {
+	return c.cfg.HeartbeatInterval + c.jitter(c.cfg.HeartbeatJitter/2)
+}
+
+// retryDelay is the bounded backoff after a failed request.
+func (c *Coordinator) retryDelay() time.Duration {
+	c.retries++
+	d := max(c.cfg.HeartbeatInterval/20, time.Millisecond) << min(c.retries-1, 6)
+	d = min(d, c.cfg.HeartbeatInterval/2)
+	if open := c.store.openFor(); open > d {
+		d = open
+	}
+	return d + c.jitter(d/4)
+}
+
+// delegatedFreeAt judges, for a per-plugin coordinator, a plugin lease
+// delegated to the namespace lease with epoch E: the delegating leader
+// leads the plugin exactly as long as it leads the namespace in epoch E.
+// That leadership is over once the namespace record shows a later epoch
+// (written by a successor, which only writes after the holder stepped
+// down), a graceful release of epoch E, or stays unchanged for a lease.
+func (c *Coordinator) delegatedFreeAt(ctx context.Context) (time.Time, bool) {
+	e := c.lease.obs.rec.NamespaceEpoch
+	if c.nsWatch == nil {
+		c.nsWatch = c.newKeeper(namespaceLeaseKey(c.cfg.Root, c.ns), "")
+	}
+	w := c.nsWatch
+	if err := w.poll(ctx); err != nil {
+		return c.clock.Now().Add(c.cfg.LeaseTimeout), false // cannot judge: held
+	}
+	o := w.obs
+	switch {
+	case o.rec != nil && o.rec.Epoch > e:
+		return time.Time{}, true
+	case o.rec != nil && o.rec.Epoch == e && o.rec.gracefullyReleased():
+		return time.Time{}, true
+	case o.rec != nil:
+		return o.seen.Add(max(o.rec.lease(), c.cfg.LeaseTimeout)), true
+	default: // missing or corrupt namespace record: unchanged for a lease
+		return o.seen.Add(c.cfg.LeaseTimeout), true
+	}
+}
+
+// startTerm begins a leadership of the coordinator's lease.
+func (c *Coordinator) startTerm(start time.Time) {
+	k := c.lease
+	t := newTerm(c.clock, k.rec.Epoch, start, start.Add(c.cfg.RenewDeadline))
+	k.term = t
+	c.mu.Lock()
+	c.term = t
+	c.mu.Unlock()
+	c.observeLeader()
+	if c.mode == PerPlugin {
+		for _, s := range c.slots {
+			c.startPlugin(s, t, t.epoch)
+		}
+	}
+}
+
+// stepDown ends our leadership at once: cancels every plugin context,
+// notifies, and forgets plugin claims.
+func (c *Coordinator) stepDown(why string) {
+	k := c.lease
+	if !k.held {
+		return
+	}
+	k.held = false
+	if k.term != nil {
+		k.term.cancel()
+	}
+	for _, s := range c.slots {
+		c.stopPlugin(s)
+		if s.claim != nil {
+			s.claim.held = false
+		}
+	}
+	c.mu.Lock()
+	c.term = nil
+	c.mu.Unlock()
+	c.log.Debug(c.prefix+" stepped down", "why", why, "epoch", k.rec.Epoch)
+	// What we know of the record: our last write (so that a later read of
+	// it counts as "ours", free to take again by IfMatch).
+	k.observeOwn(c.clock.Now())
+	c.observeLeader()
+}
+
+// claimedEpochs lists the plugins we lead and their plugin epochs, for the
+// namespace record.
+func (c *Coordinator) claimedEpochs() map[string]uint64 {
+	var m map[string]uint64
+	for name, s := range c.slots {
+		if s.claim != nil && s.claim.held {
+			if m == nil {
+				m = make(map[string]uint64)
+			}
+			m[name] = s.claim.rec.Epoch
+		}
+	}
+	return m
+}
+
+// claimPlugins makes the namespace leader the leader of every subscribed
+// plugin whose lease it does not hold yet in this term, in parallel. A
+// claim costs requests only once per election (and when a plugin
+// subscribes), or every heartbeat while a per-plugin holder is waited out.
+func (c *Coordinator) claimPlugins(ctx context.Context) {
+	t := c.lease.term
+	if !c.lease.held || !t.alive(c.clock.Now()) {
+		return
+	}
+	var todo []*slot
+	for _, s := range c.slots {
+		if s.claim == nil {
+			s.claim = c.newKeeper(pluginLeaseKey(c.cfg.Root, c.ns, s.name), s.name)
+		}
+		if !s.claim.held {
+			todo = append(todo, s)
+		}
+	}
+	if len(todo) == 0 {
+		return
+	}
+	slices.SortFunc(todo, func(a, b *slot) int { return strings.Compare(a.name, b.name) })
+	// One draw whatever the plugin count (the jitter stream, and so a
+	// seeded run, does not depend on how many plugins there are), spread
+	// over the plugins by the golden ratio.
+	span := c.cfg.HeartbeatJitter / 2
+	base := c.jitter(span)
+	var wg sync.WaitGroup
+	for i, s := range todo {
+		j := time.Duration(0)
+		if span > 0 {
+			j = (base + time.Duration(uint64(i)*0x9e3779b97f4a7c15%uint64(span))) % span
+		}
+		wg.Go(func() { c.claim(ctx, s.claim, t, j, c.coldStart) })
+	}
+	wg.Wait()
+	for _, s := range todo {
+		if s.claim.held && t.alive(c.clock.Now()) {
+			c.startPlugin(s, t, s.claim.rec.Epoch)
+		} else {
+			s.claim.held = false
+		}
+	}
+}
+
+// claim tries to take one plugin lease for the namespace term t. It runs in
+// its own goroutine and touches only k. A per-plugin holder (or a foreign
+// namespace term) is waited out like any follower: the lease is read again
+// at every heartbeat of ours until it is free.
+func (c *Coordinator) claim(ctx context.Context, k *leaseKeeper, t *term, jitter time.Duration, coldNamespace bool) {
+	cold := coldNamespace && !k.obs.known
+	if cold {
+		k.obs = observation{known: true} // a cold namespace: try IfAbsent, no read
+	} else if err := k.poll(ctx); err != nil {
+		return
+	}
+	var at time.Time
+	jit := false
+	if r := k.obs.rec; r != nil && r.Delegated && !r.Released && !k.ours() {
+		// Delegated by an earlier namespace term, which ended before ours
+		// began: free now. An equal or later one: wait it out.
+		if r.NamespaceEpoch >= t.epoch {
+			at, jit = k.obs.seen.Add(max(r.lease(), c.cfg.LeaseTimeout)), true
+		}
+	} else {
+		at, jit = k.freeAt()
+	}
+	if at.After(c.clock.Now()) {
+		return
+	}
+	if jit && jitter > 0 && !c.sleep(ctx, jitter) {
+		return
+	}
+	if !t.alive(c.clock.Now()) {
+		return
+	}
+	won, _, err := k.acquire(ctx, leaseRecord{Mode: string(Global), Delegated: true, NamespaceEpoch: t.epoch})
+	if !won && cold && errors.Is(err, driver.ErrPrecondition) {
+		k.obs = observation{}
+		c.claim(ctx, k, t, jitter, false) // not cold after all: read it
+	}
+}

@@ -1,0 +1,159 @@
+package coord
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/s3coord/coord/driver"
+)
+
+// Worker is one process taking part in an election, as its worker record
+// says.
+type Worker struct {
+	ID string
+	// LastSeen is the server's modification time of the record.
+	LastSeen time.Time
+	// Age is the server's time of the listing minus LastSeen: both on the
+	// server's clock.
+	Age time.Duration
+}
+
+// staleAfter is how old (server time) a worker record must be before the
+// leader deletes it, in WorkerTimeouts.
+const staleAfter = 3
+
+// cleanupEvery is how often, in WorkerTimeouts, the leader lists worker
+// records to delete stale ones (and once after each election): a LIST is
+// billed like a PUT, and stale records only appear when processes crash.
+const cleanupEvery = 5
+
+// membership writes this process's worker record every WorkerTimeout/3
+// (an unconditional PUT), and, on the leader, deletes stale records.
+type membership struct {
+	c           *Coordinator
+	prefix, key string
+	seq         uint64
+	started     time.Time
+	nextBeat    time.Time
+	wrote       bool
+	nextCleanup time.Time
+}
+
+func (m *membership) init(c *Coordinator) {
+	m.c = c
+	m.prefix = workersPrefix(c.cfg.Root, c.ns, c.plugin)
+	m.key = workerKey(c.cfg.Root, c.ns, c.plugin, c.worker)
+	m.started = c.clock.Now()
+	m.nextBeat = m.started
+}
+
+// cycle does what is due and returns when it next has something to do
+// (zero when membership is disabled).
+func (m *membership) cycle(ctx context.Context) time.Time {
+	c := m.c
+	if c.cfg.DisableMembership {
+		return time.Time{}
+	}
+	now := c.clock.Now()
+	if !now.Before(m.nextBeat) {
+		m.seq++
+		rec := workerRecord{Format: recordFormat, ID: c.worker, Namespace: c.ns, Plugin: c.plugin, Mode: string(c.mode),
+			Seq: m.seq, Started: m.started.UTC(), Beat: now.UTC()}
+		rctx, cancel := context.WithTimeout(ctx, c.requestTimeout())
+		_, err := c.store.Put(rctx, m.key, encodeWorker(&rec), driver.None)
+		cancel()
+		if err != nil {
+			c.log.Debug(c.prefix+" worker record write failed", "err", err)
+			m.nextBeat = now.Add(c.cfg.WorkerTimeout / 12)
+		} else {
+			m.wrote = true
+			m.nextBeat = now.Add(c.cfg.WorkerTimeout / 3)
+		}
+	}
+	if c.lease.held && (c.cleanupDue || !now.Before(m.nextCleanup)) {
+		c.cleanupDue = false
+		m.nextCleanup = now.Add(cleanupEvery * c.cfg.WorkerTimeout)
+		m.cleanup(ctx)
+	}
+	return m.nextBeat
+}
+
+// cleanup deletes worker records older than staleAfter WorkerTimeouts by
+// the server's clock (conditionally when the store can, so that a record
+// rewritten meanwhile survives).
+func (m *membership) cleanup(ctx context.Context) {
+	c := m.c
+	res, err := c.store.List(ctx, m.prefix)
+	if err != nil {
+		c.log.Debug(c.prefix+" listing workers failed", "err", err)
+		return
+	}
+	alive := 0
+	condDelete := c.store.Capabilities().ConditionalDelete
+	for _, e := range res.Entries {
+		id, ok := workerIDFromKey(m.prefix, e.Key)
+		if !ok {
+			continue
+		}
+		age := res.ServerTime.Sub(e.Modified)
+		if age <= c.cfg.WorkerTimeout {
+			alive++
+		}
+		if age <= staleAfter*c.cfg.WorkerTimeout || id == c.worker {
+			continue
+		}
+		cond := driver.None
+		if condDelete {
+			cond = driver.IfMatch(e.Version)
+		}
+		if err := c.store.Delete(ctx, e.Key, cond); err != nil && !errors.Is(err, driver.ErrPrecondition) {
+			c.log.Debug(c.prefix+" deleting stale worker record failed", "key", e.Key, "err", err)
+		}
+	}
+	c.workerCount.Store(int64(alive))
+}
+
+// deregister deletes our worker record.
+func (m *membership) deregister(ctx context.Context) error {
+	if !m.wrote {
+		return nil
+	}
+	m.wrote = false
+	return m.c.store.Delete(ctx, m.key, driver.None)
+}
+
+// listWorkers lists the records under prefix and keeps those modified
+// within timeout of the listing's server time.
+func listWorkers(ctx context.Context, store driver.Store, prefix string, timeout time.Duration) ([]Worker, time.Time, error) {
+	res, err := store.List(ctx, prefix)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	var out []Worker
+	for _, e := range res.Entries {
+		id, ok := workerIDFromKey(prefix, e.Key)
+		if !ok {
+			continue
+		}
+		if age := res.ServerTime.Sub(e.Modified); age <= timeout {
+			out = append(out, Worker{ID: id, LastSeen: e.Modified, Age: max(age, 0)})
+		}
+	}
+	return out, res.ServerTime, nil
+}
+
+// ActiveWorkers lists the workers of this election whose record the
+// server modified within WorkerTimeout of the listing (one LIST, judged on
+// the server's clock). With DisableMembership it returns nothing.
+func (c *Coordinator) ActiveWorkers(ctx context.Context) ([]Worker, error) {
+	if c.cfg.DisableMembership {
+		return nil, nil
+	}
+	ws, _, err := listWorkers(ctx, c.store, workersPrefix(c.cfg.Root, c.ns, c.plugin), c.cfg.WorkerTimeout)
+	if err != nil {
+		return nil, err
+	}
+	c.workerCount.Store(int64(len(ws)))
+	return ws, nil
+}

@@ -1,0 +1,130 @@
+package coord
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// recordFormat is the format version of the records this code writes.
+const recordFormat = 1
+
+// maxRecordSize caps the records the engine accepts. Real ones are a few
+// hundred bytes (plus about 40 bytes per plugin in a namespace record).
+const maxRecordSize = 64 << 10
+
+// leaseRecord is the JSON body of a lease: the namespace lease
+// (<root><ns>/state.json) or a plugin lease
+// (<root><ns>/plugins/<plugin>/state.json).
+//
+// Every write carries a new Seq (and the writer's Incarnation), so the bytes
+// of two writes never repeat: S3 versions are MD5s of the content.
+type leaseRecord struct {
+	Format    int    `json:"format"`
+	Namespace string `json:"namespace"`
+	Plugin    string `json:"plugin,omitempty"`
+	// Leader is the worker id of the holder.
+	Leader string `json:"leader"`
+	// Mode is how the holder won: "global" or "per-plugin".
+	Mode string `json:"mode"`
+	// Epoch is the fencing token: strictly increasing, one leader each.
+	Epoch uint64 `json:"epoch"`
+	// Seq increases with every write of this lease.
+	Seq uint64 `json:"seq"`
+	// Incarnation is random per lease keeper: it tells this process's
+	// own writes apart (ambiguous write reconciliation).
+	Incarnation string `json:"incarnation"`
+	// LeaseMillis is the holder's LeaseTimeout: followers wait at least
+	// this long after they first saw this version.
+	LeaseMillis int64 `json:"lease_ms"`
+	// Renewed is the holder's wall clock at the write. Informational
+	// only: never compared with another clock.
+	Renewed time.Time `json:"renewed"`
+	// Released is set by a graceful stop (ReleasedBy == Leader: the holder
+	// stepped down before writing it; take over at once) or by an
+	// operator (ReleasedBy != Leader: the holder may still act until its
+	// next renewal fails, so followers wait a whole lease).
+	Released   bool   `json:"released,omitempty"`
+	ReleasedBy string `json:"released_by,omitempty"`
+	// Delegated marks a plugin lease held on behalf of the namespace
+	// lease with epoch NamespaceEpoch: valid exactly as long as that
+	// namespace leadership.
+	Delegated      bool   `json:"delegated,omitempty"`
+	NamespaceEpoch uint64 `json:"namespace_epoch,omitempty"`
+	// Plugins, in a namespace lease, are the plugins the leader leads
+	// and their plugin epochs, so followers learn them for free.
+	Plugins map[string]uint64 `json:"plugins,omitempty"`
+}
+
+func (r *leaseRecord) lease() time.Duration { return time.Duration(r.LeaseMillis) * time.Millisecond }
+
+// gracefullyReleased: the holder itself released the lease, after it had
+// stopped leading.
+func (r *leaseRecord) gracefullyReleased() bool { return r.Released && r.ReleasedBy == r.Leader }
+
+func encodeLease(r *leaseRecord) []byte {
+	b, err := json.Marshal(r)
+	if err != nil { // only plain fields: cannot happen
+		panic(fmt.Sprintf("coord: encoding lease record: %v", err))
+	}
+	return b
+}
+
+// decodeLease parses and checks a lease record for key (ns, plugin). Any
+// error satisfies errors.Is(err, ErrCorruptRecord).
+func decodeLease(data []byte, ns, plugin string) (*leaseRecord, error) {
+	if len(data) > maxRecordSize {
+		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrCorruptRecord, len(data), maxRecordSize)
+	}
+	var r leaseRecord
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&r); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorruptRecord, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: trailing data", ErrCorruptRecord)
+	}
+	bad := func(why string) (*leaseRecord, error) { return nil, fmt.Errorf("%w: %s", ErrCorruptRecord, why) }
+	switch {
+	case r.Format != recordFormat:
+		return bad(fmt.Sprintf("format %d, want %d", r.Format, recordFormat))
+	case r.Namespace != ns || r.Plugin != plugin:
+		return bad(fmt.Sprintf("record of %q/%q at the key of %q/%q", r.Namespace, r.Plugin, ns, plugin))
+	case ValidateName("worker id", r.Leader) != nil:
+		return bad("invalid leader id")
+	case r.Epoch == 0:
+		return bad("epoch 0")
+	case r.LeaseMillis <= 0 || r.lease() > maxLease:
+		return bad(fmt.Sprintf("lease %dms out of range", r.LeaseMillis))
+	case r.Delegated && (plugin == "" || r.NamespaceEpoch == 0):
+		return bad("delegation without a namespace epoch")
+	}
+	for p := range r.Plugins {
+		if ValidateName("plugin", p) != nil {
+			return bad("invalid plugin name in plugins")
+		}
+	}
+	return &r, nil
+}
+
+// workerRecord is the JSON body of <prefix>/workers/<id>.json. Liveness is
+// judged from the store's modification time, not from these fields.
+type workerRecord struct {
+	Format    int       `json:"format"`
+	ID        string    `json:"id"`
+	Namespace string    `json:"namespace"`
+	Plugin    string    `json:"plugin,omitempty"`
+	Mode      string    `json:"mode"`
+	Seq       uint64    `json:"seq"`
+	Started   time.Time `json:"started"`
+	Beat      time.Time `json:"beat"` // writer's wall clock, informational
+}
+
+func encodeWorker(r *workerRecord) []byte {
+	b, err := json.Marshal(r)
+	if err != nil {
+		panic(fmt.Sprintf("coord: encoding worker record: %v", err))
+	}
+	return b
+}

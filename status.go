@@ -1,0 +1,263 @@
+package coord
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/s3coord/coord/driver"
+)
+
+// LeaderInfo is what a lease record says.
+type LeaderInfo struct {
+	// ID is the holder's worker id; empty when there is no record.
+	ID    string
+	Epoch uint64
+	// Released: the holder (or an operator, ReleasedBy) gave the lease up.
+	Released   bool
+	ReleasedBy string
+	// Version is the record's store version (for ForceRelease).
+	Version string
+	// Renewed is the holder's wall clock at its last write: a hint only.
+	Renewed time.Time
+	// Modified is the store's modification time, when the driver knows it.
+	Modified time.Time
+	Lease    time.Duration
+	Mode     Mode
+	// Delegated: a plugin lease held by the namespace lease with epoch
+	// NamespaceEpoch.
+	Delegated      bool
+	NamespaceEpoch uint64
+	// Plugins: in a namespace lease, the plugins its leader leads and
+	// their epochs.
+	Plugins map[string]uint64
+	// Corrupt is set (and the other fields empty) when the record could
+	// not be decoded.
+	Corrupt error
+}
+
+func leaderInfo(obj driver.Object, rec *leaseRecord, corrupt error) LeaderInfo {
+	li := LeaderInfo{Version: obj.Version, Modified: obj.Modified, Corrupt: corrupt}
+	if rec != nil {
+		li.ID, li.Epoch, li.Released, li.ReleasedBy = rec.Leader, rec.Epoch, rec.Released, rec.ReleasedBy
+		li.Renewed, li.Lease, li.Mode = rec.Renewed, rec.lease(), Mode(rec.Mode)
+		li.Delegated, li.NamespaceEpoch, li.Plugins = rec.Delegated, rec.NamespaceEpoch, rec.Plugins
+	}
+	return li
+}
+
+// readLeader reads one lease record. Missing: zero LeaderInfo, nil error.
+// Corrupt: LeaderInfo.Corrupt set, nil error.
+func readLeader(ctx context.Context, store driver.Store, key, ns, plugin string) (LeaderInfo, error) {
+	obj, err := store.Get(ctx, key)
+	switch {
+	case errors.Is(err, driver.ErrNotFound):
+		return LeaderInfo{}, nil
+	case errors.Is(err, driver.ErrTooLarge):
+		return LeaderInfo{Corrupt: fmt.Errorf("%w: %v", ErrCorruptRecord, err)}, nil
+	case err != nil:
+		return LeaderInfo{}, err
+	}
+	rec, corrupt := decodeLease(obj.Data, ns, plugin)
+	return leaderInfo(obj, rec, corrupt), nil
+}
+
+// PluginStatus is one plugin's lease as found in the store.
+type PluginStatus struct {
+	Name  string
+	Lease LeaderInfo
+	// Workers: per-plugin workers of the plugin (active ones).
+	Workers []Worker
+}
+
+// Status is a view of one election (Coordinator.Status) or of a whole
+// namespace read from the store (ReadStatus).
+type Status struct {
+	Namespace string
+	// Mode, Plugin and WorkerID describe the coordinator (empty from
+	// ReadStatus).
+	Mode     Mode
+	Plugin   string
+	WorkerID string
+	IsLeader bool
+	// Leader is the lease of the election (the namespace lease for
+	// ReadStatus).
+	Leader LeaderInfo
+	// LeaseAge is the server's time minus the lease's modification time,
+	// when the store reports both.
+	LeaseAge   time.Duration
+	Workers    []Worker
+	Plugins    []PluginStatus
+	ServerTime time.Time
+	// Metrics of the coordinator (nil from ReadStatus).
+	Metrics *Metrics
+}
+
+// Status reads the lease and the active workers (one GET, one LIST, and
+// one GET per subscribed plugin in Global mode).
+func (c *Coordinator) Status(ctx context.Context) (Status, error) {
+	st := Status{Namespace: c.ns, Mode: c.mode, Plugin: c.plugin, WorkerID: c.worker, IsLeader: c.IsLeader()}
+	li, err := c.Leader(ctx)
+	if err != nil {
+		return st, err
+	}
+	st.Leader = li
+	if !c.cfg.DisableMembership {
+		ws, now, err := listWorkers(ctx, c.store, workersPrefix(c.cfg.Root, c.ns, c.plugin), c.cfg.WorkerTimeout)
+		if err != nil {
+			return st, err
+		}
+		st.Workers, st.ServerTime = ws, now
+		if !li.Modified.IsZero() {
+			st.LeaseAge = max(0, now.Sub(li.Modified))
+		}
+	}
+	if c.mode == Global {
+		for _, name := range c.Plugins() {
+			pl, err := readLeader(ctx, c.store, pluginLeaseKey(c.cfg.Root, c.ns, name), c.ns, name)
+			if err != nil {
+				return st, err
+			}
+			st.Plugins = append(st.Plugins, PluginStatus{Name: name, Lease: pl})
+		}
+	}
+	m := c.Metrics()
+	st.Metrics = &m
+	return st, nil
+}
+
+// ReadStatus reads a namespace's coordination state from store without
+// running a coordinator (for operators): the namespace lease, the plugin
+// leases and the workers active within DefaultWorkerTimeout, of both
+// modes (one LIST, one GET per lease). root "" is DefaultRoot.
+func ReadStatus(ctx context.Context, store driver.Store, root, namespace string) (Status, error) {
+	return ReadStatusTimeout(ctx, store, root, namespace, DefaultWorkerTimeout)
+}
+
+// ReadStatusTimeout is ReadStatus judging worker activity with
+// workerTimeout (<= 0: DefaultWorkerTimeout).
+func ReadStatusTimeout(ctx context.Context, store driver.Store, root, namespace string, workerTimeout time.Duration) (Status, error) {
+	if root == "" {
+		root = DefaultRoot
+	}
+	if workerTimeout <= 0 {
+		workerTimeout = DefaultWorkerTimeout
+	}
+	if err := ValidateName("namespace", namespace); err != nil {
+		return Status{}, err
+	}
+	st := Status{Namespace: namespace}
+	li, err := readLeader(ctx, store, namespaceLeaseKey(root, namespace), namespace, "")
+	if err != nil {
+		return st, err
+	}
+	st.Leader = li
+	res, err := store.List(ctx, root+namespace+"/")
+	if err != nil {
+		return st, err
+	}
+	st.ServerTime = res.ServerTime
+	if !li.Modified.IsZero() {
+		st.LeaseAge = max(0, res.ServerTime.Sub(li.Modified))
+	}
+	gw := workersPrefix(root, namespace, "")
+	plugins := map[string]*PluginStatus{}
+	pluginsPrefix := root + namespace + "/plugins/"
+	for _, e := range res.Entries {
+		age := res.ServerTime.Sub(e.Modified)
+		if id, ok := workerIDFromKey(gw, e.Key); ok {
+			if age <= workerTimeout {
+				st.Workers = append(st.Workers, Worker{ID: id, LastSeen: e.Modified, Age: max(age, 0)})
+			}
+			continue
+		}
+		rest, ok := strings.CutPrefix(e.Key, pluginsPrefix)
+		if !ok {
+			continue
+		}
+		name, tail, _ := strings.Cut(rest, "/")
+		if ValidateName("plugin", name) != nil {
+			continue
+		}
+		ps := plugins[name]
+		if ps == nil {
+			ps = &PluginStatus{Name: name}
+			plugins[name] = ps
+		}
+		if id, ok := workerIDFromKey("workers/", tail); ok && age <= workerTimeout {
+			ps.Workers = append(ps.Workers, Worker{ID: id, LastSeen: e.Modified, Age: max(age, 0)})
+		}
+		if tail == "state.json" {
+			pl, err := readLeader(ctx, store, e.Key, namespace, name)
+			if err != nil {
+				return st, err
+			}
+			ps.Lease = pl
+		}
+	}
+	for _, ps := range plugins {
+		st.Plugins = append(st.Plugins, *ps)
+	}
+	slices.SortFunc(st.Plugins, func(a, b PluginStatus) int { return strings.Compare(a.Name, b.Name) })
+	return st, nil
+}
+
+// ForceRelease marks a lease released on behalf of an operator, by IfMatch:
+// the namespace lease (pluginName "") or a plugin lease. When
+// expectVersion is not empty and the record's version differs (someone
+// wrote since the operator looked) it writes nothing and returns an error
+// for which errors.Is(err, ErrChanged) holds. A plugin lease delegated to
+// the namespace lease is refused (ErrDelegated): release the namespace
+// lease instead.
+//
+// Safety: the holder may still be acting, so followers treat an operator
+// release like a renewal (they wait a whole lease from when they see it);
+// the holder's next renewal fails and it steps down at once. A re-election
+// thus happens within about one lease, never with two leaders.
+func ForceRelease(ctx context.Context, store driver.Store, root, namespace, pluginName, expectVersion string) error {
+	if root == "" {
+		root = DefaultRoot
+	}
+	if err := ValidateName("namespace", namespace); err != nil {
+		return err
+	}
+	key := namespaceLeaseKey(root, namespace)
+	if pluginName != "" {
+		if err := ValidateName("plugin", pluginName); err != nil {
+			return err
+		}
+		key = pluginLeaseKey(root, namespace, pluginName)
+	}
+	obj, err := store.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	if expectVersion != "" && obj.Version != expectVersion {
+		return fmt.Errorf("%w: %s is at version %s, not %s", ErrChanged, key, obj.Version, expectVersion)
+	}
+	rec, err := decodeLease(obj.Data, namespace, pluginName)
+	if err != nil {
+		return err
+	}
+	if rec.Delegated {
+		return fmt.Errorf("%w: %s (namespace epoch %d)", ErrDelegated, key, rec.NamespaceEpoch)
+	}
+	if rec.Released {
+		return nil
+	}
+	rec.Released, rec.ReleasedBy = true, "operator"
+	if rec.Leader == "operator" {
+		rec.ReleasedBy = "operator-release"
+	}
+	rec.Seq++
+	rec.Incarnation = "operator"
+	rec.Plugins = nil
+	_, err = store.Put(ctx, key, encodeLease(rec), driver.IfMatch(obj.Version))
+	if errors.Is(err, driver.ErrPrecondition) {
+		return fmt.Errorf("%w: %s changed while releasing: %w", ErrChanged, key, err)
+	}
+	return err
+}
