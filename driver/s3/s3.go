@@ -1,0 +1,465 @@
+// Package s3 is the driver.Store for Amazon S3 and S3-compatible servers,
+// built on aws-sdk-go-v2.
+//
+// Conditional writes use If-None-Match: * (driver.IfAbsent) and If-Match
+// (driver.IfMatch). The server must apply them atomically: AWS S3 does
+// since 2024, MinIO and versitygw do. A failed condition is reported as
+// driver.ErrPrecondition whichever way the server says it: 412
+// PreconditionFailed, 409 ConditionalRequestConflict (a concurrent
+// conditional write won; also counted as a conflict) or 404 NoSuchKey for
+// If-Match on a missing key.
+//
+// Versions are ETags without their quotes. S3 ETags of single-part uploads
+// are the MD5 of the content, so writing the same bytes twice yields the
+// same version; the engine never does that.
+//
+// Every request attempt is counted by billing class in the SDK's
+// middleware stack, after the retry step, so retried and failed attempts
+// are counted as S3 bills them. The driver adds this middleware, and sets
+// the SDK's checksum behaviour to "when required", on every call it makes:
+// a caller-built client needs no special setup.
+package s3
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/s3coord/coord/driver"
+)
+
+// DeleteMode says whether Delete with a condition is sent to the server.
+type DeleteMode int
+
+const (
+	// DeleteAuto (the zero value) enables conditional delete on AWS S3
+	// proper, that is when the client has no custom endpoint
+	// (Options.BaseEndpoint is nil): AWS general-purpose buckets honour
+	// If-Match on DELETE since September 2025. With a custom endpoint it
+	// is disabled, because MinIO and other S3-compatible servers accept the
+	// header and delete anyway.
+	DeleteAuto DeleteMode = iota
+	// DeleteConditional sends If-Match on DELETE. Use it only for an
+	// endpoint known to honour it atomically.
+	DeleteConditional
+	// DeleteUnsupported makes every conditional Delete fail with
+	// driver.ErrUnsupported without sending a request.
+	DeleteUnsupported
+)
+
+// Options tune a Store. The zero value is safe.
+type Options struct {
+	// ConditionalDelete says whether conditional deletes are sent to the
+	// server. Default DeleteAuto.
+	ConditionalDelete DeleteMode
+	// MaxRead caps the size of an object Get returns (default
+	// driver.DefaultMaxRead).
+	MaxRead int64
+}
+
+// Store is a driver.Store on one bucket and key prefix. It is safe for
+// concurrent use.
+type Store struct {
+	driver.Counter
+	client     *awss3.Client
+	bucket     string
+	prefix     string
+	maxRead    int64
+	condDelete bool
+	closed     atomic.Bool
+}
+
+var (
+	_ driver.Store          = (*Store)(nil)
+	_ driver.RequestCounter = (*Store)(nil)
+)
+
+// New returns a Store that keeps its objects in bucket under prefix. The
+// prefix is prepended verbatim to every key (use a trailing "/" for a
+// folder) and stripped from listed keys, so callers only ever see their
+// own keys. It must satisfy driver.ValidatePrefix.
+func New(client *awss3.Client, bucket, prefix string, opts Options) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("s3: nil client")
+	}
+	if bucket == "" {
+		return nil, errors.New("s3: empty bucket name")
+	}
+	if err := driver.ValidatePrefix(prefix); err != nil {
+		return nil, fmt.Errorf("s3: prefix: %w", err)
+	}
+	if opts.MaxRead <= 0 {
+		opts.MaxRead = driver.DefaultMaxRead
+	}
+	var condDelete bool
+	switch opts.ConditionalDelete {
+	case DeleteConditional:
+		condDelete = true
+	case DeleteUnsupported:
+		condDelete = false
+	case DeleteAuto:
+		condDelete = client.Options().BaseEndpoint == nil
+	default:
+		return nil, fmt.Errorf("s3: unknown DeleteMode %d", opts.ConditionalDelete)
+	}
+	return &Store{
+		client:     client,
+		bucket:     bucket,
+		prefix:     prefix,
+		maxRead:    opts.MaxRead,
+		condDelete: condDelete,
+	}, nil
+}
+
+// Config describes a connection for Open.
+type Config struct {
+	Bucket string
+	Prefix string
+	// Region is the bucket's region. When empty it comes from the default
+	// chain (AWS_REGION, shared config), and falls back to "us-east-1" for
+	// a custom endpoint.
+	Region string
+	// Endpoint is a custom endpoint URL ("http://127.0.0.1:9000") for an
+	// S3-compatible server; empty means AWS S3.
+	Endpoint string
+	// PathStyle addresses buckets as endpoint/bucket instead of
+	// bucket.endpoint; most S3-compatible servers need it.
+	PathStyle bool
+	// AccessKey and SecretKey (and optionally SessionToken) are static
+	// credentials. When AccessKey is empty, credentials come from the
+	// SDK's default chain (environment, shared files, instance role).
+	AccessKey, SecretKey, SessionToken string
+	// HTTPClient replaces the SDK's default HTTP client when non-nil.
+	HTTPClient *http.Client
+	// Options tune the Store.
+	Options Options
+}
+
+// Open builds an S3 client from cfg (with the default credential chain
+// unless static credentials are given) and returns a Store on it.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	var loads []func(*config.LoadOptions) error
+	if cfg.Region != "" {
+		loads = append(loads, config.WithRegion(cfg.Region))
+	}
+	if cfg.AccessKey != "" {
+		loads = append(loads, config.WithCredentialsProvider(
+			credentials.NewStaticCredentialsProvider(cfg.AccessKey, cfg.SecretKey, cfg.SessionToken)))
+	}
+	if cfg.HTTPClient != nil {
+		loads = append(loads, config.WithHTTPClient(cfg.HTTPClient))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, loads...)
+	if err != nil {
+		return nil, fmt.Errorf("s3: load config: %w", err)
+	}
+	if awsCfg.Region == "" && cfg.Endpoint != "" {
+		awsCfg.Region = "us-east-1"
+	}
+	client := awss3.NewFromConfig(awsCfg, func(o *awss3.Options) {
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+		o.UsePathStyle = cfg.PathStyle
+		setChecksumWhenRequired(o)
+	})
+	return New(client, cfg.Bucket, cfg.Prefix, cfg.Options)
+}
+
+// setChecksumWhenRequired turns off the SDK's default request checksums
+// (CRC32 trailers with aws-chunked encoding since 2025) and response
+// validation unless an operation requires them: several S3-compatible
+// servers reject or mishandle the trailers, and coordination records are
+// tiny.
+func setChecksumWhenRequired(o *awss3.Options) {
+	o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+	o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+}
+
+// callOptions are applied to every call: checksums when required, and the
+// request counter after the retry step.
+func (s *Store) callOptions(o *awss3.Options) {
+	setChecksumWhenRequired(o)
+	// Clip, so that concurrent calls never append into a shared backing
+	// array of the client's APIOptions.
+	o.APIOptions = append(slices.Clip(o.APIOptions), s.addCounter)
+}
+
+const counterID = "coord.CountRequests"
+
+func (s *Store) addCounter(stack *middleware.Stack) error {
+	m := middleware.FinalizeMiddlewareFunc(counterID, s.countAttempt)
+	// "Retry" is the SDK's retry loop; a middleware after it runs once per
+	// attempt.
+	if err := stack.Finalize.Insert(m, "Retry", middleware.After); err != nil {
+		return fmt.Errorf("s3: insert request counter after retry: %w", err)
+	}
+	return nil
+}
+
+// countAttempt counts one attempt that reached the network: it got a
+// response, or failed while sending (which S3 may still have received).
+// Attempts that failed before sending (e.g. credential resolution) are not
+// counted.
+func (s *Store) countAttempt(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+	out, md, err := next.HandleFinalize(ctx, in)
+	var sendErr *smithyhttp.RequestSendError
+	if awsmiddleware.GetRawResponse(md) != nil || errors.As(err, &sendErr) {
+		s.Inc(classOf(ctx, in))
+	}
+	return out, md, err
+}
+
+func classOf(ctx context.Context, in middleware.FinalizeInput) driver.Class {
+	switch awsmiddleware.GetOperationName(ctx) {
+	case "GetObject":
+		return driver.ClassGet
+	case "HeadObject", "HeadBucket":
+		return driver.ClassHead
+	case "PutObject":
+		return driver.ClassPut
+	case "ListObjectsV2", "ListObjects":
+		return driver.ClassList
+	case "DeleteObject":
+		return driver.ClassDelete
+	}
+	method := ""
+	if r, ok := in.Request.(*smithyhttp.Request); ok {
+		method = r.Method
+	}
+	switch method {
+	case http.MethodGet:
+		return driver.ClassGet
+	case http.MethodHead:
+		return driver.ClassHead
+	case http.MethodDelete:
+		return driver.ClassDelete
+	default: // PUT, POST, COPY are billed as PUT.
+		return driver.ClassPut
+	}
+}
+
+// begin checks the key, the context and the closed state, and returns the
+// full object key.
+func (s *Store) begin(ctx context.Context, op, key string, validate func(string) error) (string, error) {
+	if err := validate(key); err != nil {
+		return "", err
+	}
+	full := s.prefix + key
+	if len(full) > driver.MaxKeyLen {
+		return "", driver.Wrap(op, key, driver.ErrInvalidKey,
+			fmt.Errorf("with the store prefix longer than %d bytes", driver.MaxKeyLen))
+	}
+	if s.closed.Load() {
+		return "", driver.Wrap(op, key, driver.ErrClosed, nil)
+	}
+	if err := ctx.Err(); err != nil {
+		return "", driver.Wrap(op, key, nil, err)
+	}
+	return full, nil
+}
+
+// Get implements driver.Store.
+func (s *Store) Get(ctx context.Context, key string) (driver.Object, error) {
+	full, err := s.begin(ctx, "get", key, driver.ValidateKey)
+	if err != nil {
+		return driver.Object{}, err
+	}
+	out, err := s.client.GetObject(ctx, &awss3.GetObjectInput{Bucket: &s.bucket, Key: &full}, s.callOptions)
+	if err != nil {
+		kind := error(nil)
+		if isNotFound(err) {
+			kind = driver.ErrNotFound
+		}
+		return driver.Object{}, driver.Wrap("get", key, kind, err)
+	}
+	defer out.Body.Close()
+	if out.ContentLength != nil && *out.ContentLength > s.maxRead {
+		return driver.Object{}, driver.Wrap("get", key, driver.ErrTooLarge,
+			fmt.Errorf("object is %d bytes, read cap is %d", *out.ContentLength, s.maxRead))
+	}
+	data, err := driver.ReadCapped(out.Body, s.maxRead)
+	if err != nil {
+		return driver.Object{}, driver.Wrap("get", key, nil, err)
+	}
+	return driver.Object{
+		Key:      key,
+		Data:     data,
+		Version:  unquote(aws.ToString(out.ETag)),
+		Modified: aws.ToTime(out.LastModified),
+	}, nil
+}
+
+// Put implements driver.Store.
+func (s *Store) Put(ctx context.Context, key string, data []byte, cond driver.Condition) (string, error) {
+	full, err := s.begin(ctx, "put", key, driver.ValidateKey)
+	if err != nil {
+		return "", err
+	}
+	in := &awss3.PutObjectInput{
+		Bucket:        &s.bucket,
+		Key:           &full,
+		Body:          bytes.NewReader(data),
+		ContentLength: aws.Int64(int64(len(data))),
+	}
+	switch v, isMatch := cond.Match(); {
+	case cond.IsIfAbsent():
+		in.IfNoneMatch = aws.String("*")
+	case isMatch:
+		if v == "" {
+			// An empty version never matches; do not ask the server.
+			return "", driver.Wrap("put", key, driver.ErrPrecondition, errors.New("empty version"))
+		}
+		in.IfMatch = aws.String(quote(v))
+	}
+	out, err := s.client.PutObject(ctx, in, s.callOptions)
+	if err != nil {
+		return "", driver.Wrap("put", key, s.conditionFailed(err, !cond.IsNone()), err)
+	}
+	return unquote(aws.ToString(out.ETag)), nil
+}
+
+// Delete implements driver.Store.
+func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) error {
+	full, err := s.begin(ctx, "delete", key, driver.ValidateKey)
+	if err != nil {
+		return err
+	}
+	in := &awss3.DeleteObjectInput{Bucket: &s.bucket, Key: &full}
+	v, isMatch := cond.Match()
+	switch {
+	case cond.IsIfAbsent():
+		return driver.Wrap("delete", key, driver.ErrUnsupported, errors.New("IfAbsent is not a delete condition"))
+	case isMatch && !s.condDelete:
+		return driver.Wrap("delete", key, driver.ErrUnsupported,
+			errors.New("conditional delete is not enabled for this endpoint (Options.ConditionalDelete)"))
+	case isMatch && v == "":
+		return driver.Wrap("delete", key, driver.ErrPrecondition, errors.New("empty version"))
+	case isMatch:
+		in.IfMatch = aws.String(quote(v))
+	}
+	if _, err := s.client.DeleteObject(ctx, in, s.callOptions); err != nil {
+		return driver.Wrap("delete", key, s.conditionFailed(err, isMatch), err)
+	}
+	return nil
+}
+
+// conditionFailed returns driver.ErrPrecondition when err from a
+// conditional request means the condition did not hold, and nil
+// otherwise. A 409 ConditionalRequestConflict is also counted.
+func (s *Store) conditionFailed(err error, conditional bool) error {
+	code, status := errorCode(err)
+	switch {
+	case code == "ConditionalRequestConflict" || (status == http.StatusConflict && conditional):
+		s.Conflict()
+		return driver.ErrPrecondition
+	case code == "PreconditionFailed" || status == http.StatusPreconditionFailed:
+		return driver.ErrPrecondition
+	case conditional && status == http.StatusNotFound && code != "NoSuchBucket":
+		// If-Match on a missing key: AWS answers 404 NoSuchKey.
+		return driver.ErrPrecondition
+	}
+	return nil
+}
+
+// List implements driver.Store.
+func (s *Store) List(ctx context.Context, prefix string) (driver.ListResult, error) {
+	full, err := s.begin(ctx, "list", prefix, driver.ValidatePrefix)
+	if err != nil {
+		return driver.ListResult{}, err
+	}
+	var res driver.ListResult
+	in := &awss3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &full}
+	p := awss3.NewListObjectsV2Paginator(s.client, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx, s.callOptions)
+		if err != nil {
+			return driver.ListResult{}, driver.Wrap("list", prefix, nil, err)
+		}
+		if res.ServerTime.IsZero() {
+			// The first page's time: an entry modified while later pages
+			// were read then looks younger, never older, than it is.
+			res.ServerTime = serverTime(page.ResultMetadata)
+		}
+		for _, o := range page.Contents {
+			k := aws.ToString(o.Key)
+			if !strings.HasPrefix(k, s.prefix) {
+				continue
+			}
+			res.Entries = append(res.Entries, driver.Entry{
+				Key:      strings.TrimPrefix(k, s.prefix),
+				Version:  unquote(aws.ToString(o.ETag)),
+				Size:     aws.ToInt64(o.Size),
+				Modified: aws.ToTime(o.LastModified),
+			})
+		}
+	}
+	if res.ServerTime.IsZero() {
+		return driver.ListResult{}, driver.Wrap("list", prefix, nil, errors.New("response carries no Date header"))
+	}
+	// S3 lists in UTF-8 binary order, which is byte order; some
+	// compatible servers do not, so make it so.
+	slices.SortFunc(res.Entries, func(a, b driver.Entry) int { return strings.Compare(a.Key, b.Key) })
+	return res, nil
+}
+
+// serverTime reads the HTTP Date header of the response behind md.
+func serverTime(md middleware.Metadata) time.Time {
+	if r, ok := awsmiddleware.GetRawResponse(md).(*smithyhttp.Response); ok {
+		if t, err := http.ParseTime(r.Header.Get("Date")); err == nil {
+			return t
+		}
+	}
+	t, _ := awsmiddleware.GetServerTime(md)
+	return t
+}
+
+// Capabilities implements driver.Store.
+func (s *Store) Capabilities() driver.Capabilities {
+	return driver.Capabilities{Name: "s3", ConditionalDelete: s.condDelete, MaxRead: s.maxRead}
+}
+
+// Close implements driver.Store. It does not close the client, which the
+// caller may share.
+func (s *Store) Close() error {
+	s.closed.Store(true)
+	return nil
+}
+
+// errorCode returns the S3 error code and HTTP status of err, when known.
+func errorCode(err error) (code string, status int) {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		code = ae.ErrorCode()
+	}
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		status = re.HTTPStatusCode()
+	}
+	return code, status
+}
+
+func isNotFound(err error) bool {
+	code, status := errorCode(err)
+	return code == "NoSuchKey" || (status == http.StatusNotFound && code != "NoSuchBucket")
+}
+
+func quote(v string) string { return `"` + v + `"` }
+
+func unquote(etag string) string { return strings.Trim(etag, `"`) }
