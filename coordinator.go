@@ -240,9 +240,12 @@ func (c *Coordinator) close(ctx context.Context) error {
 		<-c.doneOrNil()
 		return nil
 	}
+	if ctx.Err() != nil {
+		c.loopCancel() // before the loop sees stopping: nothing is written
+	}
+	stop := context.AfterFunc(ctx, c.loopCancel)
 	close(c.stopping)
 	c.mu.Unlock()
-	stop := context.AfterFunc(ctx, c.loopCancel)
 	<-c.done
 	stop()
 	c.loopCancel()
