@@ -3,10 +3,273 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
+	"time"
+
+	"github.com/s3coord/coord"
+	"github.com/s3coord/coord/driver"
+	"github.com/s3coord/coord/internal/vclock"
 )
+
+// virtualStart is where the virtual clock starts (any fixed time works;
+// a fixed one makes runs repeat exactly).
+var virtualStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// convergeLimit bounds the wait for a scenario's first leaders, in
+// heartbeat intervals.
+const convergeLimit = 20
+
+// engineSettings returns the engine configuration of a run: the defaults
+// on the virtual clock, intervals shortened by the same factor in real
+// time.
+func engineSettings(o options) (coord.Config, float64) {
+	cfg := coord.DefaultConfig()
+	scale := 1.0
+	if o.clock == clockRealTime {
+		scale = float64(cfg.HeartbeatInterval) / float64(o.interval)
+		shorten := func(d time.Duration) time.Duration { return time.Duration(float64(d) / scale) }
+		cfg.HeartbeatInterval = o.interval
+		cfg.HeartbeatJitter = shorten(cfg.HeartbeatJitter)
+		cfg.LeaseTimeout = shorten(cfg.LeaseTimeout)
+		cfg.RenewDeadline = shorten(cfg.RenewDeadline)
+		cfg.WorkerTimeout = shorten(cfg.WorkerTimeout)
+	}
+	cfg.DisableMembership = !o.membership
+	cfg.Clock, cfg.Logger = nil, nil
+	return cfg, scale
+}
+
+func settingsOf(cfg coord.Config) Settings {
+	return Settings{
+		HeartbeatInterval: cfg.HeartbeatInterval, HeartbeatJitter: cfg.HeartbeatJitter, LeaseTimeout: cfg.LeaseTimeout,
+		RenewDeadline: cfg.RenewDeadline, WorkerTimeout: cfg.WorkerTimeout, Membership: !cfg.DisableMembership,
+	}
+}
 
 // benchmark runs every scenario o asks for and returns the report.
 func benchmark(ctx context.Context, o options, progOut io.Writer) (*Report, error) {
-	return nil, errors.New("the scenarios need the coord engine, which has not landed yet")
+	began := time.Now()
+	var rt runner = realRunner{}
+	storeNow := time.Now
+	if o.clock == clockVirtual {
+		vc := vclock.New(virtualStart, "")
+		rt, storeNow = virtualRunner{vc}, vc.Now
+	}
+	st, err := openStore(ctx, o.store, storeNow)
+	if err != nil {
+		return nil, err
+	}
+	defer st.close()
+	if _, ok := driver.RequestsOf(st.store); !ok {
+		return nil, fmt.Errorf("store %s does not count its requests", st.shown)
+	}
+
+	cfg, scale := engineSettings(o)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r := &Report{
+		Store: st.shown, Driver: st.store.Capabilities().Name, Clock: o.clock, Workers: o.workers,
+		Window: o.duration, TimeScale: scale, Settings: settingsOf(cfg), Defaults: settingsOf(coord.DefaultConfig()),
+		Trials: o.trials, Prices: S3Standard,
+	}
+	r.Defaults.Membership = o.membership
+	b := &bench{o: o, rt: rt, store: st.store, cfg: cfg, r: r, rootBase: fmt.Sprintf("coord-bench-%d/", time.Now().UnixNano()),
+		rng: rand.New(rand.NewPCG(o.seed, o.seed^0x5bd1e995))}
+	b.prog = newProgress(progOut, 2*len(o.modes)*len(o.plugins))
+	defer b.prog.finish()
+
+	for _, n := range o.plugins {
+		for _, m := range o.modes {
+			if err := b.steady(ctx, coord.Mode(m), n); err != nil {
+				return nil, fmt.Errorf("%s: %w", setupName(n, m), err)
+			}
+		}
+	}
+	for _, n := range o.plugins {
+		for _, m := range o.modes {
+			if err := b.timings(ctx, coord.Mode(m), n); err != nil {
+				return nil, fmt.Errorf("%s: %w", setupName(n, m), err)
+			}
+		}
+	}
+	r.Targets = evaluateTargets(r)
+	r.Elapsed = time.Since(began)
+	return r, nil
+}
+
+// bench is one run in progress.
+type bench struct {
+	o        options
+	rt       runner
+	store    driver.Store
+	cfg      coord.Config
+	r        *Report
+	prog     *progress
+	rootBase string
+	scen     int
+	rng      *rand.Rand
+}
+
+// root returns a fresh key prefix, so that scenarios never see each
+// other's records.
+func (b *bench) root() string {
+	b.scen++
+	return fmt.Sprintf("%ss%03d/", b.rootBase, b.scen)
+}
+
+func (b *bench) start(ctx context.Context, mode coord.Mode, plugins int) (*cluster, time.Time, error) {
+	t0 := b.rt.now()
+	cl, err := startCluster(ctx, b.rt, b.store, b.cfg, b.root(), mode, b.o.workers, plugins, b.o.seed+uint64(b.scen))
+	return cl, t0, err
+}
+
+// steady measures one scenario's requests over the window, once every
+// plugin on every worker knows its leader.
+func (b *bench) steady(ctx context.Context, mode coord.Mode, plugins int) error {
+	name := "requests: " + setupName(plugins, string(mode))
+	b.prog.begin(name)
+	cl, _, err := b.start(ctx, mode, plugins)
+	if err != nil {
+		return err
+	}
+	defer cl.close(context.Background())
+	if !b.rt.waitFor(ctx, convergeLimit*b.cfg.HeartbeatInterval, func() bool { return cl.known("") }) {
+		return b.stuck(ctx, "no leader for every plugin")
+	}
+	before, _ := driver.RequestsOf(b.store)
+	beats0 := cl.heartbeats()
+	taps0 := make([]load, len(cl.workers))
+	for i, w := range cl.workers {
+		taps0[i] = w.tap.snapshot()
+	}
+	t0 := b.rt.now()
+	window := b.o.duration
+	var leaderAtStart *worker
+	if mode == coord.Global {
+		leaderAtStart = cl.leaderOf(0)
+	}
+	b.rt.waitFor(ctx, window, func() bool {
+		b.prog.update(float64(b.rt.now().Sub(t0)) / float64(window))
+		return false
+	})
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	elapsed := b.rt.now().Sub(t0)
+	after, _ := driver.RequestsOf(b.store)
+	counts := after.Sub(before)
+	beats := cl.heartbeats() - beats0
+	hourOf := time.Duration(float64(elapsed) * b.r.TimeScale) // the default-settings time the window stands for
+	rates := PerHour(counts, hourOf)
+	b.r.Steady = append(b.r.Steady, Steady{
+		Mode: string(mode), Plugins: plugins, Workers: b.o.workers, Window: elapsed, Requests: counts, Heartbeats: beats,
+		HeartbeatsPerHour: float64(beats) * float64(time.Hour) / float64(hourOf),
+		PerHour:           rates, CostPerMonth: b.r.Prices.PerMonth(rates),
+	})
+
+	// Per worker, global mode: the leader and one follower.
+	if mode == coord.Global && leaderAtStart != nil && cl.leaderOf(0) == leaderAtStart {
+		k := float64(time.Hour) / float64(hourOf)
+		row := func(w *worker, role string, i int) {
+			l := w.tap.snapshot().sub(taps0[i])
+			b.r.PerWorker = append(b.r.PerWorker, WorkerLoad{
+				Mode: string(mode), Plugins: plugins, Role: role,
+				LeaseWrites: float64(l.LeaseWrites) * k, WorkerWrites: float64(l.WorkerWrites) * k,
+				Reads: float64(l.Reads) * k, Lists: float64(l.Lists) * k, Deletes: float64(l.Deletes) * k,
+			})
+		}
+		for i, w := range cl.workers {
+			if w == leaderAtStart {
+				row(w, roleLeader, i)
+				break
+			}
+		}
+		for i, w := range cl.workers {
+			if w != leaderAtStart {
+				row(w, roleFollower, i)
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// timings measures, trials times for each stop kind: time until every
+// plugin has a leader from a common start, then failover after the
+// leader of the first plugin stops (crash or graceful).
+func (b *bench) timings(ctx context.Context, mode coord.Mode, plugins int) error {
+	name := "convergence and failover: " + setupName(plugins, string(mode))
+	b.prog.begin(name)
+	conv := Timing{Mode: string(mode), Plugins: plugins}
+	fails := map[string]*Failover{
+		failCrash:    {Timing: Timing{Mode: string(mode), Plugins: plugins}, Kind: failCrash, Bound: b.r.Settings.CrashBound()},
+		failGraceful: {Timing: Timing{Mode: string(mode), Plugins: plugins}, Kind: failGraceful, Bound: b.r.Settings.GracefulBound()},
+	}
+	total := 2 * b.o.trials
+	done := 0
+	for range b.o.trials {
+		for _, kind := range []string{failCrash, failGraceful} {
+			d, f, err := b.failoverTrial(ctx, mode, plugins, kind)
+			if err != nil {
+				return fmt.Errorf("%s trial: %w", kind, err)
+			}
+			conv.Trials = append(conv.Trials, d)
+			fails[kind].Trials = append(fails[kind].Trials, f)
+			done++
+			b.prog.update(float64(done) / float64(total))
+		}
+	}
+	b.r.Convergence = append(b.r.Convergence, conv)
+	b.r.Failover = append(b.r.Failover, *fails[failCrash], *fails[failGraceful])
+	return nil
+}
+
+// failoverTrial starts a cluster, measures the time until every plugin
+// has a leader, lets it run for a random part of a heartbeat, stops the
+// leader of the first plugin, and measures the time until every plugin
+// has a live leader again.
+func (b *bench) failoverTrial(ctx context.Context, mode coord.Mode, plugins int, kind string) (conv, fail time.Duration, err error) {
+	cl, t0, err := b.start(ctx, mode, plugins)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer cl.close(context.Background())
+	limit := convergeLimit * b.cfg.HeartbeatInterval
+	if !b.rt.waitFor(ctx, limit, func() bool { return cl.led("") }) {
+		return 0, 0, b.stuck(ctx, "no leader for every plugin")
+	}
+	conv = b.rt.now().Sub(t0)
+	if !b.rt.waitFor(ctx, limit, func() bool { return cl.known("") }) {
+		return 0, 0, b.stuck(ctx, "not every worker learned its leaders")
+	}
+	// Stop at a random phase of the heartbeat cycle.
+	phase := time.Duration(b.rng.Int64N(int64(b.cfg.HeartbeatInterval)))
+	b.rt.waitFor(ctx, phase, nil)
+	victim := cl.leaderOf(0)
+	if victim == nil {
+		return 0, 0, errors.New("the first plugin lost its leader in a stable cluster")
+	}
+	if len(cl.workers) == 1 {
+		return conv, 0, errors.New("failover needs at least 2 workers (-workers)")
+	}
+	t1 := b.rt.now()
+	if kind == failCrash {
+		cl.crash(victim)
+	} else if err := cl.stop(ctx, victim); err != nil {
+		return 0, 0, fmt.Errorf("graceful stop: %w", err)
+	}
+	if !b.rt.waitFor(ctx, 2*b.r.Settings.CrashBound()+limit, func() bool { return cl.led(victim.id) }) {
+		return 0, 0, b.stuck(ctx, "no new leader after the leader stopped")
+	}
+	return conv, b.rt.now().Sub(t1), nil
+}
+
+func (b *bench) stuck(ctx context.Context, what string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return fmt.Errorf("%s within the limit", what)
 }
