@@ -67,6 +67,10 @@ type Store struct {
 	mu     sync.RWMutex // write-locked only by Close
 	db     *bbolt.DB
 	closed bool
+
+	wmu        sync.Mutex // guards queue and committing
+	queue      []*write
+	committing bool
 }
 
 var (
@@ -209,8 +213,7 @@ func (s *Store) Put(ctx context.Context, key string, data []byte, cond driver.Co
 		return "", err
 	}
 	var version string
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketName)
+	err := s.update(func(b *bbolt.Bucket) error {
 		if !cond.Holds(current(b, key)) {
 			return driver.ErrPrecondition
 		}
@@ -255,8 +258,7 @@ func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) e
 	if cond.IsIfAbsent() {
 		return driver.Wrap("delete", key, driver.ErrUnsupported, errors.New("IfAbsent is not a delete condition"))
 	}
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketName)
+	err := s.update(func(b *bbolt.Bucket) error {
 		if !cond.IsNone() && !cond.Holds(current(b, key)) {
 			return driver.ErrPrecondition
 		}
@@ -301,6 +303,87 @@ func (s *Store) List(ctx context.Context, prefix string) (driver.ListResult, err
 		return driver.ListResult{}, driver.Wrap("list", prefix, nil, s.native(err))
 	}
 	return res, nil
+}
+
+// write is one caller's part of a group commit.
+type write struct {
+	fn   func(*bbolt.Bucket) error
+	err  error
+	wake chan bool // true: lead the next commit; false: err is set
+}
+
+// update runs fn in an update transaction and returns after that
+// transaction is committed (and fsynced). Writers that arrive while a
+// commit is in progress are committed together in the next transaction,
+// in arrival order, so concurrent writers share one fsync without any
+// added delay for a lone writer. fn returning ErrPrecondition is that
+// caller's outcome and does not abort the transaction; any other error
+// does, and then every fn of the group is run again in a transaction of
+// its own. fn must therefore only touch b and its own results.
+func (s *Store) update(fn func(*bbolt.Bucket) error) error {
+	w := &write{fn: fn, wake: make(chan bool, 1)}
+	s.wmu.Lock()
+	s.queue = append(s.queue, w)
+	lead := !s.committing
+	s.committing = true
+	s.wmu.Unlock()
+	if !lead && !<-w.wake {
+		return w.err
+	}
+
+	s.wmu.Lock()
+	group := s.queue
+	s.queue = nil
+	s.wmu.Unlock()
+	s.commit(group)
+	for _, o := range group {
+		if o != w {
+			o.wake <- false
+		}
+	}
+
+	s.wmu.Lock()
+	if len(s.queue) > 0 {
+		next := s.queue[0]
+		s.wmu.Unlock()
+		next.wake <- true // hand the lead on; it takes the whole queue
+	} else {
+		s.committing = false
+		s.wmu.Unlock()
+	}
+	return w.err
+}
+
+// commit runs a group of writes in one transaction, or each in its own
+// when the group's transaction fails.
+func (s *Store) commit(group []*write) {
+	run := func(tx *bbolt.Tx, w *write) error {
+		w.err = w.fn(tx.Bucket(bucketName))
+		if errors.Is(w.err, driver.ErrPrecondition) {
+			return nil
+		}
+		return w.err
+	}
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		for _, w := range group {
+			if err := run(tx, w); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		return
+	}
+	if len(group) == 1 {
+		group[0].err = err
+		return
+	}
+	for _, w := range group {
+		if err := s.db.Update(func(tx *bbolt.Tx) error { return run(tx, w) }); err != nil {
+			w.err = err
+		}
+	}
 }
 
 // native maps bbolt's closed-database error to ErrClosed.
