@@ -8,7 +8,9 @@
 // reused, not even after a delete. Conditions are checked inside the same
 // update transaction that writes, so they are exact. Commits are fsynced
 // (bbolt's default; this driver never sets NoSync), so a write that
-// returned survives a crash of the process or the machine.
+// returned survives a crash of the process or the machine. Concurrent
+// writers are grouped into one transaction (one fsync) while a commit is in
+// flight; a lone writer is never delayed.
 //
 // bbolt holds an exclusive lock on the file while it is open. Open waits
 // at most Options.LockTimeout for it and then fails with an error for which
