@@ -206,6 +206,7 @@ func (c *Coordinator) shutdown(ctx context.Context) {
 	var errs []error
 	held := c.lease.held
 	c.stepDown("stopping")
+	c.store.probe()
 	if held || c.lease.ours() {
 		if err := c.lease.release(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("%s releasing lease: %w", c.prefix, err))

@@ -130,6 +130,14 @@ func (k *leaseKeeper) ours() bool {
 	return k.obs.rec != nil && k.obs.rec.Incarnation == k.incarnation && k.obs.rec.Leader == k.c.worker
 }
 
+// oursInDoubt reports whether the observed record is one of our writes
+// whose outcome we did not learn: ours, and newer than our last confirmed
+// write (an older record of ours is from a past leadership and must not be
+// adopted as a current one).
+func (k *leaseKeeper) oursInDoubt() bool {
+	return k.ours() && !k.pendingSince.IsZero() && k.obs.rec.Seq > k.rec.Seq
+}
+
 // freeAt judges the observation when the record is not delegated (the
 // callers judge delegated plugin leases): the time from which this process
 // may write a takeover (zero: now), and whether a takeover should be
@@ -233,7 +241,7 @@ func (k *leaseKeeper) acquire(ctx context.Context, rec leaseRecord) (bool, time.
 // pendingSince. It returns the start of that leadership if it is still
 // inside its renew deadline.
 func (k *leaseKeeper) adoptIfOurs(now time.Time) (time.Time, bool) {
-	if !k.ours() || k.pendingSince.IsZero() || now.Sub(k.pendingSince) >= k.c.cfg.RenewDeadline {
+	if !k.oursInDoubt() || now.Sub(k.pendingSince) >= k.c.cfg.RenewDeadline {
 		return time.Time{}, false
 	}
 	start := k.pendingSince
@@ -265,7 +273,7 @@ func (k *leaseKeeper) renew(ctx context.Context, mutate func(*leaseRecord)) (hel
 	case lost:
 		// Someone wrote. If it was our own earlier write whose answer we
 		// missed, the record carries our incarnation: adopt it.
-		if k.pendingSince.IsZero() || k.poll(ctx) != nil || !k.ours() {
+		if k.pendingSince.IsZero() || k.poll(ctx) != nil || !k.oursInDoubt() {
 			return false, false, err
 		}
 		k.version, k.rec = k.obs.version, *k.obs.rec

@@ -163,6 +163,16 @@ func (m *meteredStore) done(ctx context.Context, err error) {
 	m.mu.Unlock()
 }
 
+// probe lets the next request through even if the breaker is open (a
+// graceful stop's release is worth one attempt).
+func (m *meteredStore) probe() {
+	m.mu.Lock()
+	if m.state == breakerOpen {
+		m.state = breakerHalfOpen
+	}
+	m.mu.Unlock()
+}
+
 func (m *meteredStore) breaker() (string, uint64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -1,0 +1,131 @@
+package coord_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/s3coord/coord"
+	"github.com/s3coord/coord/driver/mem"
+)
+
+// A rollout in both directions: processes in global and per-plugin mode
+// run side by side for the same plugins, crash, stop, start, and lose the
+// store for a while. No plugin ever has two leaders, epochs strictly
+// increase, and once things settle every plugin has a leader.
+func TestMixedModeRolloutNeverTwoLeaders(t *testing.T) {
+	seeds := 12
+	if testing.Short() {
+		seeds = 3
+	}
+	if n, err := strconv.Atoi(os.Getenv("COORD_MIXED_SEEDS")); err == nil && n > 0 {
+		seeds = n // more, for a soak run
+	}
+	plugins := []string{"queue", "ttl", "scheduler"}
+	for seed := range seeds {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				rng := rand.New(rand.NewPCG(uint64(seed), 99))
+				base := mem.New(mem.Options{})
+				rec := &recorder{}
+				type proc struct {
+					hub   *coord.Hub
+					f     *faultStore
+					subs  []*coord.Subscription
+					until time.Time // partitioned until (close errors are expected then)
+				}
+				healthy := func(p *proc) bool { return time.Now().After(p.until) }
+				var live []*proc
+				n := 0
+				start := func() {
+					n++
+					f := newFaultStore(base)
+					h := newHub(t, f, coord.Config{RandSeed: uint64(seed*1000 + n), WorkerID: fmt.Sprintf("p%d", n)})
+					p := &proc{hub: h, f: f}
+					for _, name := range plugins {
+						mode := coord.Global
+						if rng.IntN(2) == 0 {
+							mode = coord.PerPlugin
+						}
+						s, err := h.Use(t.Context(), name, rec.plugin(), coord.UseOptions{Mode: mode})
+						if err != nil {
+							t.Fatal(err)
+						}
+						p.subs = append(p.subs, s)
+					}
+					live = append(live, p)
+				}
+				for range 3 {
+					start()
+				}
+				for step := range 40 {
+					time.Sleep(time.Duration(2+rng.IntN(30)) * time.Second)
+					switch a := rng.IntN(10); {
+					case a < 3 && len(live) > 1: // crash
+						i := rng.IntN(len(live))
+						crash(live[i].hub)
+						live = append(live[:i], live[i+1:]...)
+					case a < 5 && len(live) > 1: // graceful stop
+						i := rng.IntN(len(live))
+						if err := live[i].hub.Close(context.Background()); err != nil && healthy(live[i]) {
+							t.Errorf("step %d: close: %v", step, err)
+						}
+						live = append(live[:i], live[i+1:]...)
+					case a < 7 && len(live) < 5:
+						start()
+					case a < 8: // a partition for a while
+						p := live[rng.IntN(len(live))]
+						p.f.partitioned.Store(true)
+						d := time.Duration(5+rng.IntN(40)) * time.Second
+						p.until = time.Now().Add(d + time.Second)
+						time.AfterFunc(d, func() { p.f.partitioned.Store(false) })
+					case a < 9: // one plugin leaves a process (and may come back)
+						p := live[rng.IntN(len(live))]
+						j := rng.IntN(len(plugins))
+						if err := p.subs[j].Close(context.Background()); err != nil && healthy(p) {
+							t.Errorf("step %d: unsubscribe: %v", step, err)
+						}
+						mode := coord.Global
+						if rng.IntN(2) == 0 {
+							mode = coord.PerPlugin
+						}
+						s, err := p.hub.Use(t.Context(), plugins[j], rec.plugin(), coord.UseOptions{Mode: mode})
+						if err != nil {
+							t.Fatal(err)
+						}
+						p.subs[j] = s
+					}
+				}
+				// Heal and settle: every plugin gets exactly one leader.
+				for _, p := range live {
+					p.f.partitioned.Store(false)
+				}
+				time.Sleep(2 * time.Minute)
+				for j, name := range plugins {
+					leaders := 0
+					for _, p := range live {
+						if p.subs[j].IsLeader() {
+							leaders++
+						}
+					}
+					if leaders != 1 {
+						t.Errorf("plugin %s: %d leaders after settling, want 1", name, leaders)
+					}
+				}
+				for _, p := range live {
+					p.hub.Close(context.Background())
+				}
+				ls := rec.intervals()
+				checkNoOverlap(t, ls)
+				if len(ls) < len(plugins) {
+					t.Errorf("only %d leaderships recorded", len(ls))
+				}
+			})
+		})
+	}
+}
