@@ -1,0 +1,645 @@
+// Package faultstore wraps a driver.Store and injects the faults a
+// coordination engine meets in production: latency (beyond the lease if
+// asked), transport error bursts, 409 conflicts on conditional writes,
+// ambiguous writes (applied, yet reported failed), partitions of one
+// process, process pauses, corrupt records and oversize reads.
+//
+// It exists for the deterministic simulation and for engine tests. Every
+// random decision comes from a PCG generator seeded with the Store's seed
+// and keyed by (operation, key, n-th call of that operation on that key),
+// so a run replays exactly when the calls on each key come in the same
+// order, and turning one fault on does not shift the dice of another.
+//
+// Waiting uses the runtime's timers (time.NewTimer), so inside a
+// testing/synctest bubble all injected latency is virtual.
+//
+// Several Stores may wrap one inner store: each is the view of one
+// simulated process, with its own faults, partition and pause state, over
+// shared storage. Close closes only the view; whoever opened the inner
+// store closes it.
+package faultstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/s3coord/coord/driver"
+)
+
+// Operation names, as in driver.OpError.Op.
+const (
+	OpGet    = "get"
+	OpPut    = "put"
+	OpDelete = "delete"
+	OpList   = "list"
+)
+
+// Kind is a kind of injected fault.
+type Kind int
+
+// Fault kinds.
+const (
+	// Latency: the call was delayed (request or response side).
+	Latency Kind = iota
+	// Error: the call failed with a transport error and did not reach the
+	// store (an error burst or ErrorRate).
+	Error
+	// Conflict: a conditional write reported driver.ErrPrecondition
+	// without being applied, as S3's 409 ConditionalRequestConflict.
+	Conflict
+	// Ambiguous: a write was applied but the call reported a transport
+	// timeout (the hidden success).
+	Ambiguous
+	// Partition: the call failed because the process was partitioned; if
+	// the partition began while the call was in flight, the call may
+	// have been applied.
+	Partition
+	// Pause: the call was held while the process was paused.
+	Pause
+	// Corrupt: Get returned garbage instead of the stored bytes, or
+	// WriteGarbage stored garbage.
+	Corrupt
+	// Oversize: Get reported driver.ErrTooLarge.
+	Oversize
+	numKinds
+)
+
+var kindNames = [numKinds]string{"latency", "error", "conflict", "ambiguous", "partition", "pause", "corrupt", "oversize"}
+
+func (k Kind) String() string {
+	if k < 0 || k >= numKinds {
+		return fmt.Sprintf("Kind(%d)", int(k))
+	}
+	return kindNames[k]
+}
+
+// Kinds lists every fault kind in display order.
+func Kinds() []Kind {
+	ks := make([]Kind, numKinds)
+	for i := range ks {
+		ks[i] = Kind(i)
+	}
+	return ks
+}
+
+// Counts holds the number of injected faults, indexed by Kind.
+type Counts [numKinds]uint64
+
+// Total is the number of faults of every kind.
+func (c Counts) Total() uint64 {
+	var n uint64
+	for _, v := range c {
+		n += v
+	}
+	return n
+}
+
+// Add returns c plus o, kind by kind (for summing process views).
+func (c Counts) Add(o Counts) Counts {
+	for i := range c {
+		c[i] += o[i]
+	}
+	return c
+}
+
+func (c Counts) String() string {
+	var b strings.Builder
+	for i, v := range c {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%d", Kind(i), v)
+	}
+	return b.String()
+}
+
+// ErrInjected is reachable with errors.Is from every error the wrapper
+// invents (not from errors the inner store returns). Code under test must
+// not look for it: to the engine an injected fault is indistinguishable
+// from a real one.
+var ErrInjected = errors.New("injected fault")
+
+// Fault is the native error of an injected failure, wrapped in a
+// driver.OpError like any driver error. It implements net.Error, so it
+// looks like a transport error; Timeout reports true for the faults a
+// client sees as a timeout (ambiguous writes, partitions).
+type Fault struct {
+	Kind Kind
+	Op   string
+}
+
+func (f *Fault) Error() string {
+	switch f.Kind {
+	case Ambiguous, Partition:
+		return fmt.Sprintf("%s: i/o timeout (injected %s)", f.Op, f.Kind)
+	case Conflict:
+		return "ConditionalRequestConflict: a conflicting conditional operation is in progress (injected)"
+	case Oversize:
+		return "object exceeds read cap (injected)"
+	default:
+		return fmt.Sprintf("%s: read: connection reset by peer (injected %s)", f.Op, f.Kind)
+	}
+}
+
+// Timeout reports whether the fault looks like a timeout.
+func (f *Fault) Timeout() bool { return f.Kind == Ambiguous || f.Kind == Partition }
+
+// Temporary reports true: every injected fault is transient.
+func (f *Fault) Temporary() bool { return true }
+
+// Is makes errors.Is(err, ErrInjected) hold.
+func (f *Fault) Is(target error) bool { return target == ErrInjected }
+
+// Delay is a random duration, uniform in [Min, Max]. A Max below Min
+// means exactly Min. The zero Delay is no delay.
+type Delay struct {
+	Min, Max time.Duration
+}
+
+// pick draws exactly one value from r whatever d is, so that the draws
+// after it do not depend on the configuration.
+func (d Delay) pick(r *rand.Rand) time.Duration {
+	x := r.Uint64()
+	if d.Max <= d.Min {
+		return max(d.Min, 0)
+	}
+	return max(d.Min+time.Duration(x%(uint64(d.Max-d.Min)+1)), 0)
+}
+
+// Faults is the probabilistic fault configuration of a Store; the zero
+// value injects nothing. Rates are probabilities in [0, 1] per call.
+type Faults struct {
+	// Match limits every fault below to the calls for which it returns
+	// true; nil matches every call. key is the key, or the prefix for
+	// List. It is called with the Store's lock held and must not call
+	// the Store.
+	Match func(op, key string) bool
+	// RequestDelay delays a call before it reaches the store.
+	RequestDelay Delay
+	// ResponseDelay delays a call after the store answered (a write is
+	// already applied while the caller waits).
+	ResponseDelay Delay
+	// ErrorRate fails a call with a transport error before it reaches the
+	// store.
+	ErrorRate float64
+	// ConflictRate makes a conditional Put or Delete report
+	// driver.ErrPrecondition without reaching the store.
+	ConflictRate float64
+	// AmbiguousRate makes a successful Put or Delete report a transport
+	// timeout: the write is applied but the caller does not know.
+	AmbiguousRate float64
+	// CorruptRate makes a successful Get return garbage (random bytes,
+	// truncated or bit-flipped data) with the real version.
+	CorruptRate float64
+	// OversizeRate makes a Get that reached the store report
+	// driver.ErrTooLarge.
+	OversizeRate float64
+}
+
+// Store is a fault-injecting driver.Store. It is safe for concurrent use;
+// every setter takes effect for calls that start afterwards (Pause,
+// Partition and Close also affect calls in flight, see each).
+type Store struct {
+	inner driver.Store
+	seed  uint64
+
+	mu          sync.Mutex
+	faults      Faults
+	calls       map[string]uint64 // op+"\x00"+key → calls so far
+	failNext    int
+	partitioned bool
+	partDelay   time.Duration
+	resume      chan struct{} // non-nil while paused; closed on Resume
+	closed      bool
+	closedCh    chan struct{}
+	injected    Counts
+}
+
+var (
+	_ driver.Store          = (*Store)(nil)
+	_ driver.RequestCounter = (*Store)(nil)
+)
+
+// New returns a view of inner that injects no faults until told to. seed
+// drives every random decision.
+func New(inner driver.Store, seed uint64) *Store {
+	return &Store{inner: inner, seed: seed, calls: make(map[string]uint64), closedCh: make(chan struct{})}
+}
+
+// Inner returns the wrapped store.
+func (s *Store) Inner() driver.Store { return s.inner }
+
+// Seed returns the seed the Store was created with.
+func (s *Store) Seed() uint64 { return s.seed }
+
+// Set replaces the fault configuration.
+func (s *Store) Set(f Faults) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = f
+}
+
+// Update changes the fault configuration in place, atomically.
+func (s *Store) Update(change func(*Faults)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	change(&s.faults)
+}
+
+// Faults returns the current fault configuration.
+func (s *Store) Faults() Faults {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.faults
+}
+
+// FailNext makes the next n calls (in arrival order, any operation, Match
+// ignored) fail with a transport error without reaching the store: an
+// error burst. n <= 0 cancels a pending burst.
+func (s *Store) FailNext(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failNext = max(n, 0)
+}
+
+// Partition cuts this view off the store: from now on every call waits
+// for delay (or until its context ends) and then fails with a transport
+// timeout without reaching the store. A call already in flight loses its
+// response: it may have been applied, yet reports the timeout. Calling
+// Partition again changes the delay.
+func (s *Store) Partition(delay time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.partitioned = true
+	s.partDelay = max(delay, 0)
+}
+
+// Heal ends a partition.
+func (s *Store) Heal() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.partitioned = false
+}
+
+// Partitioned reports whether the view is partitioned.
+func (s *Store) Partitioned() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.partitioned
+}
+
+// Pause holds every call, new or in flight, as a stopped process would:
+// calls not yet sent wait before reaching the store, calls in flight wait
+// before returning their result. A held call does not notice its context
+// until Resume (then it reports the context's error if it has ended and
+// the call had not reached the store). Close releases held calls.
+func (s *Store) Pause() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.resume == nil {
+		s.resume = make(chan struct{})
+	}
+}
+
+// Resume releases the calls held by Pause.
+func (s *Store) Resume() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.resume != nil {
+		close(s.resume)
+		s.resume = nil
+	}
+}
+
+// Paused reports whether the view is paused.
+func (s *Store) Paused() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.resume != nil
+}
+
+// Injected returns the number of faults injected so far, by kind.
+func (s *Store) Injected() Counts {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.injected
+}
+
+// WriteGarbage stores size bytes of seeded garbage at key in the inner
+// store unconditionally, bypassing every fault, and returns the new
+// version. A size above the inner store's MaxRead makes later reads fail
+// with driver.ErrTooLarge, through the real driver path. It counts as a
+// Corrupt fault.
+func (s *Store) WriteGarbage(ctx context.Context, key string, size int) (string, error) {
+	s.mu.Lock()
+	r := s.rngLocked("garbage", key)
+	s.injected[Corrupt]++
+	s.mu.Unlock()
+	b := make([]byte, max(size, 0))
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return s.inner.Put(ctx, key, b, driver.None)
+}
+
+// Requests reports the inner store's request counts (zero if it does not
+// count). Calls failed by the wrapper before reaching the store are not
+// requests; see Injected. Views sharing one inner store report the same
+// shared counts.
+func (s *Store) Requests() driver.Counts {
+	c, _ := driver.RequestsOf(s.inner)
+	return c
+}
+
+// Capabilities reports the inner store's capabilities unchanged.
+func (s *Store) Capabilities() driver.Capabilities { return s.inner.Capabilities() }
+
+// Close closes this view: later calls fail with driver.ErrClosed and
+// calls held by Pause are released. The inner store stays open.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.closed = true
+		close(s.closedCh)
+	}
+	return nil
+}
+
+// plan is the set of decisions for one call, drawn before it starts.
+type plan struct {
+	reqDelay, respDelay time.Duration
+	fail, conflict      bool
+	ambiguous           bool
+	corrupt, oversize   bool
+	rng                 *rand.Rand // for garbage
+}
+
+// rngLocked returns the generator for the next call of op on key.
+func (s *Store) rngLocked(op, key string) *rand.Rand {
+	id := op + "\x00" + key
+	n := s.calls[id]
+	s.calls[id] = n + 1
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	return rand.New(rand.NewPCG(s.seed^h.Sum64(), n))
+}
+
+func roll(r *rand.Rand, p float64) bool {
+	x := r.Float64() // drawn even when p is 0, to keep later draws stable
+	return x < p
+}
+
+// begin validates the call, waits out a pause, and draws the plan. It
+// returns a non-nil error when the call must fail before reaching the
+// store.
+func (s *Store) begin(ctx context.Context, op, key string, conditional bool) (plan, error) {
+	validate := driver.ValidateKey
+	if op == OpList {
+		validate = driver.ValidatePrefix
+	}
+	if err := validate(key); err != nil {
+		return plan{}, err
+	}
+	if err := s.checkClosed(op, key); err != nil {
+		return plan{}, err
+	}
+	if s.holdIfPaused() {
+		if err := s.checkClosed(op, key); err != nil {
+			return plan{}, err
+		}
+		if err := ctx.Err(); err != nil {
+			return plan{}, driver.Wrap(op, key, nil, err)
+		}
+	}
+
+	s.mu.Lock()
+	f := s.faults
+	r := s.rngLocked(op, key)
+	var p plan
+	p.rng = r
+	p.reqDelay = f.RequestDelay.pick(r)
+	p.respDelay = f.ResponseDelay.pick(r)
+	p.fail = roll(r, f.ErrorRate)
+	p.conflict = roll(r, f.ConflictRate) && conditional
+	p.ambiguous = roll(r, f.AmbiguousRate) && (op == OpPut || op == OpDelete)
+	p.corrupt = roll(r, f.CorruptRate) && op == OpGet
+	p.oversize = roll(r, f.OversizeRate) && op == OpGet
+	if f.Match != nil && !f.Match(op, key) {
+		p = plan{rng: r}
+	}
+	partitioned, partDelay := s.partitioned, s.partDelay
+	burst := false
+	if !partitioned && s.failNext > 0 {
+		s.failNext--
+		burst = true
+	}
+	s.mu.Unlock()
+
+	if partitioned {
+		return plan{}, s.partitionFail(ctx, op, key, partDelay)
+	}
+	if burst {
+		s.count(Error)
+		return plan{}, driver.Wrap(op, key, nil, &Fault{Kind: Error, Op: op})
+	}
+	if p.reqDelay > 0 {
+		s.count(Latency)
+		if err := s.wait(ctx, p.reqDelay); err != nil {
+			return plan{}, driver.Wrap(op, key, nil, err)
+		}
+		s.mu.Lock()
+		partitioned, partDelay = s.partitioned, s.partDelay
+		s.mu.Unlock()
+		if partitioned { // cut off while the request was on its way
+			return plan{}, s.partitionFail(ctx, op, key, partDelay)
+		}
+	}
+	if p.fail {
+		s.count(Error)
+		return plan{}, driver.Wrap(op, key, nil, &Fault{Kind: Error, Op: op})
+	}
+	if p.conflict {
+		s.count(Conflict)
+		return plan{}, driver.Wrap(op, key, driver.ErrPrecondition, &Fault{Kind: Conflict, Op: op})
+	}
+	return p, nil
+}
+
+// partitionFail waits out a partitioned call's timeout and fails it.
+func (s *Store) partitionFail(ctx context.Context, op, key string, delay time.Duration) error {
+	if err := s.wait(ctx, delay); err != nil {
+		return driver.Wrap(op, key, nil, err)
+	}
+	s.count(Partition)
+	return driver.Wrap(op, key, nil, &Fault{Kind: Partition, Op: op})
+}
+
+// end applies the response-side faults to a call that reached the store:
+// response delay, pause, partition and ambiguity. err is the inner
+// store's error; the result is the error to report.
+func (s *Store) end(ctx context.Context, op, key string, p plan, err error) error {
+	if p.respDelay > 0 {
+		if p.reqDelay == 0 {
+			s.count(Latency)
+		}
+		if werr := s.wait(ctx, p.respDelay); werr != nil {
+			return driver.Wrap(op, key, nil, werr)
+		}
+	}
+	s.holdIfPaused()
+	if s.Partitioned() {
+		s.count(Partition)
+		return driver.Wrap(op, key, nil, &Fault{Kind: Partition, Op: op})
+	}
+	if err == nil && p.ambiguous {
+		s.count(Ambiguous)
+		return driver.Wrap(op, key, nil, &Fault{Kind: Ambiguous, Op: op})
+	}
+	return err
+}
+
+func (s *Store) count(k Kind) {
+	s.mu.Lock()
+	s.injected[k]++
+	s.mu.Unlock()
+}
+
+func (s *Store) checkClosed(op, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return driver.Wrap(op, key, driver.ErrClosed, nil)
+	}
+	return nil
+}
+
+// holdIfPaused blocks while the view is paused (until Resume or Close)
+// and reports whether it held the call.
+func (s *Store) holdIfPaused() bool {
+	s.mu.Lock()
+	ch := s.resume
+	if ch != nil {
+		s.injected[Pause]++
+	}
+	s.mu.Unlock()
+	if ch == nil {
+		return false
+	}
+	select {
+	case <-ch:
+	case <-s.closedCh:
+	}
+	return true
+}
+
+// wait sleeps for d or until ctx ends (returning its error).
+func (s *Store) wait(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Get implements driver.Store.
+func (s *Store) Get(ctx context.Context, key string) (driver.Object, error) {
+	p, err := s.begin(ctx, OpGet, key, false)
+	if err != nil {
+		return driver.Object{}, err
+	}
+	obj, err := s.inner.Get(ctx, key)
+	if err = s.end(ctx, OpGet, key, p, err); err != nil {
+		return driver.Object{}, err
+	}
+	if p.oversize {
+		s.count(Oversize)
+		return driver.Object{}, driver.Wrap(OpGet, key, driver.ErrTooLarge, &Fault{Kind: Oversize, Op: OpGet})
+	}
+	if p.corrupt {
+		s.count(Corrupt)
+		obj.Data = garble(p.rng, obj.Data)
+	}
+	return obj, nil
+}
+
+// garble returns corrupt data derived from b: random bytes, a truncation
+// or a bit flip, chosen by r. The result always differs from b.
+func garble(r *rand.Rand, b []byte) []byte {
+	if len(b) == 0 {
+		out := make([]byte, 1+r.IntN(16))
+		for i := range out {
+			out[i] = byte(r.Uint32())
+		}
+		return out
+	}
+	out := append([]byte(nil), b...)
+	switch r.IntN(3) {
+	case 0: // random bytes of the same length
+		for i := range out {
+			out[i] = byte(r.Uint32())
+		}
+		out[0] = ^b[0] // guarantee a difference
+	case 1: // truncated
+		out = out[:r.IntN(len(out))]
+	default: // one flipped bit
+		i := r.IntN(len(out))
+		out[i] ^= 1 << r.IntN(8)
+	}
+	return out
+}
+
+// Put implements driver.Store.
+func (s *Store) Put(ctx context.Context, key string, data []byte, cond driver.Condition) (string, error) {
+	p, err := s.begin(ctx, OpPut, key, !cond.IsNone())
+	if err != nil {
+		return "", err
+	}
+	v, err := s.inner.Put(ctx, key, data, cond)
+	if err = s.end(ctx, OpPut, key, p, err); err != nil {
+		return "", err
+	}
+	return v, nil
+}
+
+// Delete implements driver.Store.
+func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) error {
+	_, isMatch := cond.Match()
+	// A store without atomic conditional delete answers ErrUnsupported,
+	// never a conflict.
+	conditional := isMatch && s.inner.Capabilities().ConditionalDelete
+	p, err := s.begin(ctx, OpDelete, key, conditional)
+	if err != nil {
+		return err
+	}
+	err = s.inner.Delete(ctx, key, cond)
+	return s.end(ctx, OpDelete, key, p, err)
+}
+
+// List implements driver.Store.
+func (s *Store) List(ctx context.Context, prefix string) (driver.ListResult, error) {
+	p, err := s.begin(ctx, OpList, prefix, false)
+	if err != nil {
+		return driver.ListResult{}, err
+	}
+	res, err := s.inner.List(ctx, prefix)
+	if err = s.end(ctx, OpList, prefix, p, err); err != nil {
+		return driver.ListResult{}, err
+	}
+	return res, nil
+}
