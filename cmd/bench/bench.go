@@ -203,7 +203,7 @@ func (b *bench) steady(ctx context.Context, mode coord.Mode, plugins int) error 
 func (b *bench) timings(ctx context.Context, mode coord.Mode, plugins int) error {
 	name := "convergence and failover: " + setupName(plugins, string(mode))
 	b.prog.begin(name)
-	conv := Timing{Mode: string(mode), Plugins: plugins}
+	conv := Convergence{Timing: Timing{Mode: string(mode), Plugins: plugins}}
 	fails := map[string]*Failover{
 		failCrash:    {Timing: Timing{Mode: string(mode), Plugins: plugins}, Kind: failCrash, Bound: b.r.Settings.CrashBound()},
 		failGraceful: {Timing: Timing{Mode: string(mode), Plugins: plugins}, Kind: failGraceful, Bound: b.r.Settings.GracefulBound()},
@@ -212,11 +212,12 @@ func (b *bench) timings(ctx context.Context, mode coord.Mode, plugins int) error
 	done := 0
 	for range b.o.trials {
 		for _, kind := range []string{failCrash, failGraceful} {
-			d, f, err := b.failoverTrial(ctx, mode, plugins, kind)
+			d, k, f, err := b.failoverTrial(ctx, mode, plugins, kind)
 			if err != nil {
 				return fmt.Errorf("%s trial: %w", kind, err)
 			}
 			conv.Trials = append(conv.Trials, d)
+			conv.Known = append(conv.Known, k)
 			fails[kind].Trials = append(fails[kind].Trials, f)
 			done++
 			b.prog.update(float64(done) / float64(total))
@@ -228,43 +229,44 @@ func (b *bench) timings(ctx context.Context, mode coord.Mode, plugins int) error
 }
 
 // failoverTrial starts a cluster, measures the time until every plugin
-// has a leader, lets it run for a random part of a heartbeat, stops the
+// has a leader (conv) and until every worker knows it (known), lets it run for a random part of a heartbeat, stops the
 // leader of the first plugin, and measures the time until every plugin
 // has a live leader again.
-func (b *bench) failoverTrial(ctx context.Context, mode coord.Mode, plugins int, kind string) (conv, fail time.Duration, err error) {
+func (b *bench) failoverTrial(ctx context.Context, mode coord.Mode, plugins int, kind string) (conv, known, fail time.Duration, err error) {
 	cl, t0, err := b.start(ctx, mode, plugins)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer cl.close(context.Background())
 	limit := convergeLimit * b.cfg.HeartbeatInterval
 	if !b.rt.waitFor(ctx, limit, func() bool { return cl.led("") }) {
-		return 0, 0, b.stuck(ctx, "no leader for every plugin")
+		return 0, 0, 0, b.stuck(ctx, "no leader for every plugin")
 	}
 	conv = b.rt.now().Sub(t0)
 	if !b.rt.waitFor(ctx, limit, func() bool { return cl.known("") }) {
-		return 0, 0, b.stuck(ctx, "not every worker learned its leaders")
+		return 0, 0, 0, b.stuck(ctx, "not every worker learned its leaders")
 	}
+	known = b.rt.now().Sub(t0)
 	// Stop at a random phase of the heartbeat cycle.
 	phase := time.Duration(b.rng.Int64N(int64(b.cfg.HeartbeatInterval)))
 	b.rt.waitFor(ctx, phase, nil)
 	victim := cl.leaderOf(0)
 	if victim == nil {
-		return 0, 0, errors.New("the first plugin lost its leader in a stable cluster")
+		return 0, 0, 0, errors.New("the first plugin lost its leader in a stable cluster")
 	}
 	if len(cl.workers) == 1 {
-		return conv, 0, errors.New("failover needs at least 2 workers (-workers)")
+		return 0, 0, 0, errors.New("failover needs at least 2 workers (-workers)")
 	}
 	t1 := b.rt.now()
 	if kind == failCrash {
 		cl.crash(victim)
 	} else if err := cl.stop(ctx, victim); err != nil {
-		return 0, 0, fmt.Errorf("graceful stop: %w", err)
+		return 0, 0, 0, fmt.Errorf("graceful stop: %w", err)
 	}
 	if !b.rt.waitFor(ctx, 2*b.r.Settings.CrashBound()+limit, func() bool { return cl.led(victim.id) }) {
-		return 0, 0, b.stuck(ctx, "no new leader after the leader stopped")
+		return 0, 0, 0, b.stuck(ctx, "no new leader after the leader stopped")
 	}
-	return conv, b.rt.now().Sub(t1), nil
+	return conv, known, b.rt.now().Sub(t1), nil
 }
 
 func (b *bench) stuck(ctx context.Context, what string) error {

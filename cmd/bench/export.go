@@ -68,6 +68,8 @@ func writeCSV(w io.Writer, r *Report) error {
 	for _, c := range r.Convergence {
 		row("convergence", c.Mode, c.Plugins, "median_ms", ms(c.Median()))
 		row("convergence", c.Mode, c.Plugins, "max_ms", ms(c.Max()))
+		row("convergence", c.Mode, c.Plugins, "all_know_median_ms", ms(c.KnownTiming().Median()))
+		row("convergence", c.Mode, c.Plugins, "all_know_max_ms", ms(c.KnownTiming().Max()))
 	}
 	for _, fo := range r.Failover {
 		row("failover", fo.Mode, fo.Plugins, fo.Kind+"_median_ms", ms(fo.Median()))

@@ -105,7 +105,8 @@ func sampleReport(globalTen float64) *Report {
 	add(modePerPlugin, 10, 10000)
 	add(modeGlobal, 10, globalTen)
 	sec := time.Second
-	r.Convergence = []Timing{{Mode: modeGlobal, Plugins: 10, Trials: []time.Duration{sec, 2 * sec, 3 * sec}}}
+	r.Convergence = []Convergence{{Timing: Timing{Mode: modeGlobal, Plugins: 10, Trials: []time.Duration{sec, 2 * sec, 3 * sec}},
+		Known: []time.Duration{5 * sec, 6 * sec, 7 * sec}}}
 	r.Failover = []Failover{
 		{Timing: Timing{Mode: modeGlobal, Plugins: 10, Trials: []time.Duration{16 * sec, 20 * sec}}, Kind: failCrash, Bound: s.CrashBound()},
 		{Timing: Timing{Mode: modeGlobal, Plugins: 10, Trials: []time.Duration{5 * sec, 7 * sec}}, Kind: failGraceful, Bound: s.GracefulBound()},
@@ -279,6 +280,9 @@ func TestWriteCSV(t *testing.T) {
 	}
 	if v, _ := strconv.ParseFloat(find("convergence", modeGlobal, "10", "median_ms"), 64); v != 2000 {
 		t.Errorf("median_ms = %v", v)
+	}
+	if v := find("convergence", modeGlobal, "10", "all_know_max_ms"); v != "7000" {
+		t.Errorf("all_know_max_ms = %v", v)
 	}
 }
 

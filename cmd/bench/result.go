@@ -62,7 +62,7 @@ type Report struct {
 	Prices   PriceModel `json:"prices"`
 
 	Steady      []Steady      `json:"steady"`
-	Convergence []Timing      `json:"convergence"`
+	Convergence []Convergence `json:"convergence"`
 	Failover    []Failover    `json:"failover"`
 	PerWorker   []WorkerLoad  `json:"per_worker"`
 	Targets     []Target      `json:"targets"`
@@ -117,14 +117,28 @@ func (t Timing) Max() time.Duration {
 	return slices.Max(t.Trials)
 }
 
+// Convergence is the startup of a scenario: every worker starts at once.
+// Trials hold the time until every plugin has a leader (the seed's "Time
+// to Leader"); Known the time until every plugin on every worker has been
+// told who leads it (followers learn at their next heartbeat).
+type Convergence struct {
+	Timing
+	Known []time.Duration `json:"known_ns"`
+}
+
+// KnownTiming returns the Known times as a Timing.
+func (c Convergence) KnownTiming() Timing {
+	return Timing{Mode: c.Mode, Plugins: c.Plugins, Trials: c.Known}
+}
+
 // Failover kinds.
 const (
 	failCrash    = "crash"
 	failGraceful = "graceful"
 )
 
-// Failover is the time from stopping the leading worker until every plugin
-// on every surviving worker knows a new leader.
+// Failover is the time from stopping the worker leading the first plugin
+// until every plugin has a live leader again.
 type Failover struct {
 	Timing
 	Kind string `json:"kind"` // failCrash or failGraceful
