@@ -80,6 +80,7 @@ func newHub(t *testing.T, s driver.Store, cfg coord.Config) *coord.Hub {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { crash(h) }) // no-op after Close; stops everything on t.Fatal
 	return h
 }
 

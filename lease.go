@@ -96,7 +96,23 @@ func (k *leaseKeeper) poll(ctx context.Context) error {
 	case errors.Is(err, driver.ErrNotFound):
 		next = observation{known: true}
 	case errors.Is(err, driver.ErrTooLarge):
-		next = observation{known: true, exists: true, version: "(too large)", corrupt: fmt.Errorf("%w: %v", ErrCorruptRecord, err)}
+		// Unreadable by design: a LIST tells its version, so that a
+		// takeover can still be conditional.
+		next = observation{known: true, exists: true, corrupt: fmt.Errorf("%w: %v", ErrCorruptRecord, err)}
+		lctx, cancel := context.WithTimeout(ctx, c.requestTimeout())
+		res, lerr := c.store.List(lctx, k.key)
+		cancel()
+		if lerr != nil {
+			return lerr
+		}
+		for _, e := range res.Entries {
+			if e.Key == k.key {
+				next.version = e.Version
+			}
+		}
+		if next.version == "" {
+			next = observation{known: true} // gone meanwhile
+		}
 	case err != nil:
 		return err
 	default:

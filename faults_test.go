@@ -1,0 +1,289 @@
+package coord_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/s3coord/coord"
+	"github.com/s3coord/coord/driver"
+	"github.com/s3coord/coord/driver/mem"
+	"github.com/s3coord/coord/plugin"
+)
+
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestFallbackToPerPluginMode(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := mem.New(mem.Options{})
+		f := newFaultStore(base)
+		denied := errors.New("AccessDenied")
+		f.setFail(func(op, key string) error {
+			if key == "plg_coordinator_global/default/state.json" {
+				return denied
+			}
+			return nil
+		})
+		var logs syncBuffer
+		h := newHub(t, f, coord.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil)), RandSeed: 3})
+		sub, err := h.Use(t.Context(), "queue", &plugin.Func{}, coord.UseOptions{Mode: coord.Global})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sub.FellBack() || sub.Mode() != coord.PerPlugin || sub.Coordinator().Mode() != coord.PerPlugin {
+			t.Fatalf("FellBack=%v mode=%v, want a fallback to per-plugin mode", sub.FellBack(), sub.Mode())
+		}
+		if !sub.Coordinator().Metrics().FallbackActive {
+			t.Error("Metrics.FallbackActive is false")
+		}
+		if !strings.Contains(logs.String(), "[queue] Global coordinator unavailable, falling back to per-plugin mode") {
+			t.Errorf("fallback not logged with the migration guide's text; logs:\n%s", logs.String())
+		}
+		waitFor(t, time.Minute, "leader in fallback mode", sub.IsLeader)
+		if _, err := base.Get(t.Context(), "plg_coordinator_global/default/plugins/queue/state.json"); err != nil {
+			t.Errorf("plugin lease: %v", err)
+		}
+		// A store that works: no fallback.
+		h2 := newHub(t, base, coord.Config{RandSeed: 4})
+		sub2, err := h2.Use(t.Context(), "ttl", &plugin.Func{}, coord.UseOptions{})
+		if err != nil || sub2.FellBack() || sub2.Mode() != coord.Global {
+			t.Fatalf("healthy store: err=%v fellBack=%v", err, sub2.FellBack())
+		}
+		if err := h.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+		if err := h2.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+func TestCorruptAndOversizeRecords(t *testing.T) {
+	key := "plg_coordinator_global/default/state.json"
+	cases := map[string][]byte{
+		"garbage":     []byte("{not json"),
+		"wrong types": []byte(`{"format":"one","leader":7,"epoch":"x"}`),
+		"epoch 0":     []byte(`{"format":1,"namespace":"default","leader":"w9","mode":"global","epoch":0,"seq":1,"lease_ms":15000}`),
+		"huge lease":  []byte(`{"format":1,"namespace":"default","leader":"w9","mode":"global","epoch":3,"seq":1,"lease_ms":999999999999}`),
+		"oversize":    bytes.Repeat([]byte("x"), 2<<20),
+		"other ns":    []byte(`{"format":1,"namespace":"tenant-b","leader":"w9","mode":"global","epoch":3,"seq":1,"lease_ms":15000}`),
+	}
+	for name, data := range cases {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				store := mem.New(mem.Options{})
+				if _, err := store.Put(t.Context(), key, data, driver.None); err != nil {
+					t.Fatal(err)
+				}
+				h := newHub(t, store, coord.Config{RandSeed: 5})
+				c, err := h.GlobalCoordinator(t.Context(), "default")
+				if err != nil {
+					t.Fatal(err)
+				}
+				cfg := h.Config()
+				// Held until unchanged for a whole lease, then taken over.
+				time.Sleep(cfg.LeaseTimeout - time.Second)
+				if c.IsLeader() {
+					t.Fatal("took over a corrupt record before it stayed unchanged for a lease")
+				}
+				waitFor(t, cfg.HeartbeatInterval+cfg.HeartbeatJitter+time.Second, "takeover", c.IsLeader)
+				m := c.Metrics()
+				if m.CorruptRecords == 0 {
+					t.Error("corrupt record not counted")
+				}
+				// The epoch jumps above anything the record could have held.
+				if m.Epoch < uint64(time.Now().Add(-time.Hour).UnixMilli()) {
+					t.Errorf("epoch %d after taking over a corrupt record, want a jump to at least the wall clock in ms", m.Epoch)
+				}
+				li, err := c.Leader(t.Context())
+				if err != nil || li.ID != c.WorkerID() {
+					t.Errorf("Leader() = %+v, %v", li, err)
+				}
+				h.Close(context.Background())
+			})
+		})
+	}
+}
+
+// A record overwritten by garbage while a leader holds it: the leader
+// steps down at its next renewal; nobody takes over before a lease passed.
+func TestCorruptionWhileLeading(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := mem.New(mem.Options{})
+		rec := &recorder{}
+		var subs []*coord.Subscription
+		var hubs []*coord.Hub
+		for i := range 3 {
+			h := newHub(t, store, coord.Config{RandSeed: uint64(20 + i), WorkerID: fmt.Sprintf("w%d", i)})
+			s, err := h.Use(t.Context(), "queue", rec.plugin(), coord.UseOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			hubs, subs = append(hubs, h), append(subs, s)
+		}
+		time.Sleep(time.Minute)
+		if _, err := store.Put(t.Context(), "plg_coordinator_global/default/state.json", []byte("garbage"), driver.None); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Minute)
+		if l := leaderOf(subs...); len(l) != 1 {
+			t.Fatalf("leaders %v after corruption, want one", l)
+		}
+		for _, h := range hubs {
+			h.Close(context.Background())
+		}
+		ls := rec.intervals()
+		checkNoOverlap(t, ls)
+		if len(ls) < 2 {
+			t.Errorf("%d leaderships: the corruption should have caused a re-election", len(ls))
+		}
+	})
+}
+
+// Writes that are applied but reported as failed (a timeout after the
+// server applied the write) are recognised by re-reading: the leader keeps
+// its leadership and epoch.
+func TestAmbiguousWrites(t *testing.T) {
+	t.Run("renewal", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			base := mem.New(mem.Options{})
+			f := newFaultStore(base)
+			rec := &recorder{}
+			h := newHub(t, f, coord.Config{RandSeed: 9, WorkerID: "w0"})
+			s, err := h.Use(t.Context(), "queue", rec.plugin(), coord.UseOptions{Mode: coord.PerPlugin})
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, time.Minute, "leader", s.IsLeader)
+			term, _ := s.Term()
+			var n atomic.Int32
+			f.setAmbiguous(func(key string, _ []byte) bool { return isStateKey(key) && n.Add(1) <= 3 })
+			time.Sleep(time.Minute)
+			if n.Load() < 3 {
+				t.Fatalf("only %d ambiguous writes happened", n.Load())
+			}
+			now, ok := s.Term()
+			if !ok || now.Epoch != term.Epoch {
+				t.Fatalf("after ambiguous renewals: leading=%v epoch %d (was %d), want the same leadership", ok, now.Epoch, term.Epoch)
+			}
+			if m := s.Coordinator().Metrics(); m.PreconditionsLost == 0 {
+				t.Error("the renewal after an applied-but-failed write should have lost its precondition and been reconciled")
+			}
+			h.Close(context.Background())
+			if ls := rec.intervals(); len(ls) != 1 {
+				t.Errorf("%d leaderships, want one uninterrupted", len(ls))
+			}
+		})
+	})
+	t.Run("acquisition", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			base := mem.New(mem.Options{})
+			f := newFaultStore(base)
+			var once atomic.Bool
+			f.setAmbiguous(func(key string, _ []byte) bool { return isStateKey(key) && once.CompareAndSwap(false, true) })
+			h := newHub(t, f, coord.Config{RandSeed: 9, WorkerID: "w0"})
+			c, err := h.GlobalCoordinator(t.Context(), "default")
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 10*time.Second, "leader", c.IsLeader)
+			if c.Epoch() != 1 {
+				t.Errorf("epoch %d, want 1: the applied acquisition should be adopted", c.Epoch())
+			}
+			h.Close(context.Background())
+		})
+	})
+}
+
+func TestInputValidation(t *testing.T) {
+	store := mem.New(mem.Options{})
+	h := newHub(t, store, coord.Config{})
+	defer h.Close(context.Background())
+	bad := []string{"", "a/b", "..", "a..b", ".hidden", "tab\there", "nul\x00", strings.Repeat("x", 129), "ünï", "sp ace"}
+	for _, name := range bad {
+		if _, err := h.Use(t.Context(), name, &plugin.Func{}, coord.UseOptions{}); !errors.Is(err, coord.ErrInvalidName) {
+			t.Errorf("Use(%q): %v, want ErrInvalidName", name, err)
+		}
+		if name != "" { // "" is the default namespace
+			if _, err := h.Use(t.Context(), "ok", &plugin.Func{}, coord.UseOptions{Namespace: name}); !errors.Is(err, coord.ErrInvalidName) {
+				t.Errorf("Use(namespace %q): %v, want ErrInvalidName", name, err)
+			}
+		}
+		if _, err := h.GlobalCoordinator(t.Context(), name); !errors.Is(err, coord.ErrInvalidName) {
+			t.Errorf("GlobalCoordinator(%q): %v, want ErrInvalidName", name, err)
+		}
+		if _, err := coord.NewHub(store, coord.Config{WorkerID: name}); name != "" && !errors.Is(err, coord.ErrInvalidConfig) {
+			t.Errorf("WorkerID %q: %v, want ErrInvalidConfig", name, err)
+		}
+	}
+	if got := store.Requests(); got.Total() != 0 {
+		t.Errorf("rejected calls sent %v", got)
+	}
+	for _, good := range []string{"default", "tenant-a", "queue_1", "gcs-default-1234567890-abc123", "pod.name-0"} {
+		if err := coord.ValidateName("plugin", good); err != nil {
+			t.Errorf("ValidateName(%q): %v", good, err)
+		}
+	}
+	if _, err := h.Use(t.Context(), "queue", &plugin.Func{}, coord.UseOptions{Mode: "both"}); !errors.Is(err, coord.ErrWrongMode) {
+		t.Errorf("unknown mode: %v", err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := (coord.Config{}).Validate(); err != nil {
+		t.Fatalf("zero Config: %v", err)
+	}
+	d := coord.DefaultConfig()
+	if d.HeartbeatInterval != 5*time.Second || d.HeartbeatJitter != time.Second || d.LeaseTimeout != 15*time.Second ||
+		d.WorkerTimeout != 20*time.Second || d.RenewDeadline != 10*time.Second || d.Root != "plg_coordinator_global/" || d.Diagnostics {
+		t.Errorf("defaults: %+v", d)
+	}
+	// The migration guide's development settings are valid as they are.
+	if err := (coord.Config{HeartbeatInterval: time.Second, LeaseTimeout: 3 * time.Second, Diagnostics: true}).Validate(); err != nil {
+		t.Errorf("development settings: %v", err)
+	}
+	cases := []struct {
+		cfg   coord.Config
+		field string
+	}{
+		{coord.Config{HeartbeatInterval: -1}, "HeartbeatInterval"},
+		{coord.Config{HeartbeatJitter: -1}, "HeartbeatJitter"},
+		{coord.Config{LeaseTimeout: 15 * time.Second, RenewDeadline: 15 * time.Second}, "RenewDeadline"},
+		{coord.Config{HeartbeatInterval: 9 * time.Second, HeartbeatJitter: time.Second}, "HeartbeatInterval"},
+		{coord.Config{WorkerTimeout: 9 * time.Second}, "WorkerTimeout"},
+		{coord.Config{Root: "no-slash"}, "Root"},
+		{coord.Config{Root: "a//b/"}, "Root"},
+		{coord.Config{WorkerID: "a/b"}, "WorkerID"},
+	}
+	for _, tc := range cases {
+		err := tc.cfg.Validate()
+		var ce *coord.ConfigError
+		if !errors.Is(err, coord.ErrInvalidConfig) || !errors.As(err, &ce) || ce.Field != tc.field {
+			t.Errorf("%+v: %v, want an error naming %s", tc.cfg, err, tc.field)
+		}
+	}
+}
