@@ -10,8 +10,9 @@
 // so a run replays exactly when the calls on each key come in the same
 // order, and turning one fault on does not shift the dice of another.
 //
-// Waiting uses the runtime's timers (time.NewTimer), so inside a
-// testing/synctest bubble all injected latency is virtual.
+// Waiting uses the runtime's timers by default, so inside a
+// testing/synctest bubble all injected latency is virtual; SetClock puts
+// the waits on another clock (coord.Config.Clock, internal/vclock).
 //
 // Several Stores may wrap one inner store: each is the view of one
 // simulated process, with its own faults, partition and pause state, over
@@ -156,6 +157,13 @@ func (f *Fault) Temporary() bool { return true }
 // Is makes errors.Is(err, ErrInjected) hold.
 func (f *Fault) Is(target error) bool { return target == ErrInjected }
 
+// Clock is what the Store waits on: coord.Clock and *vclock.Clock satisfy
+// it.
+type Clock interface {
+	// After behaves like time.After.
+	After(d time.Duration) <-chan time.Time
+}
+
 // Delay is a random duration, uniform in [Min, Max]. A Max below Min
 // means exactly Min. The zero Delay is no delay.
 type Delay struct {
@@ -210,6 +218,7 @@ type Store struct {
 	seed  uint64
 
 	mu          sync.Mutex
+	clock       Clock // nil: the time package
 	faults      Faults
 	calls       map[string]uint64 // op+"\x00"+key → calls so far
 	failNext    int
@@ -230,6 +239,14 @@ var (
 // drives every random decision.
 func New(inner driver.Store, seed uint64) *Store {
 	return &Store{inner: inner, seed: seed, calls: make(map[string]uint64), closedCh: make(chan struct{})}
+}
+
+// SetClock makes injected waits (latency, partition timeouts) use c; nil
+// restores the time package. Waits already running keep their clock.
+func (s *Store) SetClock(c Clock) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clock = c
 }
 
 // Inner returns the wrapped store.
@@ -547,10 +564,19 @@ func (s *Store) wait(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
+	s.mu.Lock()
+	c := s.clock
+	s.mu.Unlock()
+	var fired <-chan time.Time
+	if c != nil {
+		fired = c.After(d)
+	} else {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		fired = t.C
+	}
 	select {
-	case <-t.C:
+	case <-fired:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

@@ -810,3 +810,62 @@ func TestKindAndCountsFormatting(t *testing.T) {
 		t.Fatalf("String = %q", sum.String())
 	}
 }
+
+// manualClock fires an After only when the test says so.
+type manualClock struct {
+	mu    sync.Mutex
+	waits []chan time.Time
+	asked []time.Duration
+}
+
+func (c *manualClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	c.waits = append(c.waits, ch)
+	c.asked = append(c.asked, d)
+	return ch
+}
+
+func (c *manualClock) fireAll() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := len(c.waits)
+	for _, ch := range c.waits {
+		ch <- time.Time{}
+	}
+	c.waits = nil
+	return n
+}
+
+func TestWaitsUseTheGivenClock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, _ := newStore(1)
+		clk := &manualClock{}
+		s.SetClock(clk)
+		s.Set(Faults{RequestDelay: Delay{Min: time.Minute}})
+		done := make(chan error, 1)
+		go func() {
+			_, err := s.Put(context.Background(), "k", []byte("x"), driver.None)
+			done <- err
+		}()
+		time.Sleep(time.Hour) // the time package's clock must not end the wait
+		synctest.Wait()
+		select {
+		case err := <-done:
+			t.Fatalf("delay ended without the injected clock: %v", err)
+		default:
+		}
+		if n := clk.fireAll(); n != 1 || clk.asked[0] != time.Minute {
+			t.Fatalf("clock saw %d waits %v, want one of 1m", n, clk.asked)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		s.SetClock(nil)
+		start := time.Now()
+		if _, err := s.Get(context.Background(), "k"); err != nil || time.Since(start) != time.Minute {
+			t.Fatalf("after SetClock(nil): %v after %v", err, time.Since(start))
+		}
+	})
+}
