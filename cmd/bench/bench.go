@@ -50,7 +50,6 @@ func settingsOf(cfg coord.Config) Settings {
 
 // benchmark runs every scenario o asks for and returns the report.
 func benchmark(ctx context.Context, o options, progOut io.Writer) (*Report, error) {
-	began := time.Now()
 	var rt runner = realRunner{}
 	storeNow := time.Now
 	if o.clock == clockVirtual {
@@ -62,6 +61,17 @@ func benchmark(ctx context.Context, o options, progOut io.Writer) (*Report, erro
 		return nil, err
 	}
 	defer st.close()
+	return benchmarkOn(ctx, o, st, rt, progOut, nil)
+}
+
+// windowHook, when not nil, is called right after the driver's counters
+// are read at the start (true) and end (false) of each steady-state
+// window; tests compare with server-side counts there.
+type windowHook func(start bool)
+
+// benchmarkOn runs the scenarios on an open store with the runner's clock.
+func benchmarkOn(ctx context.Context, o options, st *openedStore, rt runner, progOut io.Writer, hook windowHook) (*Report, error) {
+	began := time.Now()
 	if _, ok := driver.RequestsOf(st.store); !ok {
 		return nil, fmt.Errorf("store %s does not count its requests", st.shown)
 	}
@@ -77,8 +87,12 @@ func benchmark(ctx context.Context, o options, progOut io.Writer) (*Report, erro
 	}
 	r.Defaults.Membership = o.membership
 	b := &bench{o: o, rt: rt, store: st.store, cfg: cfg, r: r, rootBase: fmt.Sprintf("coord-bench-%d/", time.Now().UnixNano()),
-		rng: rand.New(rand.NewPCG(o.seed, o.seed^0x5bd1e995))}
-	b.prog = newProgress(progOut, 2*len(o.modes)*len(o.plugins))
+		rng: rand.New(rand.NewPCG(o.seed, o.seed^0x5bd1e995)), hook: hook}
+	steps := len(o.modes) * len(o.plugins)
+	if o.timing {
+		steps *= 2
+	}
+	b.prog = newProgress(progOut, steps)
 	defer b.prog.finish()
 
 	for _, n := range o.plugins {
@@ -90,6 +104,9 @@ func benchmark(ctx context.Context, o options, progOut io.Writer) (*Report, erro
 	}
 	for _, n := range o.plugins {
 		for _, m := range o.modes {
+			if !o.timing {
+				break
+			}
 			if err := b.timings(ctx, coord.Mode(m), n); err != nil {
 				return nil, fmt.Errorf("%s: %w", setupName(n, m), err)
 			}
@@ -111,6 +128,7 @@ type bench struct {
 	rootBase string
 	scen     int
 	rng      *rand.Rand
+	hook     windowHook
 }
 
 // root returns a fresh key prefix, so that scenarios never see each
@@ -140,6 +158,9 @@ func (b *bench) steady(ctx context.Context, mode coord.Mode, plugins int) error 
 		return b.stuck(ctx, "no leader for every plugin")
 	}
 	before, _ := driver.RequestsOf(b.store)
+	if b.hook != nil {
+		b.hook(true)
+	}
 	beats0 := cl.heartbeats()
 	taps0 := make([]load, len(cl.workers))
 	for i, w := range cl.workers {
@@ -160,6 +181,9 @@ func (b *bench) steady(ctx context.Context, mode coord.Mode, plugins int) error 
 	}
 	elapsed := b.rt.now().Sub(t0)
 	after, _ := driver.RequestsOf(b.store)
+	if b.hook != nil {
+		b.hook(false)
+	}
 	counts := after.Sub(before)
 	beats := cl.heartbeats() - beats0
 	hourOf := time.Duration(float64(elapsed) * b.r.TimeScale) // the default-settings time the window stands for

@@ -23,6 +23,7 @@ type options struct {
 	interval   time.Duration // real-time heartbeat interval
 	trials     int
 	membership bool
+	timing     bool // convergence and failover trials
 	seed       uint64
 	json, csv  bool
 	svg        string
@@ -71,6 +72,7 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	fs.DurationVar(&o.interval, "interval", defaultRealInterval, "real-time heartbeat interval; the other timings keep the defaults' ratios")
 	fs.IntVar(&o.trials, "trials", 5, "repetitions of each convergence and failover measurement")
 	fs.BoolVar(&o.membership, "membership", true, "worker records (membership); false saves their PUTs")
+	fs.BoolVar(&o.timing, "timing", true, "measure time to a leader and failover time (false: requests only)")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the engines' jitter (virtual clock runs repeat exactly per seed)")
 	fs.BoolVar(&o.json, "json", false, "write the report as JSON instead of tables")
 	fs.BoolVar(&o.csv, "csv", false, "write the report as CSV instead of tables")
