@@ -37,6 +37,7 @@ type Coordinator struct {
 	// Loop-owned state.
 	lease      *leaseKeeper
 	nsWatch    *leaseKeeper // PerPlugin: observer of the namespace lease
+	nsFresh    bool         // nsWatch was read in this cycle
 	slots      map[string]*slot
 	fresh      bool // the lease observation was just read by start
 	coldStart  bool // the namespace lease was absent when we won it

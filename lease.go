@@ -312,7 +312,7 @@ func (k *leaseKeeper) release(ctx context.Context) error {
 		return nil
 	}
 	rec := k.rec
-	rec.Released, rec.ReleasedBy, rec.Plugins = true, k.c.worker, nil
+	rec.Released, rec.ReleasedBy = true, k.c.worker // Plugins stay: they carry plugin epochs
 	out, _, err := k.write(ctx, rec, driver.IfMatch(k.version), k.c.requestTimeout())
 	if out == lost {
 		return nil // someone took over already
@@ -433,8 +433,19 @@ func (c *Coordinator) followerCycle(ctx context.Context) time.Duration {
 	}
 	c.observeLeader()
 	at, jitter := k.freeAt()
-	if c.mode == PerPlugin && k.obs.rec != nil && k.obs.rec.Delegated && !k.obs.rec.Released && !k.ours() {
-		at, jitter = c.delegatedFreeAt(ctx)
+	if c.mode == PerPlugin {
+		switch r := k.obs.rec; {
+		case r != nil && r.Delegated && !r.Released && !k.ours():
+			at, jitter = c.delegatedFreeAt(ctx, r.NamespaceEpoch)
+		case r == nil:
+			// Missing or unreadable: a plugin lease is never deleted, but
+			// should it be (by hand), the namespace record still says
+			// whether a global leader leads the plugin. One more read,
+			// only in this state.
+			if e, ok := c.namespaceLeadsPlugin(ctx); ok {
+				at, jitter = c.delegatedFreeAt(ctx, e)
+			}
+		}
 	}
 	if wait := at.Sub(now); wait > 0 {
 		// Poll again at the regular time, or just after the lease would
@@ -495,15 +506,14 @@ func (c *Coordinator) retryDelay() time.Duration {
 // That leadership is over once the namespace record shows a later epoch
 // (written by a successor, which only writes after the holder stepped
 // down), a graceful release of epoch E, or stays unchanged for a lease.
-func (c *Coordinator) delegatedFreeAt(ctx context.Context) (time.Time, bool) {
-	e := c.lease.obs.rec.NamespaceEpoch
-	if c.nsWatch == nil {
-		c.nsWatch = c.newKeeper(namespaceLeaseKey(c.cfg.Root, c.ns), "")
+func (c *Coordinator) delegatedFreeAt(ctx context.Context, e uint64) (time.Time, bool) {
+	w := c.namespaceWatch()
+	if !c.nsFresh {
+		if err := w.poll(ctx); err != nil {
+			return c.clock.Now().Add(c.cfg.LeaseTimeout), false // cannot judge: held
+		}
 	}
-	w := c.nsWatch
-	if err := w.poll(ctx); err != nil {
-		return c.clock.Now().Add(c.cfg.LeaseTimeout), false // cannot judge: held
-	}
+	c.nsFresh = false
 	o := w.obs
 	switch {
 	case o.rec != nil && o.rec.Epoch > e:
@@ -515,6 +525,33 @@ func (c *Coordinator) delegatedFreeAt(ctx context.Context) (time.Time, bool) {
 	default: // missing or corrupt namespace record: unchanged for a lease
 		return o.seen.Add(c.cfg.LeaseTimeout), true
 	}
+}
+
+func (c *Coordinator) namespaceWatch() *leaseKeeper {
+	if c.nsWatch == nil {
+		c.nsWatch = c.newKeeper(namespaceLeaseKey(c.cfg.Root, c.ns), "")
+	}
+	return c.nsWatch
+}
+
+// namespaceLeadsPlugin reads the namespace record and reports whether a
+// live-looking global leader lists our plugin, and its namespace epoch.
+func (c *Coordinator) namespaceLeadsPlugin(ctx context.Context) (uint64, bool) {
+	w := c.namespaceWatch()
+	if err := w.poll(ctx); err != nil {
+		return 0, false
+	}
+	c.nsFresh = true // delegatedFreeAt uses this read
+	r := w.obs.rec
+	if r != nil && r.Plugins[c.plugin] != 0 {
+		// The plugin's epoch survives in the namespace record.
+		c.hub.epochs.see(c.lease.key, r.Plugins[c.plugin])
+	}
+	if r == nil || r.Released || r.Plugins[c.plugin] == 0 {
+		c.nsFresh = false
+		return 0, false
+	}
+	return r.Epoch, true
 }
 
 // startTerm begins a leadership of the coordinator's lease.

@@ -1,0 +1,136 @@
+// Package coord elects leaders and tracks workers on object storage, for
+// many plugins at the cost of one election per namespace.
+//
+// A Hub is one process's use of one store (driver.Store: S3, MinIO, a bolt
+// file, memory). Hub.Use registers a plugin (see package plugin) under a
+// name, in one of two modes:
+//
+//   - Global (default): the plugin joins its namespace's Coordinator, shared
+//     by every plugin of the namespace: one loop, one lease, one worker
+//     record, so the requests per hour do not grow with the plugin count.
+//   - PerPlugin: the plugin gets a Coordinator of its own (N plugins, N
+//     times the requests). Use falls back to it when the global coordinator
+//     cannot start.
+//
+// # Cost
+//
+// Per process and election, each heartbeat (HeartbeatInterval plus jitter,
+// 5-6s by default) costs one request: the leader renews with a conditional
+// PUT, followers read with a GET. Worker records add one PUT per
+// WorkerTimeout/3 (6.7s by default; DisableMembership removes them), and the
+// leader lists the workers once per election and every 5 WorkerTimeouts.
+// In Global mode plugins add nothing per heartbeat: the namespace leader
+// claims each plugin's lease once per election (a GET and a PUT), and
+// followers learn which plugins the leader leads from the namespace record
+// they read anyway.
+//
+// # Safety: never two leaders
+//
+// The argument follows client-go's leaderelection, with conditional writes
+// (IfAbsent, IfMatch) instead of resource versions, and without trusting any
+// clock but each process's own monotonic one.
+//
+// Leases. A lease is one record (<root><ns>/state.json, or
+// <root><ns>/plugins/<plugin>/state.json). Every write is conditional on the
+// version the writer last saw (IfMatch), or on absence (IfAbsent), and
+// carries a new sequence number, so two writes never have the same bytes
+// (S3 versions are content hashes). Conditional writes on one key are
+// totally ordered by the store: at most one of several writes based on the
+// same version succeeds.
+//
+// Holding. A process leads from the start of its successful acquisition
+// until RenewDeadline after the START of its last successful renewal, as
+// measured on its own clock; a watchdog cancels the leadership context at
+// that moment whatever the loop is doing (a renewal stuck in a slow request
+// does not extend it). A renewal that loses its condition
+// (driver.ErrPrecondition) ends the leadership at once.
+//
+// Taking over. A follower may write a takeover of version V only when V has
+// stayed unchanged for LeaseTimeout (at least the record's lease) on the
+// follower's clock, counted from the END of the read that first returned V.
+// V was written after its writer started that write, so the holder's
+// renewal started before the follower first saw V: the holder stops at
+// most RenewDeadline after that start, the follower writes at least
+// LeaseTimeout after it. With RenewDeadline < LeaseTimeout the holder has
+// stopped first, as long as the two clocks' rates differ by less than the
+// margin (LeaseTimeout-RenewDeadline)/LeaseTimeout (a third, by default).
+// The offset between the clocks never enters: no timestamp from one host is
+// compared with another host's clock. If the holder renewed in between, V
+// changed and the takeover's IfMatch(V) fails.
+//
+// Releasing. A graceful stop ends the leadership (cancels every plugin
+// context) before it writes released=true by IfMatch; a follower that sees
+// such a release (released by the holder itself) takes over at its next
+// heartbeat. An operator's release (ForceRelease) is written by someone
+// other than the holder, who may still be acting until its next renewal
+// fails; followers treat it like a renewal and wait a whole lease. Records
+// are never deleted: they carry the epoch.
+//
+// Epochs. Every acquisition writes an epoch above the record's and above
+// any this process has seen for the key; the write is conditional on the
+// record it replaces, so epochs strictly increase along the record's
+// history and each belongs to one leadership. A record that cannot be
+// decoded (garbage, wrong types, oversize, a newer format) is treated as
+// held until it has stayed unchanged for LeaseTimeout, then taken over by
+// IfMatch on its version (read by a LIST when the record is too large to
+// read) with an epoch of at least the wall clock in milliseconds, far above
+// the small epochs of normal operation, because the record hid its epoch.
+// The epoch is the fencing token handed to plugins (plugin.Term.Epoch):
+// they stamp their writes with it and reject older ones (plugin.CheckEpoch),
+// which covers what no lease can: a leader paused between its last check
+// and its write.
+//
+// Ambiguous writes. A write that timed out may have been applied. Its
+// outcome is learnt from the record: each lease keeper writes a random
+// incarnation into its records, so a record that carries our incarnation
+// and a sequence above our last confirmed write is ours. Such a record
+// (found when a later IfMatch loses, or by a follower's read) is adopted
+// with the leadership starting at the start of the earliest write in doubt,
+// which is no later than the start of the one that was applied. A record of
+// ours from an earlier leadership is never adopted: it is free to take by
+// IfMatch, with a new epoch.
+//
+// Mixed modes. During a rollout some processes run a plugin in Global mode
+// and others in PerPlugin mode. The plugin lease is the single authority
+// for a plugin in both modes, and its epoch the plugin's fencing token:
+//
+//   - A PerPlugin process holds the plugin lease like any lease.
+//   - A Global namespace leader with namespace epoch E claims each subscribed
+//     plugin's lease (once per election, and when a plugin subscribes while
+//     it leads) by writing "delegated to the namespace lease, epoch E" with
+//     the plugin epoch + 1, and only then leads the plugin, until its
+//     namespace leadership ends. It claims at once a lease that is absent,
+//     released by its holder, or delegated to a namespace epoch below E
+//     (that leadership ended before E was acquired, by the argument above).
+//     A lease held by a PerPlugin process, or delegated to an epoch >= E, is
+//     waited out like any follower, reading it at each heartbeat.
+//   - A PerPlugin process that finds a delegated lease (epoch E) treats it as
+//     held as long as the namespace leadership E may last: it reads the
+//     namespace record as well, and takes the plugin lease by IfMatch only
+//     once that record shows an epoch above E (written by a successor, after
+//     the E leader stopped), a release by the E leader itself, or has stayed
+//     unchanged for a lease (the E leader stopped renewing, so stopped
+//     leading). A new namespace leader's claim and a PerPlugin takeover are
+//     both IfMatch writes on the plugin lease: one wins, the other waits.
+//
+// When every process is Global, nobody reads plugin leases after the
+// claims: zero extra requests per heartbeat.
+//
+// Liveness. A cold namespace gets its leader in two round trips (a GET and
+// an IfAbsent PUT; the first heartbeat runs at start). After a crash a
+// follower takes over within LeaseTimeout + HeartbeatInterval +
+// HeartbeatJitter, after a graceful stop within HeartbeatInterval +
+// HeartbeatJitter (plus request latency). Failed renewals are retried with
+// a bounded backoff until the renew deadline. A circuit breaker stops
+// requests for a while after consecutive storage failures; it only ever
+// withholds requests, so it cannot weaken safety.
+//
+// # Membership
+//
+// Each coordinator writes <root><ns>/workers/<id>.json (PerPlugin:
+// <root><ns>/plugins/<plugin>/workers/<id>.json) every WorkerTimeout/3.
+// ActiveWorkers lists them and judges liveness on the server's clock (the
+// listing's ServerTime against each record's modification time). The
+// leader deletes records older than 3 WorkerTimeouts; a graceful stop
+// deletes its own.
+package coord
