@@ -161,8 +161,12 @@ func (k *leaseKeeper) oursInDoubt() bool {
 func (k *leaseKeeper) freeAt() (at time.Time, jitter bool) {
 	o := k.obs
 	switch {
+	case !o.exists && k.c.hub.epochs.get(k.key) > 0:
+		// Records are never deleted; one deleted by hand while its holder
+		// may still be acting is waited out like a silent holder.
+		return o.seen.Add(k.c.cfg.LeaseTimeout), true
 	case !o.exists:
-		return time.Time{}, false // IfAbsent settles concurrent starts
+		return time.Time{}, false // a cold start: IfAbsent settles concurrent starts
 	case o.rec == nil: // corrupt: held until unchanged for a whole lease
 		return o.seen.Add(k.c.cfg.LeaseTimeout), true
 	case k.ours():
@@ -448,9 +452,9 @@ func (c *Coordinator) followerCycle(ctx context.Context) time.Duration {
 		}
 	}
 	if wait := at.Sub(now); wait > 0 {
-		// Poll again at the regular time, or just after the lease would
-		// expire if that comes first.
-		return min(c.followerDelay(), wait+c.jitter(c.cfg.HeartbeatJitter/2))
+		// Poll again at the regular time, or when the lease would expire
+		// if that comes first (the takeover is jittered then).
+		return min(c.followerDelay(), wait)
 	}
 	if jitter {
 		if !c.sleep(ctx, c.jitter(c.cfg.HeartbeatJitter/2)) {
@@ -639,6 +643,9 @@ func (c *Coordinator) claimPlugins(ctx context.Context) {
 	// over the plugins by the golden ratio.
 	span := c.cfg.HeartbeatJitter / 2
 	base := c.jitter(span)
+	// Claims must not delay the next renewal much.
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.HeartbeatInterval/2)
+	defer cancel()
 	var wg sync.WaitGroup
 	for i, s := range todo {
 		j := time.Duration(0)
