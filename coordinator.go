@@ -474,6 +474,24 @@ func (c *Coordinator) randomToken() string {
 
 func (c *Coordinator) requestTimeout() time.Duration { return c.cfg.HeartbeatInterval }
 
+// withTimeout is context.WithTimeout on the coordinator's Clock, so that a
+// request slowed down in virtual time times out in virtual time too. The
+// context's cause is context.DeadlineExceeded when the time ran out.
+func (c *Coordinator) withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if c.clock == RealClock {
+		return context.WithTimeout(ctx, d)
+	}
+	tctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-c.clock.After(d):
+			cancel(context.DeadlineExceeded)
+		case <-tctx.Done():
+		}
+	}()
+	return tctx, func() { cancel(context.Canceled) }
+}
+
 // sleep waits d unless the coordinator stops (false).
 func (c *Coordinator) sleep(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {

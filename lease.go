@@ -87,7 +87,7 @@ func (c *Coordinator) newKeeper(key, plugin string) *leaseKeeper {
 // poll reads the record and updates the observation.
 func (k *leaseKeeper) poll(ctx context.Context) error {
 	c := k.c
-	rctx, cancel := context.WithTimeout(ctx, c.requestTimeout())
+	rctx, cancel := c.withTimeout(ctx, c.requestTimeout())
 	obj, err := c.store.Get(rctx, k.key)
 	cancel()
 	end := c.clock.Now()
@@ -99,7 +99,7 @@ func (k *leaseKeeper) poll(ctx context.Context) error {
 		// Unreadable by design: a LIST tells its version, so that a
 		// takeover can still be conditional.
 		next = observation{known: true, exists: true, corrupt: fmt.Errorf("%w: %v", ErrCorruptRecord, err)}
-		lctx, cancel := context.WithTimeout(ctx, c.requestTimeout())
+		lctx, cancel := c.withTimeout(ctx, c.requestTimeout())
 		res, lerr := c.store.List(lctx, k.key)
 		cancel()
 		if lerr != nil {
@@ -214,7 +214,7 @@ func (k *leaseKeeper) write(ctx context.Context, rec leaseRecord, cond driver.Co
 	rec.Incarnation = k.incarnation
 	rec.Renewed = c.clock.Now().UTC().Truncate(time.Millisecond)
 	start := c.clock.Now()
-	rctx, cancel := context.WithTimeout(ctx, timeout)
+	rctx, cancel := c.withTimeout(ctx, timeout)
 	v, err := c.store.Put(rctx, k.key, encodeLease(&rec), cond)
 	cancel()
 	switch {
@@ -644,7 +644,7 @@ func (c *Coordinator) claimPlugins(ctx context.Context) {
 	span := c.cfg.HeartbeatJitter / 2
 	base := c.jitter(span)
 	// Claims must not delay the next renewal much.
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.HeartbeatInterval/2)
+	ctx, cancel := c.withTimeout(ctx, c.cfg.HeartbeatInterval/2)
 	defer cancel()
 	var wg sync.WaitGroup
 	for i, s := range todo {

@@ -60,7 +60,7 @@ func (m *membership) cycle(ctx context.Context) time.Time {
 		m.seq++
 		rec := workerRecord{Format: recordFormat, ID: c.worker, Namespace: c.ns, Plugin: c.plugin, Mode: string(c.mode),
 			Seq: m.seq, Started: m.started.UTC(), Beat: now.UTC()}
-		rctx, cancel := context.WithTimeout(ctx, c.requestTimeout())
+		rctx, cancel := c.withTimeout(ctx, c.requestTimeout())
 		_, err := c.store.Put(rctx, m.key, encodeWorker(&rec), driver.None)
 		cancel()
 		if err != nil {

@@ -128,6 +128,15 @@ func (m *meteredStore) allow() error {
 	return nil
 }
 
+// gate refuses a request that is not to be sent: the breaker is open, or
+// ctx is done already (nothing would be sent, so nothing is counted).
+func (m *meteredStore) gate(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return context.Cause(ctx)
+	}
+	return m.allow()
+}
+
 // openFor reports how long the breaker stays open (0 when closed).
 func (m *meteredStore) openFor() time.Duration {
 	m.mu.Lock()
@@ -143,7 +152,7 @@ func (m *meteredStore) done(ctx context.Context, err error) {
 	case err == nil, errors.Is(err, driver.ErrNotFound), errors.Is(err, driver.ErrTooLarge):
 	case errors.Is(err, driver.ErrPrecondition):
 		m.preconditions.Add(1)
-	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+	case ctx.Err() != nil && errors.Is(err, context.Canceled) && !errors.Is(context.Cause(ctx), context.DeadlineExceeded):
 		return // we gave up (stop), not a storage failure
 	default:
 		m.errors.Add(1)
@@ -180,7 +189,7 @@ func (m *meteredStore) breaker() (string, uint64) {
 }
 
 func (m *meteredStore) Get(ctx context.Context, key string) (driver.Object, error) {
-	if err := m.allow(); err != nil {
+	if err := m.gate(ctx); err != nil {
 		return driver.Object{}, err
 	}
 	m.counter.Inc(driver.ClassGet)
@@ -190,7 +199,7 @@ func (m *meteredStore) Get(ctx context.Context, key string) (driver.Object, erro
 }
 
 func (m *meteredStore) Put(ctx context.Context, key string, data []byte, cond driver.Condition) (string, error) {
-	if err := m.allow(); err != nil {
+	if err := m.gate(ctx); err != nil {
 		return "", err
 	}
 	m.counter.Inc(driver.ClassPut)
@@ -200,7 +209,7 @@ func (m *meteredStore) Put(ctx context.Context, key string, data []byte, cond dr
 }
 
 func (m *meteredStore) Delete(ctx context.Context, key string, cond driver.Condition) error {
-	if err := m.allow(); err != nil {
+	if err := m.gate(ctx); err != nil {
 		return err
 	}
 	m.counter.Inc(driver.ClassDelete)
@@ -210,7 +219,7 @@ func (m *meteredStore) Delete(ctx context.Context, key string, cond driver.Condi
 }
 
 func (m *meteredStore) List(ctx context.Context, prefix string) (driver.ListResult, error) {
-	if err := m.allow(); err != nil {
+	if err := m.gate(ctx); err != nil {
 		return driver.ListResult{}, err
 	}
 	m.counter.Inc(driver.ClassList)
