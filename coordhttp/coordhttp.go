@@ -1,0 +1,213 @@
+// Package coordhttp serves the status of a coord.Hub over HTTP: every
+// coordinator's election (leader, epoch, lease age, workers, subscribed
+// plugins, mode, metrics) as JSON at status.json, and the same data as a
+// small self-contained HTML page (no scripts, auto-refreshing) at the
+// handler's root.
+//
+//	http.Handle("/coord/", http.StripPrefix("/coord", coordhttp.New(hub, coordhttp.Options{})))
+//
+// Unlike the Prometheus collector, a status read costs storage requests:
+// per coordinator one GET of its lease, one LIST of its workers and one
+// GET per subscribed plugin. Results are therefore shared for
+// Options.MaxAge between requests, so a page left open by several people
+// does not multiply the bill.
+package coordhttp
+
+import (
+	"cmp"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"html/template"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/s3coord/coord"
+)
+
+// Defaults of Options.
+const (
+	DefaultRefresh = 10 * time.Second
+	DefaultTimeout = 5 * time.Second
+	DefaultMaxAge  = 2 * time.Second
+)
+
+// Options configure a Handler. The zero value is valid.
+type Options struct {
+	// Refresh is the HTML page's auto-refresh period (a meta refresh).
+	// Default DefaultRefresh; negative: no auto-refresh.
+	Refresh time.Duration
+	// Timeout bounds the storage reads of one status snapshot. Default
+	// DefaultTimeout.
+	Timeout time.Duration
+	// MaxAge is how long a snapshot is served before the store is read
+	// again. Default DefaultMaxAge; negative: read on every request.
+	MaxAge time.Duration
+}
+
+// Page is the document served at status.json.
+type Page struct {
+	// Generated is when the snapshot was read (this process's clock).
+	Generated time.Time `json:"generated"`
+	// Coordinators: one entry per running coordinator of the Hub, the
+	// namespace ones first, then per-plugin ones, each group in order of
+	// namespace and plugin.
+	Coordinators []Status `json:"coordinators"`
+}
+
+// Handler serves a Hub's status. Create it with New.
+type Handler struct {
+	hub  *coord.Hub
+	opts Options
+	mux  *http.ServeMux
+
+	mu   sync.Mutex // held while reading, so concurrent requests share one read
+	page *Page
+}
+
+// New returns a Handler over hub. It serves GET / (HTML) and GET
+// /status.json (JSON) relative to where it is mounted; mount it with
+// http.StripPrefix under a path ending in "/".
+func New(hub *coord.Hub, opts Options) *Handler {
+	if opts.Refresh == 0 {
+		opts.Refresh = DefaultRefresh
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.MaxAge == 0 {
+		opts.MaxAge = DefaultMaxAge
+	}
+	h := &Handler{hub: hub, opts: opts, mux: http.NewServeMux()}
+	h.mux.HandleFunc("GET /{$}", h.serveHTML)
+	h.mux.HandleFunc("GET /status.json", h.serveJSON)
+	return h
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// Snapshot returns the current status of every coordinator, reading the
+// store unless a snapshot younger than Options.MaxAge exists. A
+// coordinator whose status cannot be read has Status.Error set; Snapshot
+// itself does not fail.
+func (h *Handler) Snapshot(ctx context.Context) Page {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.page != nil && h.opts.MaxAge > 0 && time.Since(h.page.Generated) < h.opts.MaxAge {
+		return *h.page
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.opts.Timeout)
+	defer cancel()
+	page := Page{Generated: time.Now(), Coordinators: []Status{}}
+	for _, c := range sortCoordinators(h.hub.Coordinators()) {
+		st, err := c.Status(ctx)
+		s := FromStatus(st)
+		if err != nil {
+			s.Error = err.Error()
+			if s.Metrics == nil { // Status gives up before filling metrics
+				m := fromMetrics(c.Metrics())
+				s.Metrics = &m
+			}
+		}
+		page.Coordinators = append(page.Coordinators, s)
+	}
+	if ctx.Err() == nil { // a page cut short by the caller is not shared
+		h.page = &page
+	}
+	return page
+}
+
+// sortCoordinators orders namespace coordinators first, then per-plugin
+// ones, each by namespace and plugin.
+func sortCoordinators(cs []*coord.Coordinator) []*coord.Coordinator {
+	rank := func(c *coord.Coordinator) int {
+		if c.Mode() == coord.Global {
+			return 0
+		}
+		return 1
+	}
+	slices.SortStableFunc(cs, func(a, b *coord.Coordinator) int {
+		return cmp.Or(cmp.Compare(rank(a), rank(b)), strings.Compare(a.Namespace(), b.Namespace()), strings.Compare(a.Plugin(), b.Plugin()))
+	})
+	return cs
+}
+
+func (h *Handler) serveJSON(w http.ResponseWriter, r *http.Request) {
+	page := h.Snapshot(r.Context())
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(page) // a failed write means the client left
+}
+
+//go:embed page.html
+var pageSource string
+
+var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
+	"seconds": formatSeconds,
+	"clock":   clockText,
+	"yesno": func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "no"
+	},
+	"title": func(s Status) string {
+		if s.Plugin != "" {
+			return s.Namespace + " / " + s.Plugin
+		}
+		return s.Namespace
+	},
+}).Parse(pageSource))
+
+type pageData struct {
+	Page
+	Refresh int // seconds; 0: none
+}
+
+func (h *Handler) serveHTML(w http.ResponseWriter, r *http.Request) {
+	data := pageData{Page: h.Snapshot(r.Context())}
+	if h.opts.Refresh > 0 {
+		data.Refresh = max(1, int(h.opts.Refresh.Round(time.Second)/time.Second))
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := pageTemplate.Execute(w, data); err != nil {
+		// Headers are gone; all that is left is to stop writing.
+		return
+	}
+}
+
+// clockText renders a time.Time or *time.Time in UTC.
+func clockText(v any) string {
+	var t time.Time
+	switch v := v.(type) {
+	case time.Time:
+		t = v
+	case *time.Time:
+		if v == nil {
+			return ""
+		}
+		t = *v
+	}
+	return t.UTC().Format("2006-01-02 15:04:05.000 MST")
+}
+
+// formatSeconds renders a duration in seconds for people: "850ms",
+// "4.2s", "3m05s".
+func formatSeconds(s float64) string {
+	d := time.Duration(s * float64(time.Second))
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	default:
+		return d.Round(time.Second).String()
+	}
+}
