@@ -258,6 +258,12 @@ func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) e
 			errors.New("minio-go has no conditional remove"))
 	}
 	if err := s.core.RemoveObject(ctx, s.bucket, full, miniogo.RemoveObjectOptions{}); err != nil {
+		if isNotFound(err) {
+			// S3 deletes missing keys silently, but some servers answer
+			// 404 NoSuchKey (versitygw when two deletes overlap): the key
+			// is gone either way.
+			return nil
+		}
 		return driver.Wrap("delete", key, nil, s.native(ctx, err))
 	}
 	return nil
@@ -272,7 +278,10 @@ func (s *Store) conditionFailed(err error, conditional bool) error {
 		return nil
 	}
 	switch {
-	case er.Code == "ConditionalRequestConflict" || (er.StatusCode == http.StatusConflict && conditional):
+	case er.Code == "ConditionalRequestConflict" || (er.StatusCode == http.StatusConflict && er.Code == "" && conditional):
+		// Only S3's own conflict code (or a bare 409): other 409s
+		// (versitygw's ExistingObjectIsDirectory) are failures, not lost
+		// races.
 		s.Conflict()
 		return driver.ErrPrecondition
 	case er.Code == "PreconditionFailed" || er.StatusCode == http.StatusPreconditionFailed:

@@ -23,6 +23,8 @@ package s3
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -71,7 +73,22 @@ type Options struct {
 	// MaxRead caps the size of an object Get returns (default
 	// driver.DefaultMaxRead).
 	MaxRead int64
+	// VerifyETag makes Get check that the ETag is the MD5 of the bytes
+	// read, and read again (up to getAttempts times) when it is not. It
+	// is for servers whose ETags are plain MD5s but whose GET is not
+	// atomic against a concurrent PUT: versitygw v1.8.0 (posix backend)
+	// can return one write's data with another write's ETag, and acting
+	// on such a read with IfMatch would overwrite a write the caller never
+	// saw. Do not enable it where ETags are not the MD5 of the content
+	// (AWS SSE-KMS or SSE-C, multipart uploads): every Get would fail.
+	VerifyETag bool
 }
+
+// getAttempts bounds the reads of one Get with Options.VerifyETag.
+const getAttempts = 3
+
+// errTornRead reports a GET whose ETag is not the MD5 of its data.
+var errTornRead = errors.New("ETag does not match the data read (the server mixed two writes); read again")
 
 // Store is a driver.Store on one bucket and key prefix. It is safe for
 // concurrent use.
@@ -81,6 +98,7 @@ type Store struct {
 	bucket     string
 	prefix     string
 	maxRead    int64
+	verifyETag bool
 	condDelete bool
 	closed     atomic.Bool
 }
@@ -123,6 +141,7 @@ func New(client *awss3.Client, bucket, prefix string, opts Options) (*Store, err
 		bucket:     bucket,
 		prefix:     prefix,
 		maxRead:    opts.MaxRead,
+		verifyETag: opts.VerifyETag,
 		condDelete: condDelete,
 	}, nil
 }
@@ -281,6 +300,22 @@ func (s *Store) Get(ctx context.Context, key string) (driver.Object, error) {
 	if err != nil {
 		return driver.Object{}, err
 	}
+	for attempt := 1; ; attempt++ {
+		o, err := s.get(ctx, key, full)
+		if err != nil || !s.verifyETag {
+			return o, err
+		}
+		sum := md5.Sum(o.Data)
+		if hex.EncodeToString(sum[:]) == o.Version {
+			return o, nil
+		}
+		if attempt == getAttempts {
+			return driver.Object{}, driver.Wrap("get", key, nil, errTornRead)
+		}
+	}
+}
+
+func (s *Store) get(ctx context.Context, key, full string) (driver.Object, error) {
 	out, err := s.client.GetObject(ctx, &awss3.GetObjectInput{Bucket: &s.bucket, Key: &full}, s.callOptions)
 	if err != nil {
 		kind := error(nil)
@@ -355,6 +390,12 @@ func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) e
 		in.IfMatch = aws.String(quote(v))
 	}
 	if _, err := s.client.DeleteObject(ctx, in, s.callOptions); err != nil {
+		if !isMatch && isNotFound(err) {
+			// S3 deletes missing keys silently, but some servers answer
+			// 404 NoSuchKey (versitygw when two deletes overlap): the key
+			// is gone either way.
+			return nil
+		}
 		return driver.Wrap("delete", key, s.conditionFailed(err, isMatch), err)
 	}
 	return nil
@@ -366,7 +407,10 @@ func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) e
 func (s *Store) conditionFailed(err error, conditional bool) error {
 	code, status := errorCode(err)
 	switch {
-	case code == "ConditionalRequestConflict" || (status == http.StatusConflict && conditional):
+	case code == "ConditionalRequestConflict" || (status == http.StatusConflict && code == "" && conditional):
+		// Only S3's own conflict code (or a bare 409): other 409s
+		// (versitygw's ExistingObjectIsDirectory) are failures, not lost
+		// races.
 		s.Conflict()
 		return driver.ErrPrecondition
 	case code == "PreconditionFailed" || status == http.StatusPreconditionFailed:

@@ -190,7 +190,7 @@ start_versitygw() {
 	mkdir -p "$dir"
 	local access="coordtest" secret_key
 	secret_key=$(secret)
-	"$exe" --access "$access" --secret "$secret_key" --region us-east-1 --quiet --keep-alive \
+	"$exe" --access "$access" --secret "$secret_key" --region us-east-1 --quiet \
 		--port "127.0.0.1:$port" posix "$dir" \
 		</dev/null >"$logf" 2>&1 &
 	pids+=("$!")
