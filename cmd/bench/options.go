@@ -5,11 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/s3coord/coord/internal/storeurl"
 )
 
 // options are the command-line settings of one run.
@@ -30,12 +31,17 @@ type options struct {
 	quiet      bool
 }
 
-// Real-time defaults: intervals 25× shorter than the engine's defaults, so
-// a 15s run stands for 6¼ minutes at default settings.
+// Real-time defaults: intervals 10× shorter than the engine's defaults, so
+// a 10s window stands for 100 seconds at default settings. (At 200ms, 30
+// coordinators on a loaded 2-core machine with a local MinIO lost
+// heartbeats to request latency: the shortening must stay well above the
+// store's latency.)
 const (
-	defaultRealInterval = 200 * time.Millisecond
-	defaultRealDuration = 15 * time.Second
+	defaultRealInterval = 500 * time.Millisecond
+	defaultRealDuration = 10 * time.Second
 	defaultVirtualHour  = time.Hour
+	defaultVirtualTrial = 5
+	defaultRealTrials   = 3
 )
 
 const usageText = `usage: bench [flags]
@@ -70,7 +76,7 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	fs.IntVar(&o.workers, "workers", 3, "worker processes (coord Hubs) per scenario")
 	fs.DurationVar(&o.duration, "duration", 0, "steady-state window per scenario (default 1h virtual, 15s real time)")
 	fs.DurationVar(&o.interval, "interval", defaultRealInterval, "real-time heartbeat interval; the other timings keep the defaults' ratios")
-	fs.IntVar(&o.trials, "trials", 5, "repetitions of each convergence and failover measurement")
+	fs.IntVar(&o.trials, "trials", 0, "repetitions of each failover measurement, per stop kind (default 5 virtual, 3 real time)")
 	fs.BoolVar(&o.membership, "membership", true, "worker records (membership); false saves their PUTs")
 	fs.BoolVar(&o.timing, "timing", true, "measure time to a leader and failover time (false: requests only)")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the engines' jitter (virtual clock runs repeat exactly per seed)")
@@ -95,7 +101,7 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	if o.workers < 1 {
 		return o, errors.New("-workers: must be at least 1")
 	}
-	if o.trials < 1 {
+	if o.trials < 0 {
 		return o, errors.New("-trials: must be at least 1")
 	}
 	if o.json && o.csv {
@@ -131,25 +137,26 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 			o.duration = defaultRealDuration
 		}
 	}
+	if o.trials == 0 {
+		o.trials = defaultVirtualTrial
+		if o.clock == clockRealTime {
+			o.trials = defaultRealTrials
+		}
+	}
 	return o, nil
 }
 
-// storeScheme returns the scheme of a store URL ("bolt" for the default).
+// storeScheme returns the scheme of a store URL ("bolt" for the default),
+// rejecting a URL storeurl would not open.
 func storeScheme(raw string) (string, error) {
 	if raw == "" {
-		return "bolt", nil
+		return storeurl.SchemeBolt, nil
 	}
-	u, err := url.Parse(raw)
+	spec, err := storeurl.Parse(raw)
 	if err != nil {
 		return "", err
 	}
-	switch u.Scheme {
-	case "mem", "bolt", "s3", "minio":
-		return u.Scheme, nil
-	case "":
-		return "", fmt.Errorf("%q has no scheme (mem://, bolt://, s3://, minio://)", raw)
-	}
-	return "", fmt.Errorf("unknown scheme %q (mem://, bolt://, s3://, minio://)", u.Scheme)
+	return spec.Scheme, nil
 }
 
 // parseCounts parses "1,3,10" into ascending distinct positive counts.

@@ -348,19 +348,19 @@ func TestParseFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	if o.clock != clockVirtual || o.duration != time.Hour || o.workers != 3 || len(o.plugins) != 3 || o.plugins[2] != 10 ||
-		len(o.modes) != 2 || !o.membership {
+		len(o.modes) != 2 || !o.membership || o.trials != defaultVirtualTrial || !o.timing {
 		t.Errorf("defaults = %+v", o)
 	}
-	o, err = parseFlags([]string{"-store", "minio://127.0.0.1:9000/b/p?secure=false", "-plugins", "10, 1,1", "-modes", "global,per-plugin"}, &errOut)
+	o, err = parseFlags([]string{"-store", "minio://127.0.0.1:9000/bench/p?secure=false", "-plugins", "10, 1,1", "-modes", "global,per-plugin"}, &errOut)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.clock != clockRealTime || o.duration != defaultRealDuration || len(o.plugins) != 2 || o.plugins[0] != 1 || o.modes[0] != modePerPlugin {
+	if o.clock != clockRealTime || o.duration != defaultRealDuration || o.trials != defaultRealTrials || len(o.plugins) != 2 || o.plugins[0] != 1 || o.modes[0] != modePerPlugin {
 		t.Errorf("minio = %+v", o)
 	}
 	for _, bad := range [][]string{
-		{"-plugins", "0"}, {"-plugins", "x"}, {"-modes", "leader"}, {"-workers", "0"}, {"-json", "-csv"},
-		{"-virtual", "-realtime"}, {"-store", "s3://b/p", "-virtual"}, {"-store", "ftp://x"}, {"-store", "nowhere"},
+		{"-plugins", "0"}, {"-plugins", "x"}, {"-trials", "-1"}, {"-modes", "leader"}, {"-workers", "0"}, {"-json", "-csv"},
+		{"-virtual", "-realtime"}, {"-store", "s3://bucket/p", "-virtual"}, {"-store", "ftp://x"}, {"-store", "nowhere"},
 		{"-interval", "1ms"}, {"extra"},
 	} {
 		if _, err := parseFlags(bad, &errOut); err == nil {

@@ -3,16 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/driver/bolt"
 	"github.com/s3coord/coord/driver/mem"
+	"github.com/s3coord/coord/internal/storeurl"
 )
 
 // openedStore is the store a run uses.
@@ -43,30 +42,24 @@ func openStore(ctx context.Context, raw string, now func() time.Time) (*openedSt
 			return err
 		}}, nil
 	}
-	u, err := url.Parse(raw)
+	spec, err := storeurl.Parse(raw)
 	if err != nil {
 		return nil, err
 	}
-	shown := redact(u)
-	switch u.Scheme {
-	case "mem":
+	shown := spec.String()
+	// The embedded stores get the run's clock as their server clock.
+	switch spec.Scheme {
+	case storeurl.SchemeMem:
 		s := mem.New(mem.Options{Now: now})
 		return &openedStore{store: s, shown: shown, close: s.Close}, nil
-	case "bolt":
-		path := u.Path
-		if u.Host != "" { // bolt://relative/path.db
-			path = u.Host + u.Path
-		}
-		if path == "" {
-			return nil, fmt.Errorf("store %s: no file path (bolt:///path/to.db)", shown)
-		}
-		s, err := bolt.Open(path, bolt.Options{Now: now})
+	case storeurl.SchemeBolt:
+		s, err := bolt.Open(spec.Path, bolt.Options{Now: now})
 		if err != nil {
 			return nil, err
 		}
 		return &openedStore{store: s, shown: shown, close: s.Close}, nil
 	}
-	s, err := openRemote(ctx, raw)
+	s, err := spec.Open(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", shown, err)
 	}
@@ -87,18 +80,4 @@ func tempBase() string {
 		}
 	}
 	return os.TempDir()
-}
-
-// redact drops any user information from a store URL for printing.
-func redact(u *url.URL) string {
-	c := *u
-	c.User = nil
-	q := c.Query()
-	for k := range q {
-		if strings.Contains(strings.ToLower(k), "secret") || strings.Contains(strings.ToLower(k), "key") || strings.Contains(strings.ToLower(k), "token") {
-			q.Set(k, "REDACTED")
-		}
-	}
-	c.RawQuery = q.Encode()
-	return c.String()
 }
