@@ -123,12 +123,20 @@ func TestNotifications(t *testing.T) {
 		if !sawA || !sawSelf {
 			t.Errorf("b's observer saw %+v; want a (epoch %d) then itself (epoch %d)", gotB, termA.Epoch, termB.Epoch)
 		}
+		// a's watch was closed when a stopped, after its last event: a
+		// stepping down (its own election may have been seen before the
+		// watch began).
 		var ns []plugin.Change
-		for len(events) > 0 {
-			ns = append(ns, <-events)
+		for ch := range events {
+			ns = append(ns, ch)
 		}
-		if len(ns) == 0 || ns[0].To != "a" || ns[0].Epoch != 1 {
-			t.Errorf("a's watch: %+v, want a first change to a at epoch 1", ns)
+		if len(ns) == 0 || ns[len(ns)-1].From != "a" || ns[len(ns)-1].To != "" || ns[len(ns)-1].Epoch != 1 {
+			t.Errorf("a's watch: %+v, want a last change from a (epoch 1) to none", ns)
+		}
+		for _, ch := range ns {
+			if ch.To == "a" && (!ch.Self || ch.Epoch != 1) {
+				t.Errorf("a's watch: %+v", ch)
+			}
 		}
 		close(blocked)
 		b.Close(context.Background())

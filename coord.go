@@ -320,7 +320,9 @@ func (s *Subscription) Close(ctx context.Context) error {
 	s.once.Do(func() {
 		if s.mode == Global {
 			if _, err := s.c.unsubscribe(s.name); err != nil {
-				s.closeErr = err
+				if !s.c.isStopping() { // after Hub.Close there is nothing left to do
+					s.closeErr = err
+				}
 			} else {
 				select {
 				case <-s.s.gone:

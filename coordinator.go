@@ -384,7 +384,8 @@ func (c *Coordinator) observeLeader() {
 	switch {
 	case k.held:
 		leader, epoch = c.worker, k.rec.Epoch
-	case k.obs.rec != nil && !k.obs.rec.Released:
+	case k.obs.rec != nil && !k.obs.rec.Released && !k.ours():
+		// (a record of ours while we do not lead: nobody leads)
 		leader, epoch = k.obs.rec.Leader, k.obs.rec.Epoch
 	}
 	if leader != c.lastLeader || (leader != "" && epoch != c.lastEpoch) {
@@ -401,7 +402,7 @@ func (c *Coordinator) observeLeader() {
 		case c.mode == PerPlugin:
 			c.notePlugin(s, leader, epoch)
 		case k.held: // our own claims notify from startPlugin/stopPlugin
-		case k.obs.rec != nil && !k.obs.rec.Released && k.obs.rec.Plugins[s.name] != 0:
+		case k.obs.rec != nil && !k.obs.rec.Released && !k.ours() && k.obs.rec.Plugins[s.name] != 0:
 			c.notePlugin(s, k.obs.rec.Leader, k.obs.rec.Plugins[s.name])
 		default:
 			c.notePlugin(s, "", s.lastEpoch)

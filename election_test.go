@@ -132,7 +132,7 @@ func TestGlobalCostDoesNotGrowWithPlugins(t *testing.T) {
 		lease, other driver.Counts
 		beats        uint64
 	}
-	run := func(plugins int) (r result) {
+	run := func(plugins int, mode coord.Mode) (r result) {
 		synctest.Test(t, func(t *testing.T) {
 			store := &keyCounter{Store: mem.New(mem.Options{})}
 			var hubs []*coord.Hub
@@ -140,7 +140,7 @@ func TestGlobalCostDoesNotGrowWithPlugins(t *testing.T) {
 				h := newHub(t, store, coord.Config{RandSeed: uint64(w + 1), WorkerID: fmt.Sprintf("w%d", w)})
 				hubs = append(hubs, h)
 				for p := range plugins {
-					if _, err := h.Use(t.Context(), fmt.Sprintf("p%d", p), &plugin.Func{}, coord.UseOptions{}); err != nil {
+					if _, err := h.Use(t.Context(), fmt.Sprintf("p%d", p), &plugin.Func{}, coord.UseOptions{Mode: mode}); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -148,10 +148,12 @@ func TestGlobalCostDoesNotGrowWithPlugins(t *testing.T) {
 			beats := func() (n uint64) {
 				for _, h := range hubs {
 					cs := h.Coordinators()
-					if len(cs) != 1 {
+					if mode == coord.Global && len(cs) != 1 {
 						t.Fatalf("%d coordinators for one namespace, want 1", len(cs))
 					}
-					n += cs[0].Metrics().HeartbeatCount
+					for _, c := range cs {
+						n += c.Metrics().HeartbeatCount
+					}
 				}
 				return n
 			}
@@ -167,7 +169,16 @@ func TestGlobalCostDoesNotGrowWithPlugins(t *testing.T) {
 		})
 		return r
 	}
-	one, ten := run(1), run(10)
+	one, ten := run(1, coord.Global), run(10, coord.Global)
+	pp1, pp10 := run(1, coord.PerPlugin), run(10, coord.PerPlugin)
+	t.Logf("3 workers, per-plugin mode, one hour: 1 plugin: lease %v, membership %v, %d heartbeats", pp1.lease, pp1.other, pp1.beats)
+	t.Logf("3 workers, per-plugin mode, one hour: 10 plugins: lease %v, membership %v, %d heartbeats", pp10.lease, pp10.other, pp10.beats)
+	if r := float64(pp10.lease.Total()+pp10.other.Total()) / float64(ten.lease.Total()+ten.other.Total()); r < 9 || r > 11 {
+		t.Errorf("per-plugin/global request ratio with 10 plugins: %.2f, want about 10", r)
+	}
+	if pp10.lease.Total() > pp10.beats+30 { // cold-start reads of the namespace record aside
+		t.Errorf("per-plugin: %d lease requests for %d heartbeats", pp10.lease.Total(), pp10.beats)
+	}
 	t.Logf("3 workers, global mode, one hour: 1 plugin: lease %v, membership %v, %d heartbeats", one.lease, one.other, one.beats)
 	t.Logf("3 workers, global mode, one hour: 10 plugins: lease %v, membership %v, %d heartbeats", ten.lease, ten.other, ten.beats)
 	for _, r := range []result{one, ten} {

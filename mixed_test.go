@@ -6,12 +6,13 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/s3coord/coord"
-	"github.com/s3coord/coord/driver/mem"
+	"github.com/s3coord/coord/driver"
 )
 
 // A rollout in both directions: processes in global and per-plugin mode
@@ -27,11 +28,23 @@ func TestMixedModeRolloutNeverTwoLeaders(t *testing.T) {
 		seeds = n // more, for a soak run
 	}
 	plugins := []string{"queue", "ttl", "scheduler"}
-	for seed := range seeds {
+	stores(t, func(t *testing.T, open func(t *testing.T) driver.Store) {
+		n := seeds
+		if strings.HasSuffix(t.Name(), "/bolt") {
+			n = 2 // a file store: slower, same engine
+		}
+		for seed := range n {
+			mixedRollout(t, seed, plugins, open)
+		}
+	})
+}
+
+func mixedRollout(t *testing.T, seed int, plugins []string, open func(t *testing.T) driver.Store) {
+	{
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				rng := rand.New(rand.NewPCG(uint64(seed), 99))
-				base := mem.New(mem.Options{})
+				base := open(t)
 				rec := &recorder{}
 				type proc struct {
 					hub   *coord.Hub
