@@ -656,9 +656,13 @@ func (c *Coordinator) claimPlugins(ctx context.Context) {
 	}
 	wg.Wait()
 	for _, s := range todo {
-		if s.claim.held && t.alive(c.clock.Now()) {
+		switch r := s.claim.obs.rec; {
+		case s.claim.held && t.alive(c.clock.Now()):
 			c.startPlugin(s, t, s.claim.rec.Epoch)
-		} else {
+		case r != nil && !r.Released && !r.Delegated && !s.claim.ours():
+			s.claim.held = false
+			c.notePlugin(s, r.Leader, r.Epoch) // a per-plugin process leads it (being waited out)
+		default:
 			s.claim.held = false
 		}
 	}
