@@ -13,6 +13,7 @@ import (
 
 	"github.com/s3coord/coord"
 	"github.com/s3coord/coord/driver"
+	"github.com/s3coord/coord/driver/mem"
 )
 
 // A rollout in both directions: processes in global and per-plugin mode
@@ -141,4 +142,74 @@ func mixedRollout(t *testing.T, seed int, plugins []string, open func(t *testing
 			})
 		})
 	}
+}
+
+// Blue-green in both directions: the old deployment keeps leading until
+// it stops; the new one takes over within a heartbeat of a graceful stop;
+// once everyone is global, plugins cost nothing per heartbeat.
+func TestRolloutAndRollback(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &keyCounter{Store: mem.New(mem.Options{})}
+		rec := &recorder{}
+		cfg := coord.DefaultConfig()
+		deploy := func(mode coord.Mode, first int) ([]*coord.Hub, []*coord.Subscription) {
+			var hubs []*coord.Hub
+			var subs []*coord.Subscription
+			for i := first; i < first+2; i++ {
+				h := newHub(t, store, coord.Config{RandSeed: uint64(i + 1), WorkerID: fmt.Sprintf("w%d", i)})
+				s, err := h.Use(t.Context(), "queue", rec.plugin(), coord.UseOptions{Mode: mode})
+				if err != nil {
+					t.Fatal(err)
+				}
+				hubs, subs = append(hubs, h), append(subs, s)
+			}
+			return hubs, subs
+		}
+		stop := func(hubs []*coord.Hub) {
+			for _, h := range hubs {
+				if err := h.Close(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		green, greenSubs := deploy(coord.PerPlugin, 0)
+		waitFor(t, time.Minute, "per-plugin leader", func() bool { return len(leaderOf(greenSubs...)) == 1 })
+		blue, blueSubs := deploy(coord.Global, 2)
+		time.Sleep(2 * time.Minute)
+		if l := leaderOf(blueSubs...); len(l) != 0 || len(leaderOf(greenSubs...)) != 1 {
+			t.Fatalf("while both run: global leaders %v, per-plugin leaders %v; the holder must keep the plugin", l, leaderOf(greenSubs...))
+		}
+		stop(green)
+		took := waitFor(t, time.Minute, "global takeover", func() bool { return len(leaderOf(blueSubs...)) == 1 })
+		if bound := cfg.HeartbeatInterval + cfg.HeartbeatJitter; took > bound {
+			t.Errorf("rollout handover took %v, want at most %v", took, bound)
+		}
+		// All global now: one lease request per heartbeat, plugins add nothing.
+		time.Sleep(time.Minute)
+		beats := func() (n uint64) {
+			for _, h := range blue {
+				n += h.Coordinators()[0].Metrics().HeartbeatCount
+			}
+			return n
+		}
+		l0, b0 := store.lease.Requests(), beats()
+		time.Sleep(10 * time.Minute)
+		if got, n := store.lease.Requests().Sub(l0).Total(), beats()-b0; got != n {
+			t.Errorf("all global: %d lease requests for %d heartbeats", got, n)
+		}
+		// Rollback: per-plugin workers come back and wait; the global
+		// deployment stops; they take over.
+		green, greenSubs = deploy(coord.PerPlugin, 4)
+		time.Sleep(2 * time.Minute)
+		if l := leaderOf(greenSubs...); len(l) != 0 || len(leaderOf(blueSubs...)) != 1 {
+			t.Fatalf("rollback, both running: per-plugin leaders %v, global leaders %v", l, leaderOf(blueSubs...))
+		}
+		stop(blue)
+		took = waitFor(t, time.Minute, "per-plugin takeover", func() bool { return len(leaderOf(greenSubs...)) == 1 })
+		if bound := cfg.HeartbeatInterval + cfg.HeartbeatJitter; took > bound {
+			t.Errorf("rollback handover took %v, want at most %v", took, bound)
+		}
+		stop(green)
+		checkNoOverlap(t, rec.intervals())
+	})
 }
