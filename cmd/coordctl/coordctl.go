@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/s3coord/coord"
+	"github.com/s3coord/coord/driver"
+	"github.com/s3coord/coord/driver/bolt"
+	"github.com/s3coord/coord/internal/storeurl"
+)
+
+// Exit codes. Scripts may rely on them; they are listed in the help text.
+const (
+	exitOK        = 0 // done; status: a leader holds the lease
+	exitError     = 1 // operational error: store unreachable, denied, corrupt record, …
+	exitUsage     = 2 // bad command line (unknown command or flag, invalid URL or name)
+	exitNoLeader  = 3 // status: no live leader; workers: none active; release: no lease record
+	exitChanged   = 4 // release refused: the record changed since it was read (or differs from -version)
+	exitDelegated = 5 // release refused: the plugin lease is delegated to the namespace lease
+)
+
+const usageText = `coordctl inspects and operates coord elections on any store.
+
+Usage:
+  coordctl <command> [flags]
+  coordctl help
+
+Commands:
+  status    the namespace lease (leader, epoch, lease age), workers and plugin leases
+  workers   the active workers of the namespace, both modes
+  watch     print leader changes (and expiries) until interrupted
+  release   force a re-election: mark a lease released by If-Match on the version read,
+            refusing if the record changes underneath; the holder's next renewal fails
+            and it steps down, and a follower takes over within about one lease
+
+Flags (every command; they may also come before the command):
+  -store URL           store URL (env COORD_STORE): mem://, bolt:///path/to.db,
+                       s3://bucket/prefix?region=…&endpoint=…, minio://host:port/bucket/prefix?secure=false
+                       Credentials come from the environment (AWS default chain;
+                       MINIO_ACCESS_KEY/MINIO_SECRET_KEY) and are never printed.
+  -root PREFIX         key prefix of the records (env COORD_ROOT; default plg_coordinator_global/)
+  -namespace NAME      namespace (env COORD_NAMESPACE; default "default")
+  -json                machine-readable output (watch: one JSON object per line)
+  -timeout D           bound on each store operation (default 30s)
+  -worker-timeout D    a worker whose record is older than this is not active (default 20s)
+watch:
+  -interval D          how often to read the lease (default 2s; each read is one LIST and
+                       one GET per lease, billed like any request)
+release:
+  -plugin NAME         release that plugin's lease instead of the namespace lease
+  -version V           release only if the lease is still at version V (from "status -json":
+                       leader.version); otherwise refuse with exit code 4
+  -dry-run             show what would be released, write nothing
+
+Exit codes:
+  0  done; for status: a leader holds the lease
+  1  operational error (store unreachable, access denied, corrupt record, …)
+  2  usage error (unknown command or flag, invalid store URL or name)
+  3  status: no live leader (no lease record, released, or older than its lease on the
+     store's clock); workers: no active worker; release: no lease record
+  4  release refused: the record changed since it was read, or is not at -version
+  5  release refused: the plugin lease is delegated to the namespace lease;
+     release the namespace lease instead
+
+A bolt file admits one process at a time: run coordctl on it only while no
+coordinator process has it open (or use that process's status page).
+`
+
+// cli holds the process's I/O and the hooks tests replace.
+type cli struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	// open opens a store URL. The returned close is called when the
+	// command ends.
+	open func(ctx context.Context, raw string) (driver.Store, func() error, error)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c := &cli{stdout: stdout, stderr: stderr, getenv: os.Getenv, open: openURL}
+	return c.run(ctx, args)
+}
+
+func openURL(ctx context.Context, raw string) (driver.Store, func() error, error) {
+	s, err := storeurl.Open(ctx, raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, s.Close, nil
+}
+
+// options are the parsed flags.
+type options struct {
+	store, root, namespace string
+	json                   bool
+	timeout, workerTimeout time.Duration
+	interval               time.Duration
+	plugin, version        string
+	dryRun                 bool
+}
+
+func (c *cli) flags(name string, o *options) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&o.store, "store", c.getenv("COORD_STORE"), "")
+	fs.StringVar(&o.root, "root", c.getenv("COORD_ROOT"), "")
+	fs.StringVar(&o.namespace, "namespace", c.getenv("COORD_NAMESPACE"), "")
+	fs.BoolVar(&o.json, "json", false, "")
+	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "")
+	fs.DurationVar(&o.workerTimeout, "worker-timeout", coord.DefaultWorkerTimeout, "")
+	return fs
+}
+
+func (c *cli) run(ctx context.Context, args []string) int {
+	var o options
+	global := c.flags("coordctl", &o)
+	if err := global.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(c.stdout, usageText)
+			return exitOK
+		}
+		return c.usage(err.Error())
+	}
+	args = global.Args()
+	if len(args) == 0 {
+		return c.usage("no command")
+	}
+	cmd, rest := args[0], args[1:]
+	if cmd == "help" || cmd == "-h" || cmd == "--help" {
+		fmt.Fprint(c.stdout, usageText)
+		return exitOK
+	}
+	// The command's flag set shares the variables, so flags given before
+	// the command stay (registering sets defaults: save and restore).
+	saved := o
+	fs := c.flags(cmd, &o)
+	o = saved
+	switch cmd {
+	case "watch":
+		fs.DurationVar(&o.interval, "interval", 2*time.Second, "")
+	case "release":
+		fs.StringVar(&o.plugin, "plugin", "", "")
+		fs.StringVar(&o.version, "version", "", "")
+		fs.BoolVar(&o.dryRun, "dry-run", false, "")
+	case "status", "workers":
+	default:
+		return c.usage(fmt.Sprintf("unknown command %q", cmd))
+	}
+	if err := fs.Parse(rest); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(c.stdout, usageText)
+			return exitOK
+		}
+		return c.usage(err.Error())
+	}
+	if fs.NArg() > 0 {
+		return c.usage(fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	}
+	if o.namespace == "" {
+		o.namespace = coord.DefaultNamespace
+	}
+	if o.root == "" {
+		o.root = coord.DefaultRoot
+	}
+	switch {
+	case o.store == "":
+		return c.usage("no store: give -store URL or set COORD_STORE")
+	case !strings.HasSuffix(o.root, "/"):
+		return c.usage(fmt.Sprintf("-root %q must end with /", o.root))
+	case o.timeout <= 0 || o.workerTimeout <= 0 || (cmd == "watch" && o.interval <= 0):
+		return c.usage("durations must be positive")
+	}
+	if err := coord.ValidateName("namespace", o.namespace); err != nil {
+		return c.usage(err.Error())
+	}
+	if o.plugin != "" {
+		if err := coord.ValidateName("plugin", o.plugin); err != nil {
+			return c.usage(err.Error())
+		}
+	}
+
+	openCtx, cancel := context.WithTimeout(ctx, o.timeout)
+	store, closeStore, err := c.open(openCtx, o.store)
+	cancel()
+	if err != nil {
+		if errors.Is(err, storeurl.ErrInvalid) {
+			return c.usage(err.Error())
+		}
+		return c.fail(err)
+	}
+	defer func() {
+		if err := closeStore(); err != nil {
+			fmt.Fprintln(c.stderr, "coordctl: closing the store:", err)
+		}
+	}()
+	switch cmd {
+	case "status":
+		return c.status(ctx, store, o)
+	case "workers":
+		return c.workers(ctx, store, o)
+	case "watch":
+		return c.watch(ctx, store, o)
+	default:
+		return c.release(ctx, store, o)
+	}
+}
+
+func (c *cli) usage(msg string) int {
+	fmt.Fprintf(c.stderr, "coordctl: %s\nRun 'coordctl help' for usage.\n", msg)
+	return exitUsage
+}
+
+// fail reports an operational error: exit code 1.
+func (c *cli) fail(err error) int {
+	fmt.Fprintln(c.stderr, "coordctl:", err)
+	if errors.Is(err, bolt.ErrLocked) {
+		fmt.Fprintln(c.stderr, "coordctl: a bolt file admits one process at a time; stop the process that has it open, or use its status page")
+	}
+	var ne *coord.NameError
+	if errors.As(err, &ne) {
+		return exitUsage
+	}
+	return exitError
+}
+
+func (c *cli) printJSON(v any) {
+	enc := json.NewEncoder(c.stdout)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // stdout gone: nothing left to tell
+}
+
+// readStatus reads the namespace from the store within o.timeout.
+func readStatus(ctx context.Context, store driver.Store, o options) (coord.Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	return coord.ReadStatusTimeout(ctx, store, o.root, o.namespace, o.workerTimeout)
+}
