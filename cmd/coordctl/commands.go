@@ -109,7 +109,7 @@ func pluginState(p coord.PluginStatus, now time.Time) string {
 		}
 	}
 	if len(p.Workers) > 0 {
-		s += fmt.Sprintf(", %d per-plugin workers", len(p.Workers))
+		s += fmt.Sprintf(", per-plugin workers: %d", len(p.Workers))
 	}
 	return s
 }
