@@ -60,6 +60,12 @@ type Report struct {
 	// the largest time from SIGCONT to the end of such an interval.
 	FrozenBeliefs int
 	WakeToEnd     time.Duration
+	// ActMargin is the smallest gap between an interval's last action
+	// and a later interval's start; BeliefMargin the same for the end of
+	// the earlier interval, leaving out frozen-leader beliefs. They say
+	// how close the run came to an overlap (the engine's margin is
+	// LeaseTimeout - RenewDeadline, minus request latency).
+	ActMargin, BeliefMargin time.Duration
 }
 
 // OK reports whether no safety property was violated.
@@ -89,7 +95,12 @@ func (r Report) OK() bool { return len(r.Overlaps) == 0 && len(r.EpochErrors) ==
 // one worker's interval to another's (never decreases within one
 // worker), and no epoch is held by two workers.
 func Check(intervals []Interval, freezes []Freeze, wakeSlack time.Duration) Report {
-	r := Report{Intervals: len(intervals), LeaderChanges: make(map[string]int)}
+	r := Report{Intervals: len(intervals), LeaderChanges: make(map[string]int), ActMargin: -1, BeliefMargin: -1}
+	least := func(m *time.Duration, d int64) {
+		if *m < 0 || time.Duration(d) < *m {
+			*m = time.Duration(d)
+		}
+	}
 	byPlugin := make(map[string][]Interval)
 	for _, iv := range intervals {
 		byPlugin[iv.Plugin] = append(byPlugin[iv.Plugin], iv)
@@ -124,7 +135,9 @@ func Check(intervals []Interval, freezes []Freeze, wakeSlack time.Duration) Repo
 						p, a.Worker, a.Epoch, Wall(a.actEnd()), b.Worker, b.Epoch, Wall(b.Start)))
 					continue
 				}
+				least(&r.ActMargin, b.Start-a.actEnd())
 				if a.End < b.Start {
+					least(&r.BeliefMargin, b.Start-a.End)
 					continue
 				}
 				f, frozen := frozenAt(a.Worker, b.Start)

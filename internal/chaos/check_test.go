@@ -119,3 +119,12 @@ func TestPercentile(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckMargins(t *testing.T) {
+	r := Check([]Interval{
+		iv("a", "p", 1, 0, 590, 600), iv("b", "p", 2, 1000, 1990, 2000), iv("c", "p", 3, 2500, 2600, 2700),
+	}, nil, time.Second)
+	if r.ActMargin != 410*time.Millisecond || r.BeliefMargin != 400*time.Millisecond {
+		t.Errorf("margins: acting %v (want 410ms), belief %v (want 400ms)", r.ActMargin, r.BeliefMargin)
+	}
+}
