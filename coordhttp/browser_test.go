@@ -15,7 +15,9 @@ import (
 	"github.com/s3coord/coord/plugin"
 )
 
-// browser finds a headless-capable Chromium (Debian package: chromium).
+// browser finds a headless-capable Chromium (Debian package: chromium;
+// COORD_TEST_BROWSER names another binary). Without one the test skips,
+// unless COORD_REQUIRE_BROWSER is set (CI machines that install it).
 func browser(t *testing.T) string {
 	t.Helper()
 	for _, name := range []string{os.Getenv("COORD_TEST_BROWSER"), "chromium", "chromium-browser", "google-chrome"} {
@@ -26,10 +28,10 @@ func browser(t *testing.T) string {
 			return p
 		}
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("no chromium on PATH (apt-get install chromium), required in CI")
+	if os.Getenv("COORD_REQUIRE_BROWSER") != "" {
+		t.Fatal("COORD_REQUIRE_BROWSER is set but no chromium is on PATH (Debian: apt-get install chromium)")
 	}
-	t.Skip("no chromium on PATH (Debian: apt-get install chromium)")
+	t.Skip("no chromium on PATH (Debian: apt-get install chromium); the page is still checked with an HTML parser")
 	return ""
 }
 
