@@ -128,7 +128,12 @@ func (k *leaseKeeper) poll(ctx context.Context) error {
 		k.seq = max(k.seq, next.rec.Seq)
 	}
 	if k.obs.known && k.obs.exists == next.exists && k.obs.version == next.version {
-		return nil // unchanged: keep the time it was first seen
+		// Unchanged: keep the time it was first seen. A version first read
+		// as garbage (a bad read) is decoded now if this read is good.
+		if k.obs.rec == nil && next.rec != nil {
+			k.obs.rec, k.obs.corrupt = next.rec, nil
+		}
+		return nil
 	}
 	next.seen = end
 	k.obs = next
@@ -256,12 +261,14 @@ func (k *leaseKeeper) acquire(ctx context.Context, rec leaseRecord) (bool, time.
 	return true, start, nil
 }
 
-// adoptIfOurs handles a read showing our own record while we do not hold
-// it and a write of ours was in doubt: it was applied, no later than
+// adoptIfOurs handles a read showing our own acquisition while we do not
+// hold the lease and the write was in doubt: it was applied, no later than
 // pendingSince. It returns the start of that leadership if it is still
-// inside its renew deadline.
+// inside its renew deadline. A renewal in doubt found after stepping down
+// is not adopted (that would start a second term with the same epoch):
+// the record is then ours and free to take again with a new epoch.
 func (k *leaseKeeper) adoptIfOurs(now time.Time) (time.Time, bool) {
-	if !k.oursInDoubt() || now.Sub(k.pendingSince) >= k.c.cfg.RenewDeadline {
+	if !k.oursInDoubt() || k.obs.rec.Epoch <= k.rec.Epoch || now.Sub(k.pendingSince) >= k.c.cfg.RenewDeadline {
 		return time.Time{}, false
 	}
 	start := k.pendingSince
@@ -446,7 +453,14 @@ func (c *Coordinator) followerCycle(ctx context.Context) time.Duration {
 			// should it be (by hand), the namespace record still says
 			// whether a global leader leads the plugin. One more read,
 			// only in this state.
-			if e, ok := c.namespaceLeadsPlugin(ctx); ok {
+			if e, ok, err := c.namespaceLeadsPlugin(ctx); err != nil {
+				// Cannot judge (the namespace record is unreadable, as in a
+				// fallback for lack of permission): held until the plugin
+				// lease has been missing or unreadable for a whole lease.
+				if held := k.obs.seen.Add(c.cfg.LeaseTimeout); held.After(now) {
+					return min(c.followerDelay(), held.Sub(now))
+				}
+			} else if ok {
 				at, jitter = c.delegatedFreeAt(ctx, e)
 			}
 		}
@@ -540,10 +554,14 @@ func (c *Coordinator) namespaceWatch() *leaseKeeper {
 
 // namespaceLeadsPlugin reads the namespace record and reports whether a
 // live-looking global leader lists our plugin, and its namespace epoch.
-func (c *Coordinator) namespaceLeadsPlugin(ctx context.Context) (uint64, bool) {
+func (c *Coordinator) namespaceLeadsPlugin(ctx context.Context) (uint64, bool, error) {
 	w := c.namespaceWatch()
 	if err := w.poll(ctx); err != nil {
-		return 0, false
+		return 0, false, err
+	}
+	if w.obs.exists && w.obs.rec == nil && c.clock.Now().Sub(w.obs.seen) < c.cfg.LeaseTimeout {
+		// Unreadable, and possibly renewed by a live leader: cannot judge.
+		return 0, false, w.obs.corrupt
 	}
 	c.nsFresh = true // delegatedFreeAt uses this read
 	r := w.obs.rec
@@ -553,9 +571,9 @@ func (c *Coordinator) namespaceLeadsPlugin(ctx context.Context) (uint64, bool) {
 	}
 	if r == nil || r.Released || r.Plugins[c.plugin] == 0 {
 		c.nsFresh = false
-		return 0, false
+		return 0, false, nil
 	}
-	return r.Epoch, true
+	return r.Epoch, true, nil
 }
 
 // startTerm begins a leadership of the coordinator's lease.
