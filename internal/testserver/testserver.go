@@ -24,6 +24,7 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -140,4 +141,34 @@ func UniqueName(base string) string {
 		panic(err)
 	}
 	return base + "-" + hex.EncodeToString(b[:])
+}
+
+// MinIOBinary returns the path of the static MinIO server binary: the
+// COORD_TEST_MINIO_BINARY that run.sh exports, else .bin/minio at the root
+// of the module. It skips t when there is none (failing in CI).
+func MinIOBinary(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("COORD_TEST_MINIO_BINARY"); p != "" {
+		return p
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			p := filepath.Join(dir, ".bin", "minio")
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	Unavailable(t, "no MinIO binary: COORD_TEST_MINIO_BINARY unset and no .bin/minio (run 'make servers')")
+	return ""
 }
