@@ -656,21 +656,14 @@ func (c *Coordinator) claimPlugins(ctx context.Context) {
 		return
 	}
 	slices.SortFunc(todo, func(a, b *slot) int { return strings.Compare(a.name, b.name) })
-	// One draw whatever the plugin count (the jitter stream, and so a
-	// seeded run, does not depend on how many plugins there are), spread
-	// over the plugins by the golden ratio.
-	span := c.cfg.HeartbeatJitter / 2
-	base := c.jitter(span)
-	// Claims must not delay the next renewal much.
+	// Claims must not delay the next renewal much. They are not jittered:
+	// only one process (the namespace leader) claims, and a per-plugin
+	// worker racing for the same lease loses or wins by IfMatch.
 	ctx, cancel := c.withTimeout(ctx, c.cfg.HeartbeatInterval/2)
 	defer cancel()
 	var wg sync.WaitGroup
-	for i, s := range todo {
-		j := time.Duration(0)
-		if span > 0 {
-			j = (base + time.Duration(uint64(i)*0x9e3779b97f4a7c15%uint64(span))) % span
-		}
-		wg.Go(func() { c.claim(ctx, s.claim, t, j, c.coldStart) })
+	for _, s := range todo {
+		wg.Go(func() { c.claim(ctx, s.claim, t, c.coldStart) })
 	}
 	wg.Wait()
 	for _, s := range todo {
@@ -690,7 +683,7 @@ func (c *Coordinator) claimPlugins(ctx context.Context) {
 // its own goroutine and touches only k. A per-plugin holder (or a foreign
 // namespace term) is waited out like any follower: the lease is read again
 // at every heartbeat of ours until it is free.
-func (c *Coordinator) claim(ctx context.Context, k *leaseKeeper, t *term, jitter time.Duration, coldNamespace bool) {
+func (c *Coordinator) claim(ctx context.Context, k *leaseKeeper, t *term, coldNamespace bool) {
 	cold := coldNamespace && !k.obs.known
 	if cold {
 		k.obs = observation{known: true} // a cold namespace: try IfAbsent, no read
@@ -698,28 +691,21 @@ func (c *Coordinator) claim(ctx context.Context, k *leaseKeeper, t *term, jitter
 		return
 	}
 	var at time.Time
-	jit := false
 	if r := k.obs.rec; r != nil && r.Delegated && !r.Released && !k.ours() {
 		// Delegated by an earlier namespace term, which ended before ours
 		// began: free now. An equal or later one: wait it out.
 		if r.NamespaceEpoch >= t.epoch {
-			at, jit = k.obs.seen.Add(max(r.lease(), c.cfg.LeaseTimeout)), true
+			at = k.obs.seen.Add(max(r.lease(), c.cfg.LeaseTimeout))
 		}
 	} else {
-		at, jit = k.freeAt()
+		at, _ = k.freeAt()
 	}
-	if at.After(c.clock.Now()) {
-		return
-	}
-	if jit && jitter > 0 && !c.sleep(ctx, jitter) {
-		return
-	}
-	if !t.alive(c.clock.Now()) {
+	if at.After(c.clock.Now()) || !t.alive(c.clock.Now()) {
 		return
 	}
 	won, _, err := k.acquire(ctx, leaseRecord{Mode: string(Global), Delegated: true, NamespaceEpoch: t.epoch})
 	if !won && cold && errors.Is(err, driver.ErrPrecondition) {
 		k.obs = observation{}
-		c.claim(ctx, k, t, jitter, false) // not cold after all: read it
+		c.claim(ctx, k, t, false) // not cold after all: read it
 	}
 }
