@@ -61,8 +61,11 @@ type Config struct {
 	// HeartbeatJitter spreads heartbeats: the leader waits interval plus
 	// a uniform [0, jitter), followers plus [0, jitter/2) and then
 	// another [0, jitter/2) before a takeover write, so that followers do
-	// not all write at once. Default 1s, or HeartbeatInterval/5 when that
-	// is smaller.
+	// not all write at once. A crashed leader is thus replaced within
+	// LeaseTimeout + HeartbeatInterval + HeartbeatJitter, a stopped one
+	// within HeartbeatInterval + HeartbeatJitter (plus request latency).
+	// Default 1s, or HeartbeatInterval/5 when that is smaller (so the
+	// guide's development settings, 1s interval and 3s lease, are valid).
 	HeartbeatJitter time.Duration
 	// LeaseTimeout is how long a follower waits, on its own clock, after
 	// it first saw the current version of a lease before it may take the
@@ -96,9 +99,10 @@ type Config struct {
 	Clock Clock
 	// Logger receives the engine's logs. Default: discard.
 	Logger *slog.Logger
-	// RandSeed seeds the jitter and the default worker ids; 0 means a
-	// random seed. A simulation gives each process a different seed to
-	// replay a run exactly.
+	// RandSeed seeds the jitter, the default worker ids and the record
+	// incarnations; 0 means a random seed. Processes sharing a store must
+	// use different seeds (or WorkerIDs): a simulation gives each process
+	// its own seed, and a run with the same seeds and clock replays.
 	RandSeed uint64
 }
 
