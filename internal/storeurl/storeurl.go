@@ -120,17 +120,16 @@ type Spec struct {
 // the URL's credentials or query values other than those it complains
 // about.
 func Parse(raw string) (Spec, error) {
-	// An '@' before the query may end a userinfo that the parser did not
-	// recognise as one (a password containing '/' moves the rest of the
-	// secret into the path), so such a URL is never shown, and s3 and
-	// minio URLs, whose bucket and prefix cannot hold an '@', are
-	// rejected as carrying credentials.
-	beforeQuery, _, _ := strings.Cut(raw, "?")
-	beforeQuery, _, _ = strings.Cut(beforeQuery, "#")
-	hasAt := strings.Contains(beforeQuery, "@")
-	if scheme, _, ok := strings.Cut(beforeQuery, ":"); ok && hasAt {
+	// An '@' anywhere may end a userinfo that the parser did not
+	// recognise as one (a password containing '/', '?' or '#' moves the
+	// rest of the secret into the path, query or fragment), so such a URL
+	// is never shown, and s3 and minio URLs, whose bucket, prefix and
+	// parameters have no use for an '@', are rejected as carrying
+	// credentials.
+	hasAt := strings.Contains(raw, "@")
+	if scheme, _, ok := strings.Cut(raw, ":"); ok && hasAt {
 		if scheme = strings.ToLower(scheme); scheme == SchemeS3 || scheme == SchemeMinIO {
-			return Spec{}, &Error{Kind: ErrCredentialsInURL, Reason: "'@' before the query: " + credentialsHint(scheme)}
+			return Spec{}, &Error{Kind: ErrCredentialsInURL, Reason: "'@' in the URL: " + credentialsHint(scheme)}
 		}
 	}
 	u, err := url.Parse(raw)
@@ -159,7 +158,7 @@ func Parse(raw string) (Spec, error) {
 	if u.Fragment != "" || strings.HasSuffix(raw, "#") {
 		return fail(ErrBadLocation, "a fragment (#…) is not allowed")
 	}
-	q, err := query(u.RawQuery)
+	q, err := query(u.RawQuery, hasAt)
 	if err != nil {
 		return fail(ErrBadParameter, "%v", err)
 	}
@@ -186,6 +185,8 @@ func Parse(raw string) (Spec, error) {
 				return fail(ErrBadLocation, "bad escape in path")
 			}
 			path = p
+		case u.Host != "" && hasAt:
+			return fail(ErrBadLocation, "bolt takes a file path, not a host (or credentials): write bolt:///absolute/path.db or bolt:relative/path.db")
 		case u.Host != "":
 			return fail(ErrBadLocation, "bolt takes a file path, not a host %q: write bolt:///absolute/path.db or bolt:relative/path.db", u.Host)
 		}
@@ -468,22 +469,36 @@ func prefix(p string) (string, error) {
 }
 
 // params is a parsed query that remembers which parameters were read.
+// A quiet one (of a URL that may hold credentials) names no unknown
+// parameter and no value in its errors.
 type params struct {
-	v    url.Values
-	seen map[string]bool
+	v     url.Values
+	seen  map[string]bool
+	quiet bool
 }
 
-func query(raw string) (params, error) {
+func query(raw string, quiet bool) (params, error) {
 	v, err := url.ParseQuery(raw)
 	if err != nil {
 		return params{}, errors.New("malformed query (check its % escapes and separators)")
 	}
 	for k, vs := range v {
 		if len(vs) > 1 {
+			if quiet {
+				return params{}, errors.New("a parameter is given more than once")
+			}
 			return params{}, fmt.Errorf("%q given %d times", k, len(vs))
 		}
 	}
-	return params{v: v, seen: map[string]bool{}}, nil
+	return params{v: v, seen: map[string]bool{}, quiet: quiet}, nil
+}
+
+// shown is how an error quotes a value: not at all when quiet.
+func (p params) shown(v string) string {
+	if p.quiet {
+		return "(value not shown)"
+	}
+	return strconv.Quote(v)
 }
 
 // get returns a parameter's value and whether it was given.
@@ -505,10 +520,11 @@ func (p params) only(allowed ...string) error {
 			ok = ok || k == a
 		}
 		if !ok {
+			name := p.shown(k)
 			if len(allowed) == 0 {
-				return fmt.Errorf("unknown parameter %q: this scheme takes none", k)
+				return fmt.Errorf("unknown parameter %s: this scheme takes none", name)
 			}
-			return fmt.Errorf("unknown parameter %q: allowed are %s", k, strings.Join(allowed, ", "))
+			return fmt.Errorf("unknown parameter %s: allowed are %s", name, strings.Join(allowed, ", "))
 		}
 	}
 	return nil
@@ -521,7 +537,7 @@ func (p params) boolean(name string) (value, given bool, err error) {
 	}
 	b, err := strconv.ParseBool(s)
 	if err != nil {
-		return false, true, fmt.Errorf("%s=%q is not a bool (use true or false)", name, s)
+		return false, true, fmt.Errorf("%s=%s is not a bool (use true or false)", name, p.shown(s))
 	}
 	return b, true, nil
 }
@@ -534,7 +550,7 @@ func (p params) region() (string, error) {
 	if s == "" || len(s) > 64 || strings.ContainsFunc(s, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
 	}) {
-		return "", fmt.Errorf("region=%q: want a region name such as us-east-1", s)
+		return "", fmt.Errorf("region=%s: want a region name such as us-east-1", p.shown(s))
 	}
 	return s, nil
 }
