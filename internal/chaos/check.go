@@ -62,7 +62,7 @@ type Report struct {
 	WakeToEnd     time.Duration
 	// ActMargin is the smallest gap between an interval's last action
 	// and a later interval's start; BeliefMargin the same for the end of
-	// the earlier interval, leaving out frozen-leader beliefs. They say
+	// the earlier interval. Intervals with a freeze inside are left out. They say
 	// how close the run came to an overlap (the engine's margin is
 	// LeaseTimeout - RenewDeadline, minus request latency).
 	ActMargin, BeliefMargin time.Duration
@@ -113,6 +113,14 @@ func Check(intervals []Interval, freezes []Freeze, wakeSlack time.Duration) Repo
 		}
 		return Freeze{}, false
 	}
+	frozenDuring := func(worker string, from, to int64) bool {
+		for _, f := range freezes {
+			if f.Worker == worker && f.Stop <= to && f.Cont >= from {
+				return true
+			}
+		}
+		return false
+	}
 	plugins := make([]string, 0, len(byPlugin))
 	for p := range byPlugin {
 		plugins = append(plugins, p)
@@ -135,9 +143,16 @@ func Check(intervals []Interval, freezes []Freeze, wakeSlack time.Duration) Repo
 						p, a.Worker, a.Epoch, Wall(a.actEnd()), b.Worker, b.Epoch, Wall(b.Start)))
 					continue
 				}
-				least(&r.ActMargin, b.Start-a.actEnd())
+				// Margins of intervals with a freeze inside say nothing
+				// about the lease: the deadline passed long before.
+				measure := !frozenDuring(a.Worker, a.Start, a.End)
+				if measure {
+					least(&r.ActMargin, b.Start-a.actEnd())
+				}
 				if a.End < b.Start {
-					least(&r.BeliefMargin, b.Start-a.End)
+					if measure {
+						least(&r.BeliefMargin, b.Start-a.End)
+					}
 					continue
 				}
 				f, frozen := frozenAt(a.Worker, b.Start)

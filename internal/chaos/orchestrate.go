@@ -409,6 +409,42 @@ func (r *run) poll() error {
 	return nil
 }
 
+// closeDead closes the intervals a dead process left open at the time it
+// was reaped: it may have acted until it died.
+func (r *run) closeDead(p *process, reason string) error {
+	if err := r.poll(); err != nil {
+		return err
+	}
+	for _, iv := range r.open[p.id] {
+		iv.End, iv.LastAct, iv.Reason = p.reaped, p.reaped, reason
+		r.closed = append(r.closed, *iv)
+	}
+	delete(r.open, p.id)
+	return nil
+}
+
+// reapCrashed restarts workers that exited without being killed, closing
+// their intervals; each such exit is reported in Result.Missed.
+func (r *run) reapCrashed() error {
+	for _, s := range r.slots {
+		p := s.proc
+		if p.alive() || p.killed {
+			continue
+		}
+		r.res.Missed = append(r.res.Missed, fmt.Sprintf("%s exited on its own at %s (see %s.stderr)", p.id, Wall(p.reaped), p.id))
+		r.event("%s exited on its own", p.id)
+		if err := r.closeDead(p, EndExited); err != nil {
+			return err
+		}
+		s.gen++
+		r.res.Restarts++
+		if err := r.start(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // leaders returns, per plugin, the workers with an open interval.
 func (r *run) leaders() map[string][]string {
 	m := make(map[string][]string)
@@ -434,6 +470,9 @@ func (r *run) slotOf(worker string) *slot {
 func (r *run) waitStable(ctx context.Context) (bool, error) {
 	deadline := time.Now().Add(r.o.FailoverTimeout)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if err := r.reapCrashed(); err != nil {
+			return false, err
+		}
 		if err := r.poll(); err != nil {
 			return false, err
 		}
@@ -464,6 +503,9 @@ func (r *run) sleepRand(maxD time.Duration) {
 // round is one leader-aimed fault and its failover.
 func (r *run) round(ctx context.Context) error {
 	o := r.o
+	if err := r.reapCrashed(); err != nil {
+		return err
+	}
 	ok, err := r.waitStable(ctx)
 	if err != nil {
 		return err
@@ -471,16 +513,7 @@ func (r *run) round(ctx context.Context) error {
 	if !ok {
 		r.res.Missed = append(r.res.Missed, fmt.Sprintf("no single running leader for every plugin within %v at %s (leaders %v)",
 			o.FailoverTimeout, Wall(time.Now().UnixNano()), r.leaders()))
-		for _, s := range r.slots {
-			if !s.proc.alive() {
-				s.gen++
-				r.res.Restarts++
-				if err := r.start(s); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
+		return r.reapCrashed()
 	}
 	if o.Noise {
 		r.noise()
@@ -513,14 +546,9 @@ func (r *run) round(ctx context.Context) error {
 		_ = p.cmd.Process.Signal(syscall.SIGKILL)
 		p.killed = true
 		<-p.exited
-		if err := r.poll(); err != nil {
+		if err := r.closeDead(p, EndKilled); err != nil {
 			return err
 		}
-		for _, iv := range r.open[p.id] {
-			iv.End, iv.LastAct, iv.Reason = p.reaped, p.reaped, EndKilled
-			r.closed = append(r.closed, *iv)
-		}
-		delete(r.open, p.id)
 	case Stop:
 		_ = p.cmd.Process.Signal(syscall.SIGSTOP)
 		p.stopped = true

@@ -62,6 +62,17 @@ func roundTrip(c net.Conn, within time.Duration) error {
 	return nil
 }
 
+// dialAndRoundTrip connects and round-trips a line; a connection reset
+// can already fail the dial.
+func dialAndRoundTrip(addr string) error {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return roundTrip(c, 5*time.Second)
+}
+
 func TestFaultProxy(t *testing.T) {
 	p := newProxy(t)
 	c, err := net.Dial("tcp", p.Addr())
@@ -92,22 +103,12 @@ func TestFaultProxy(t *testing.T) {
 	if err := roundTrip(c, 5*time.Second); !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("reset on an open connection: got %v, want ECONNRESET", err)
 	}
-	c2, err := net.Dial("tcp", p.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
-	if err := roundTrip(c2, 5*time.Second); err == nil {
+	if err := dialAndRoundTrip(p.Addr()); err == nil {
 		t.Fatal("reset on a new connection: round trip succeeded")
 	}
 
 	p.SetFault(Fault{DropRate: 1})
-	c3, err := net.Dial("tcp", p.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c3.Close()
-	if err := roundTrip(c3, 5*time.Second); err == nil {
+	if err := dialAndRoundTrip(p.Addr()); err == nil {
 		t.Fatal("drop: round trip succeeded")
 	}
 

@@ -34,6 +34,9 @@ const (
 	// EndKilled: the worker was killed (kill -9); the orchestrator closes
 	// the open interval at the time the process was reaped.
 	EndKilled = "killed"
+	// EndExited: the worker exited on its own (a crash); the interval is
+	// closed at the time the process was reaped, and the run fails.
+	EndExited = "exited"
 	// EndRunOver: the interval was still open when the run ended.
 	EndRunOver = "run-over"
 )
