@@ -52,6 +52,9 @@ const (
 func MinIO(t *testing.T) testserver.Server {
 	t.Helper()
 	t.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	// Tests talk to loopback only: the daemon publishes container ports
+	// there, and no other address is ever a target.
+	t.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
 	testcontainers.SkipIfProviderIsNotHealthy(t)
 	bin := testserver.MinIOBinary(t)
 
@@ -122,10 +125,8 @@ func linkOrCopy(src, dst string) error {
 }
 
 // readyEndpoint waits (up to 60 s) until MinIO in ctr answers its
-// readiness probe and returns its base URL. The host testcontainers
-// resolves is tried first and loopback second: inside a container
-// testcontainers picks the default gateway, which is not always where the
-// daemon publishes ports (a local daemon publishes on loopback too).
+// readiness probe on loopback and returns its base URL. Only loopback is
+// ever contacted: a local daemon publishes the mapped port there.
 func readyEndpoint(ctx context.Context, t *testing.T, ctr *testcontainers.DockerContainer) string {
 	t.Helper()
 	port, err := ctr.MappedPort(ctx, "9000/tcp")
@@ -133,9 +134,6 @@ func readyEndpoint(ctx context.Context, t *testing.T, ctr *testcontainers.Docker
 		t.Fatalf("MinIO container port: %v", err)
 	}
 	hosts := []string{"127.0.0.1"}
-	if h, err := ctr.Host(ctx); err == nil && h != "127.0.0.1" && h != "localhost" {
-		hosts = append([]string{h}, hosts...)
-	}
 	client := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(60 * time.Second)
 	var last error
