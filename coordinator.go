@@ -35,17 +35,18 @@ type Coordinator struct {
 	rng   *rand.Rand
 
 	// Loop-owned state.
-	lease      *leaseKeeper
-	nsWatch    *leaseKeeper // PerPlugin: observer of the namespace lease
-	nsFresh    bool         // nsWatch was read in this cycle
-	slots      map[string]*slot
-	fresh      bool // the lease observation was just read by start
-	coldStart  bool // the namespace lease was absent when we won it
-	retries    int
-	cleanupDue bool
-	member     membership
-	lastLeader string
-	lastEpoch  uint64
+	lease       *leaseKeeper
+	nsWatch     *leaseKeeper // PerPlugin: observer of the namespace lease
+	nsFresh     bool         // nsWatch was read in this cycle
+	nsFailSince time.Time    // first of the current run of failed reads of the namespace record
+	slots       map[string]*slot
+	fresh       bool // the lease observation was just read by start
+	coldStart   bool // the namespace lease was absent when we won it
+	retries     int
+	cleanupDue  bool
+	member      membership
+	lastLeader  string
+	lastEpoch   uint64
 
 	// Shared state, under mu.
 	mu       sync.Mutex

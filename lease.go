@@ -454,11 +454,14 @@ func (c *Coordinator) followerCycle(ctx context.Context) time.Duration {
 			// whether a global leader leads the plugin. One more read,
 			// only in this state.
 			if e, ok, err := c.namespaceLeadsPlugin(ctx); err != nil {
-				// Cannot judge (the namespace record is unreadable, as in a
-				// fallback for lack of permission): held until the plugin
-				// lease has been missing or unreadable for a whole lease.
-				if held := k.obs.seen.Add(c.cfg.LeaseTimeout); held.After(now) {
-					return min(c.followerDelay(), held.Sub(now))
+				// Cannot judge: held. Only when every read of the namespace
+				// record has failed for a whole lease (no permission: a
+				// fallback) and the plugin lease has been missing or
+				// unreadable as long, is it taken; otherwise a per-plugin
+				// worker could never start in a fallback.
+				failing := !c.nsFailSince.IsZero() && now.Sub(c.nsFailSince) >= c.cfg.LeaseTimeout
+				if !failing || now.Sub(k.obs.seen) < c.cfg.LeaseTimeout {
+					return c.followerDelay()
 				}
 			} else if ok {
 				at, jitter = c.delegatedFreeAt(ctx, e)
@@ -557,8 +560,12 @@ func (c *Coordinator) namespaceWatch() *leaseKeeper {
 func (c *Coordinator) namespaceLeadsPlugin(ctx context.Context) (uint64, bool, error) {
 	w := c.namespaceWatch()
 	if err := w.poll(ctx); err != nil {
+		if c.nsFailSince.IsZero() {
+			c.nsFailSince = c.clock.Now()
+		}
 		return 0, false, err
 	}
+	c.nsFailSince = time.Time{}
 	if w.obs.exists && w.obs.rec == nil && c.clock.Now().Sub(w.obs.seen) < c.cfg.LeaseTimeout {
 		// Unreadable, and possibly renewed by a live leader: cannot judge.
 		return 0, false, w.obs.corrupt
