@@ -47,5 +47,17 @@ $(BIN)/versitygw:
 	@echo "building versitygw (about 1.5 minutes on 2 cores, once)"
 	CGO_ENABLED=0 GOBIN=$(BIN) $(GO) install $(VERSITYGW_MODULE)@$(VERSITYGW_VERSION)
 
+## fuzz: run every fuzz test in the module for FUZZTIME each (the seed
+## corpora under testdata/fuzz also run in every `go test`).
+FUZZTIME ?= 10s
+fuzz:
+	@set -e; for f in $$(git ls-files '*_test.go' | xargs grep -l '^func Fuzz'); do \
+	  dir=./$$(dirname $$f); \
+	  for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+	    echo "== $$dir $$name"; \
+	    $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$dir; \
+	  done; \
+	done
+
 clean-servers:
 	rm -rf $(BIN)
