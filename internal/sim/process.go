@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/s3coord/coord"
@@ -26,7 +30,7 @@ type slot struct {
 	index  int
 	gen    int
 	sameID bool
-	cur    *proc
+	cur    atomic.Pointer[proc]
 }
 
 // proc is one process: a Hub with its plugins over its own view of the
@@ -53,7 +57,7 @@ type proc struct {
 // current returns the slot's process if it is running (alive, not
 // paused).
 func (s *slot) current() *proc {
-	p := s.cur
+	p := s.cur.Load()
 	if p == nil {
 		return nil
 	}
@@ -75,10 +79,22 @@ func (p *proc) subscriptions() map[string]*coord.Subscription {
 	return out
 }
 
+func (p *proc) isDead() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.dead
+}
+
+func (p *proc) isPaused() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.paused
+}
+
 // boot starts a new process in the slot.
 func (s *slot) boot(seed uint64) {
 	w := s.w
-	if s.cur != nil {
+	if s.cur.Load() != nil {
 		s.gen++
 	}
 	rng := rand.New(rand.NewPCG(seed, uint64(s.index)<<32|uint64(s.gen)))
@@ -100,7 +116,7 @@ func (s *slot) boot(seed uint64) {
 		subs:  make(map[string]*coord.Subscription),
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	s.cur = p
+	s.cur.Store(p)
 	w.rec.note("boot %s id=%s offset=%v rate=%.4f", p.name, id, offset, rate)
 
 	cfg := engineConfig
@@ -108,6 +124,10 @@ func (s *slot) boot(seed uint64) {
 	cfg.Clock = p.clock
 	cfg.RandSeed = rng.Uint64() | 1
 	cfg.DisableMembership = rng.IntN(4) == 0
+	if w.opts.Trace {
+		cfg.Logger = slog.New(&traceHandler{rec: w.rec, inst: p.name})
+		cfg.Diagnostics = true
+	}
 	policy := rng.IntN(3) // 0 all global, 1 all per-plugin, 2 mixed
 	modes := make(map[string]coord.Mode)
 	for _, name := range w.plugs {
@@ -297,10 +317,13 @@ func (p *proc) produce(q *queue.Queue, heal time.Time, seed uint64) {
 		}
 		body := fmt.Sprintf("m-%s-%d", p.name, n)
 		for {
-			if _, err := q.Enqueue(p.ctx, []byte(body)); err == nil {
+			id, err := q.Enqueue(p.ctx, []byte(body))
+			if err == nil {
 				p.w.rec.enqueue(body)
+				p.w.rec.note("enqueue %s %s id=%s", p.name, body, id)
 				break
 			}
+			p.w.rec.note("enqueue %s %s failed: %v", p.name, body, err)
 			if !p.sleep(500 * time.Millisecond) {
 				return
 			}
@@ -323,12 +346,16 @@ func (p *proc) consume(q *queue.Queue, seed uint64) {
 			continue
 		}
 		from := time.Now()
+		p.w.rec.note("claim %s %s id=%s attempt=%d", p.name, m.Body, m.ID, m.Attempt)
 		work := 200*time.Millisecond + time.Duration(rng.Int64N(int64(4*time.Second)))
 		ok := p.sleep(work)
 		done := ok && p.clock.Now().Before(m.Deadline)
 		p.w.rec.hold(m.ID, p.name, from, time.Now(), string(m.Body), done)
 		if done {
-			_ = q.Ack(p.ctx, m)
+			err := q.Ack(p.ctx, m)
+			p.w.rec.note("ack %s %s id=%s attempt=%d: %v", p.name, m.Body, m.ID, m.Attempt, err)
+		} else {
+			p.w.rec.note("abandon %s %s id=%s attempt=%d", p.name, m.Body, m.ID, m.Attempt)
 		}
 	}
 }
@@ -346,3 +373,32 @@ func (p *proc) putEntries(tt *ttl.Store, heal time.Time, seed uint64) {
 		_ = tt.Put(p.ctx, key, []byte("v"), time.Duration(ms)*time.Millisecond)
 	}
 }
+
+// traceHandler puts a process's engine logs into the run's timeline.
+type traceHandler struct {
+	rec   *recorder
+	inst  string
+	attrs []slog.Attr
+}
+
+func (h *traceHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *traceHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(r.Message)
+	for _, a := range h.attrs {
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+		return true
+	})
+	h.rec.note("  log %s %s %s", h.inst, r.Level, b.String())
+	return nil
+}
+
+func (h *traceHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &traceHandler{rec: h.rec, inst: h.inst, attrs: append(slices.Clip(h.attrs), attrs...)}
+}
+
+func (h *traceHandler) WithGroup(string) slog.Handler { return h }

@@ -26,8 +26,8 @@ type Options struct {
 	Seed uint64
 	// Processes is the number of process slots (0: 3 to 5, by seed).
 	Processes int
-	// FaultPhase is how long faults are injected (default 4m); then every
-	// fault heals and the run goes on for Tail (default 90s).
+	// FaultPhase is how long faults are injected (default 3m); then every
+	// fault heals and the run goes on for Tail (default 75s).
 	FaultPhase, Tail time.Duration
 	// NoPlugins leaves out the queue, scheduler and ttl workloads (plain
 	// leadership plugins only).
@@ -109,10 +109,10 @@ func (w *world) count(kind string) {
 // milliseconds. Properties are checked at the end (Result.Violations).
 func Run(opts Options) Result {
 	if opts.FaultPhase == 0 {
-		opts.FaultPhase = 4 * time.Minute
+		opts.FaultPhase = 3 * time.Minute
 	}
 	if opts.Tail == 0 {
-		opts.Tail = 90 * time.Second
+		opts.Tail = 75 * time.Second
 	}
 	rng := rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x5eed5eed5eed5eed))
 	if opts.Processes == 0 {
@@ -164,7 +164,7 @@ func Run(opts Options) Result {
 	}
 	// Stop everything (gracefully) and collect counts.
 	for _, s := range w.slots {
-		if p := s.cur; p != nil && !p.dead {
+		if p := s.cur.Load(); p != nil && !p.isDead() {
 			p.shutdown()
 		}
 	}
@@ -184,7 +184,7 @@ func Run(opts Options) Result {
 func (w *world) bound() time.Duration {
 	rate := 1.0
 	for _, s := range w.slots {
-		if p := s.cur; p != nil && !p.dead {
+		if p := s.cur.Load(); p != nil && !p.isDead() {
 			rate = min(rate, p.clock.rate)
 		}
 	}
@@ -232,24 +232,24 @@ func (w *world) execute(plan []action, heal time.Time) {
 func (w *world) heal() {
 	w.rec.note("heal")
 	for _, s := range w.slots {
-		p := s.cur
-		if p == nil || p.dead {
+		p := s.cur.Load()
+		if p == nil || p.isDead() {
 			s.boot(w.rng.Uint64())
 			continue
 		}
 		p.view.Set(faultstore.Faults{})
 		p.view.FailNext(0)
 		p.view.Heal()
-		if p.paused {
+		if p.isPaused() {
 			p.resume()
 		}
 	}
 }
 
-// sample reads every live process's Subscription.Term every 250ms of true
+// sample reads every live process's Subscription.Term every 500ms of true
 // time and checks that no two processes report leading a plugin at once.
 func (w *world) sample(stop <-chan struct{}) {
-	tick := time.NewTicker(250 * time.Millisecond)
+	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
@@ -329,7 +329,7 @@ func (w *world) plan() []action {
 			pause := lt/2 + time.Duration(rng.Int64N(int64(lt*3)))
 			a = action{name: "pause", do: func() {
 				p := s.current()
-				if p == nil || p.paused {
+				if p == nil {
 					return
 				}
 				w.count("pause")
@@ -338,7 +338,7 @@ func (w *world) plan() []action {
 				}
 				p.pause()
 				w.later(pause, func() {
-					if !p.dead {
+					if !p.isDead() {
 						p.resume()
 					}
 				})
@@ -355,7 +355,7 @@ func (w *world) plan() []action {
 				w.count("crash")
 				p.crash()
 				w.later(down, func() {
-					if s.cur == p {
+					if s.cur.Load() == p {
 						w.count("restart")
 						if sameID {
 							w.count("restart with the same worker id")
