@@ -11,15 +11,16 @@
 // it. Work therefore takes no virtual time, and timers fire in time order,
 // exactly as they would on a real clock with instantaneous work.
 //
-// Idleness is judged from the runtime's goroutine states (runtime.Stack),
-// restricted to goroutines whose stack or creator mentions the watched
-// module path: the same rule testing/synctest applies to its bubble, for
-// programs that must not import package testing. Goroutines outside the
-// watched code (signal handling, the runtime) never hold the clock back.
+// Idleness is judged from the goroutine states of runtime.Stack (which
+// leaves out the runtime's own goroutines), for every goroutine but the
+// driver and a short ignore list (signal delivery): the rule
+// testing/synctest applies to its bubble, for programs that must not
+// import package testing. The whole process is the bubble, so one process
+// should drive one Clock and run nothing else that keeps goroutines busy.
 //
 // Waiting on anything other than this clock — a real timer, the network —
-// counts as blocked for a watched goroutine in a select or I/O wait, so
-// code under a virtual clock should not wait on real time.
+// counts as blocked for a goroutine in a select or I/O wait, so code under
+// a virtual clock should not wait on real time.
 package vclock
 
 import (
@@ -30,14 +31,15 @@ import (
 	"time"
 )
 
-// DefaultWatch is the module path whose goroutines a Clock watches by
-// default.
-const DefaultWatch = "github.com/s3coord/coord"
+// DefaultIgnore lists the goroutines a Clock never waits for: the
+// runtime's signal delivery, which sits in a system call for the life of
+// the process.
+var DefaultIgnore = []string{"os/signal.signal_recv"}
 
 // Clock is a virtual clock. It is safe for concurrent use; only one
 // goroutine at a time may drive it (RunUntil, Run, Settle).
 type Clock struct {
-	watch []byte
+	ignore [][]byte
 
 	mu     sync.Mutex
 	now    time.Time
@@ -48,15 +50,26 @@ type Clock struct {
 	buf []byte // stack dump buffer of the driving goroutine
 }
 
-// New returns a clock reading start, watching goroutines of the packages
-// whose import path contains watch (DefaultWatch when empty). The clock
-// keeps start's monotonic reading, if any, so its Now values subtract
-// correctly.
-func New(start time.Time, watch string) *Clock {
-	if watch == "" {
-		watch = DefaultWatch
+// New returns a clock reading start. It watches every goroutine of the
+// process except those whose stack dump contains one of ignore
+// (DefaultIgnore when none is given; empty strings are skipped): a
+// goroutine about to start shows
+// only a wrapper (sync.WaitGroup.Go's, say), so nothing narrower than
+// "everything" is safe. The clock keeps start's monotonic reading, if
+// any, so its Now values subtract correctly.
+func New(start time.Time, ignore ...string) *Clock {
+	c := &Clock{now: start, buf: make([]byte, 1<<16)}
+	for _, w := range ignore {
+		if w != "" {
+			c.ignore = append(c.ignore, []byte(w))
+		}
 	}
-	return &Clock{watch: []byte(watch), now: start, buf: make([]byte, 1<<16)}
+	if len(c.ignore) == 0 {
+		for _, w := range DefaultIgnore {
+			c.ignore = append(c.ignore, []byte(w))
+		}
+	}
+	return c
 }
 
 // Now returns the virtual time.
@@ -205,13 +218,13 @@ func (c *Clock) idle() bool {
 		}
 		c.buf = make([]byte, 2*len(c.buf))
 	}
-	return allBlocked(c.buf[:n], c.watch)
+	return allBlocked(c.buf[:n], c.ignore)
 }
 
 // allBlocked parses a runtime.Stack(all) dump: goroutine blocks separated
 // by blank lines, each starting "goroutine N [state, …]:". The first block
 // is the caller's own goroutine and is skipped.
-func allBlocked(dump, watch []byte) bool {
+func allBlocked(dump []byte, ignore [][]byte) bool {
 	first := true
 	for len(dump) > 0 {
 		var block []byte
@@ -224,7 +237,7 @@ func allBlocked(dump, watch []byte) bool {
 			first = false
 			continue
 		}
-		if !bytes.Contains(block, watch) {
+		if ignored(block, ignore) {
 			continue
 		}
 		if !blockedStates[goroutineState(block)] {
@@ -232,6 +245,15 @@ func allBlocked(dump, watch []byte) bool {
 		}
 	}
 	return true
+}
+
+func ignored(block []byte, ignore [][]byte) bool {
+	for _, w := range ignore {
+		if bytes.Contains(block, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // goroutineState returns the state of a "goroutine N [state, 2 minutes]:"

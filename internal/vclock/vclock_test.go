@@ -28,7 +28,7 @@ func busyWork() {
 }
 
 func TestTimersFireInOrderAndWorkTakesNoTime(t *testing.T) {
-	c := New(start, "")
+	c := New(start)
 	var mu sync.Mutex
 	var a, b []time.Time
 	go ticker(c, 5*time.Second, 1000, &a, &mu)
@@ -52,7 +52,7 @@ func TestTimersFireInOrderAndWorkTakesNoTime(t *testing.T) {
 }
 
 func TestStopAtTheEventTime(t *testing.T) {
-	c := New(start, "")
+	c := New(start)
 	var mu sync.Mutex
 	var a []time.Time
 	go ticker(c, 3*time.Second, 10, &a, &mu)
@@ -74,7 +74,7 @@ func TestStopAtTheEventTime(t *testing.T) {
 }
 
 func TestRunWaitsForACallThatWaitsOnTheClock(t *testing.T) {
-	c := New(start, "")
+	c := New(start)
 	var woke time.Time
 	ok := c.Run(time.Minute, func() {
 		<-c.After(10 * time.Second)
@@ -92,7 +92,7 @@ func TestRunWaitsForACallThatWaitsOnTheClock(t *testing.T) {
 }
 
 func TestZeroAfterFiresAtOnce(t *testing.T) {
-	c := New(start, "")
+	c := New(start)
 	select {
 	case at := <-c.After(0):
 		if !at.Equal(start) {
@@ -109,7 +109,7 @@ func TestAllBlocked(t *testing.T) {
 		return "goroutine 7 [" + state + "]:\ngithub.com/s3coord/coord.(*Coordinator).loop()\n\t/x/lease.go:9"
 	}
 	other := "goroutine 3 [syscall]:\nos/signal.signal_recv()\n\t/go/src/runtime/sigqueue.go:152"
-	w := []byte(DefaultWatch)
+	w := [][]byte{[]byte("os/signal.signal_recv")}
 	for _, tc := range []struct {
 		dump string
 		want bool
@@ -117,11 +117,12 @@ func TestAllBlocked(t *testing.T) {
 		{self, true},
 		{self + "\n\n" + watched("select"), true},
 		{self + "\n\n" + watched("select, 2 minutes"), true},
-		{self + "\n\n" + watched("chan receive") + "\n\n" + other, true}, // unwatched syscall ignored
+		{self + "\n\n" + watched("chan receive") + "\n\n" + other, true}, // signal delivery ignored
 		{self + "\n\n" + watched("runnable"), false},
 		{self + "\n\n" + watched("select") + "\n\n" + watched("syscall"), false},
 		{self + "\n\n" + watched("sync.Mutex.Lock") + "\n\n" + watched("running"), false},
 		{watched("running") + "\n\n" + watched("select"), true}, // the caller's own block is skipped
+		{self + "\n\ngoroutine 9 [runnable]:\nsync.(*WaitGroup).Go.func1()\n\t/go/src/sync/waitgroup.go:1", false},
 	} {
 		if got := allBlocked([]byte(tc.dump), w); got != tc.want {
 			t.Errorf("allBlocked(%q) = %v, want %v", tc.dump, got, tc.want)
