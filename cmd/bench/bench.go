@@ -53,7 +53,7 @@ func benchmark(ctx context.Context, o options, progOut io.Writer) (*Report, erro
 	var rt runner = realRunner{}
 	storeNow := time.Now
 	if o.clock == clockVirtual {
-		vc := vclock.New(virtualStart, "")
+		vc := vclock.New(virtualStart)
 		rt, storeNow = virtualRunner{vc}, vc.Now
 	}
 	st, err := openStore(ctx, o.store, storeNow)
@@ -138,25 +138,27 @@ func (b *bench) root() string {
 	return fmt.Sprintf("%ss%03d/", b.rootBase, b.scen)
 }
 
-func (b *bench) start(ctx context.Context, mode coord.Mode, plugins int) (*cluster, time.Time, error) {
+func (b *bench) start(ctx context.Context, mode coord.Mode, plugins int, observe bool) (*cluster, time.Time, error) {
 	t0 := b.rt.now()
-	cl, err := startCluster(ctx, b.rt, b.store, b.cfg, b.root(), mode, b.o.workers, plugins, b.o.seed+uint64(b.scen))
+	cl, err := startCluster(ctx, b.rt, b.store, b.cfg, b.root(), mode, b.o.workers, plugins, b.o.seed+uint64(b.scen), observe)
 	return cl, t0, err
 }
 
-// steady measures one scenario's requests over the window, once every
-// plugin on every worker knows its leader.
+// steady measures one scenario's requests over the window, which starts
+// two heartbeats after every plugin has a leader (so that every follower
+// has read the lease since).
 func (b *bench) steady(ctx context.Context, mode coord.Mode, plugins int) error {
 	name := "requests: " + setupName(plugins, string(mode))
 	b.prog.begin(name)
-	cl, _, err := b.start(ctx, mode, plugins)
+	cl, _, err := b.start(ctx, mode, plugins, false)
 	if err != nil {
 		return err
 	}
 	defer cl.close(context.Background())
-	if !b.rt.waitFor(ctx, convergeLimit*b.cfg.HeartbeatInterval, func() bool { return cl.known("") }) {
-		return b.stuck(ctx, "no leader for every plugin")
+	if !b.rt.waitFor(ctx, convergeLimit*b.cfg.HeartbeatInterval, func() bool { return cl.led("") }) {
+		return fmt.Errorf("%w; at %v:%s", b.stuck(ctx, "no leader for every plugin"), b.rt.now(), cl.describe())
 	}
+	b.rt.waitFor(ctx, 2*(b.cfg.HeartbeatInterval+b.cfg.HeartbeatJitter), nil)
 	before, _ := driver.RequestsOf(b.store)
 	if b.hook != nil {
 		b.hook(true)
@@ -257,7 +259,7 @@ func (b *bench) timings(ctx context.Context, mode coord.Mode, plugins int) error
 // leader of the first plugin, and measures the time until every plugin
 // has a live leader again.
 func (b *bench) failoverTrial(ctx context.Context, mode coord.Mode, plugins int, kind string) (conv, known, fail time.Duration, err error) {
-	cl, t0, err := b.start(ctx, mode, plugins)
+	cl, t0, err := b.start(ctx, mode, plugins, true)
 	if err != nil {
 		return 0, 0, 0, err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,14 +34,18 @@ func (p *benchPlugin) knownLeader() string {
 	return p.last.To
 }
 
+// passivePlugin is a plugin with no abilities: the engine runs no
+// goroutine for it, which keeps long runs cheap.
+type passivePlugin struct{ _ byte }
+
 // worker is one simulated process: a coord.Hub with its plugins.
 type worker struct {
 	id      string
 	hub     *coord.Hub
 	tap     *tapStore
 	subs    []*coord.Subscription
-	plugins []*benchPlugin
-	stopped bool // crashed or closed: no longer a candidate
+	plugins []*benchPlugin // nil entries when observe was false
+	stopped bool           // crashed or closed: no longer a candidate
 }
 
 // cluster is one scenario's processes on the shared store.
@@ -52,9 +57,10 @@ type cluster struct {
 }
 
 // startCluster creates n workers with plugins plugins each in mode under
-// root, every worker starting at the same moment.
+// root, every worker starting at the same moment. With observe, plugins
+// record the leader changes they are told of (for known).
 func startCluster(ctx context.Context, rt runner, store driver.Store, cfg coord.Config, root string, mode coord.Mode,
-	n, plugins int, seed uint64) (*cluster, error) {
+	n, plugins int, seed uint64, observe bool) (*cluster, error) {
 	cl := &cluster{mode: mode, plugins: plugins, rt: rt}
 	for i := range n {
 		c := cfg
@@ -77,8 +83,13 @@ func startCluster(ctx context.Context, rt runner, store driver.Store, cfg coord.
 	for i, w := range cl.workers {
 		wg.Go(func() {
 			for j := range plugins {
-				p := &benchPlugin{}
-				sub, err := w.hub.Use(ctx, pluginName(j), p, coord.UseOptions{Mode: mode})
+				var p *benchPlugin
+				var used plugin.Plugin = &passivePlugin{}
+				if observe {
+					p = &benchPlugin{}
+					used = p
+				}
+				sub, err := w.hub.Use(ctx, pluginName(j), used, coord.UseOptions{Mode: mode})
 				if err != nil {
 					errs[i] = err
 					return
@@ -130,7 +141,8 @@ func (cl *cluster) led(exclude string) bool {
 }
 
 // known reports whether, besides led, every plugin on every live worker
-// has been told who its leader is.
+// has been told who its leader is. It needs a cluster started with
+// observe.
 func (cl *cluster) known(exclude string) bool {
 	for i := range cl.plugins {
 		l := cl.leaderOf(i)
@@ -138,7 +150,7 @@ func (cl *cluster) known(exclude string) bool {
 			return false
 		}
 		for _, w := range cl.workers {
-			if !w.stopped && w.plugins[i].knownLeader() != l.id {
+			if !w.stopped && (w.plugins[i] == nil || w.plugins[i].knownLeader() != l.id) {
 				return false
 			}
 		}
@@ -196,4 +208,21 @@ func (cl *cluster) crashAll() {
 			cl.crash(w)
 		}
 	}
+}
+
+// describe summarises the cluster's state for an error message.
+func (cl *cluster) describe() string {
+	var b strings.Builder
+	for _, w := range cl.workers {
+		fmt.Fprintf(&b, "\n  worker %s (stopped %v):", w.id, w.stopped)
+		for _, c := range w.hub.Coordinators() {
+			m := c.Metrics()
+			fmt.Fprintf(&b, " [%s %s leader=%v epoch=%d beats=%d elections=%d errors=%d lost=%d plugins=%v]",
+				c.Mode(), c.Plugin(), m.IsLeader, m.Epoch, m.HeartbeatCount, m.ElectionCount, m.Errors, m.PreconditionsLost, c.Plugins())
+		}
+		for i, sub := range w.subs {
+			fmt.Fprintf(&b, " sub%d=%v", i, sub.IsLeader())
+		}
+	}
+	return b.String()
 }
