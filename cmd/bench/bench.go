@@ -14,7 +14,7 @@ import (
 )
 
 // virtualStart is where the virtual clock starts (any fixed time works;
-// a fixed one makes runs repeat exactly).
+// a fixed one makes runs repeat).
 var virtualStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // convergeLimit bounds the wait for a scenario's first leaders, in

@@ -8,10 +8,12 @@
 // Counts are the driver's own request counters (every attempt, as S3
 // bills them), never a model of the engine.
 //
-// On mem and bolt stores it runs on a virtual clock: every coordinator is
-// stepped by one single-threaded scheduler that jumps from one due
-// heartbeat to the next, so a simulated hour at default settings takes
-// seconds and repeats exactly for a seed. Other stores (S3, MinIO) keep
+// On mem and bolt stores it runs on a virtual clock (internal/vclock): the
+// engine runs as it always does, goroutines and all, and whenever every
+// goroutine is blocked the clock jumps to the next pending timer, so
+// requests take no time and a simulated hour at default settings takes
+// seconds and repeats for a seed (to within a request or two: goroutines
+// of one instant still race for the store). Other stores (S3, MinIO) keep
 // real time: the benchmark shortens every interval by the same factor,
 // runs for -duration, and scales the counts to an hour at default
 // settings, saying so in its output.

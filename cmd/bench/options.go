@@ -79,7 +79,7 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	fs.IntVar(&o.trials, "trials", 0, "repetitions of each failover measurement, per stop kind (default 5 virtual, 3 real time)")
 	fs.BoolVar(&o.membership, "membership", true, "worker records (membership); false saves their PUTs")
 	fs.BoolVar(&o.timing, "timing", true, "measure time to a leader and failover time (false: requests only)")
-	fs.Uint64Var(&o.seed, "seed", 1, "seed of the engines' jitter (virtual clock runs repeat exactly per seed)")
+	fs.Uint64Var(&o.seed, "seed", 1, "seed of the engines' jitter and of the stop times (virtual clock runs repeat per seed, to within a request or two)")
 	fs.BoolVar(&o.json, "json", false, "write the report as JSON instead of tables")
 	fs.BoolVar(&o.csv, "csv", false, "write the report as CSV instead of tables")
 	fs.StringVar(&o.svg, "svg", "", "also draw requests/hour against plugin count into this SVG file")
