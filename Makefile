@@ -13,7 +13,7 @@ STATICCHECK       := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # The whole `make test` must stay under 15 minutes on 2 cores.
 TEST_TIMEOUT ?= 13m
 
-.PHONY: all test unit lint bench servers chaos fuzz clean-servers
+.PHONY: all test unit lint bench bench-minio servers chaos fuzz clean-servers
 
 all: lint test
 
@@ -35,6 +35,11 @@ lint:
 ## bench: the request/cost/convergence benchmark on the embedded bolt store.
 bench:
 	$(GO) run ./cmd/bench $(BENCH_FLAGS)
+
+## bench-minio: the benchmark against the loopback MinIO server of
+## `make servers` (real time, intervals 10x shorter, counts scaled per hour).
+bench-minio: servers
+	COORD_BENCH_MINIO=1 COORD_BENCH_FLAGS="$(BENCH_FLAGS)" ./internal/testserver/run.sh $(GO) test -count=1 -run TestBenchAgainstMinIO -v -timeout 30m ./cmd/bench
 
 ## servers: build MinIO and versitygw into ./.bin once (cached).
 servers: $(BIN)/minio $(BIN)/versitygw
