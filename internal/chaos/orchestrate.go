@@ -64,7 +64,13 @@ type Options struct {
 	// proxies between faults (half of the workers each round).
 	Noise bool
 	// NoiseLatency is the largest latency noise adds per forwarded chunk
-	// (a request and its answer are at least two). Default 15ms.
+	// (a request and its answer are at least two). Default 15ms, which
+	// keeps a read plus a write inside the engine's budget for a plugin
+	// claim (HeartbeatInterval/2, 100ms here). At 40-60ms a global
+	// leader's claims are applied but answered too late, are retried
+	// with ever higher epochs, and no plugin gets a leader for tens of
+	// seconds: a liveness gap (never a safety one) that
+	// COORD_CHAOS_NOISE_LATENCY=60ms shows.
 	NoiseLatency time.Duration
 	Seed         uint64
 	// Engine timings passed to the workers.
