@@ -41,6 +41,12 @@ bench:
 bench-minio: servers
 	COORD_BENCH_MINIO=1 COORD_BENCH_FLAGS="$(BENCH_FLAGS)" ./internal/testserver/run.sh $(GO) test -count=1 -run TestBenchAgainstMinIO -v -timeout 30m ./cmd/bench
 
+## chaos: real-server chaos (worker processes on MinIO and versitygw; the
+## leader is killed -9, SIGSTOPped, partitioned, reset; >= 50 failovers per
+## server; leadership intervals checked for overlap).
+chaos: servers
+	./internal/testserver/run.sh $(GO) test -tags chaos -count=1 -v -run '^TestChaos$$' -timeout 20m ./internal/chaos
+
 ## servers: build MinIO and versitygw into ./.bin once (cached).
 servers: $(BIN)/minio $(BIN)/versitygw
 
