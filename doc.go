@@ -73,8 +73,9 @@
 // decoded (garbage, wrong types, oversize, a newer format) is treated as
 // held until it has stayed unchanged for LeaseTimeout, then taken over by
 // IfMatch on its version (read by a LIST when the record is too large to
-// read) with an epoch of at least the wall clock in milliseconds, far above
-// the small epochs of normal operation, because the record hid its epoch.
+// read) with an epoch of at least the store's clock in milliseconds (the
+// ServerTime of a LIST: one clock for all processes), far above the small
+// epochs of normal operation, because the record hid its epoch.
 // The epoch is the fencing token handed to plugins (plugin.Term.Epoch):
 // they stamp their writes with it and reject older ones (plugin.CheckEpoch),
 // which covers what no lease can: a leader paused between its last check

@@ -187,19 +187,27 @@ func (k *leaseKeeper) freeAt() (at time.Time, jitter bool) {
 
 // nextEpoch is the epoch of a takeover of the observed record: above the
 // record's and above any this process has seen for the key. A corrupt
-// record hides its epoch, so the takeover also jumps to at least the wall
-// clock in milliseconds, which exceeds the small epochs of normal
-// operation and keeps growing across later jumps.
-func (k *leaseKeeper) nextEpoch() uint64 {
+// record hides its epoch, so the takeover also jumps to at least the
+// store's clock in milliseconds (the ServerTime of a LIST of the key: one
+// clock for every process, unlike their own, which may be hours apart).
+// That exceeds the small epochs of normal operation, and two jumps on one
+// key are at least a lease apart, so later jumps are larger still.
+func (k *leaseKeeper) nextEpoch(ctx context.Context) (uint64, error) {
 	e := k.c.hub.epochs.get(k.key)
 	if k.obs.rec != nil {
 		e = max(e, k.obs.rec.Epoch)
 	}
 	e++
 	if k.obs.exists && k.obs.rec == nil {
-		e = max(e, uint64(max(0, k.c.clock.Now().UnixMilli())))
+		lctx, cancel := k.c.withTimeout(ctx, k.c.requestTimeout())
+		res, err := k.c.store.List(lctx, k.key)
+		cancel()
+		if err != nil {
+			return 0, err
+		}
+		e = max(e, uint64(max(0, res.ServerTime.UnixMilli())))
 	}
-	return e
+	return e, nil
 }
 
 // writeOutcome of a conditional write.
@@ -243,7 +251,11 @@ func (k *leaseKeeper) acquire(ctx context.Context, rec leaseRecord) (bool, time.
 	c := k.c
 	c.elections.Add(1)
 	rec.Format, rec.Namespace, rec.Plugin, rec.Leader = recordFormat, k.ns, k.plugin, c.worker
-	rec.Epoch = k.nextEpoch()
+	epoch, err := k.nextEpoch(ctx)
+	if err != nil {
+		return false, c.clock.Now(), err
+	}
+	rec.Epoch = epoch
 	rec.LeaseMillis = c.cfg.LeaseTimeout.Milliseconds()
 	if k.obs.rec != nil {
 		k.seq = max(k.seq, k.obs.rec.Seq)
@@ -464,7 +476,11 @@ func (c *Coordinator) followerCycle(ctx context.Context) time.Duration {
 					return c.followerDelay()
 				}
 			} else if ok {
-				at, jitter = c.delegatedFreeAt(ctx, e)
+				// Both must allow it: the plugin lease's own rule (an
+				// unreadable record may be a live per-plugin holder's,
+				// read badly) and the namespace leadership that lists it.
+				nat, nj := c.delegatedFreeAt(ctx, e)
+				at, jitter = later(at, nat), jitter || nj
 			}
 		}
 	}
@@ -546,6 +562,13 @@ func (c *Coordinator) delegatedFreeAt(ctx context.Context, e uint64) (time.Time,
 	default: // missing or corrupt namespace record: unchanged for a lease
 		return o.seen.Add(c.cfg.LeaseTimeout), true
 	}
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 func (c *Coordinator) namespaceWatch() *leaseKeeper {
