@@ -113,6 +113,15 @@
 //     unchanged for a lease (the E leader stopped renewing, so stopped
 //     leading). A new namespace leader's claim and a PerPlugin takeover are
 //     both IfMatch writes on the plugin lease: one wins, the other waits.
+//   - The namespace leader never reads a plugin lease it has claimed, so a
+//     plugin lease must never be deleted or overwritten by hand (use
+//     ForceRelease, which refuses delegated leases). As a second line of
+//     defence the namespace record lists the plugins its leader leads: a
+//     PerPlugin process that finds a plugin lease missing or unreadable
+//     takes it only if the lease's own rule allows it AND no live namespace
+//     leadership lists the plugin (when the namespace record cannot be
+//     read, only after every read of it failed for a whole lease: the
+//     fallback case, where the process lacks permission on it).
 //
 // When every process is Global, nobody reads plugin leases after the
 // claims: zero extra requests per heartbeat.
