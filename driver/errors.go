@@ -3,6 +3,7 @@ package driver
 import (
 	"errors"
 	"fmt"
+	"net"
 )
 
 // Sentinel errors. Drivers wrap them (see OpError); callers test with
@@ -23,6 +24,29 @@ var (
 	ErrTooLarge = errors.New("object too large")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("store closed")
+
+	// ErrBucketNotFound: the bucket (or the store's equivalent container)
+	// does not exist (S3 404 NoSuchBucket). It is a configuration error,
+	// never ErrNotFound, and never ErrPrecondition for a conditional
+	// write; nothing was written. A driver must return an error for which
+	// errors.Is(err, ErrBucketNotFound) holds when the server says the
+	// bucket is missing.
+	ErrBucketNotFound = errors.New("bucket not found")
+	// ErrAccessDenied: the store refused the request's credentials or
+	// permissions (S3 403 AccessDenied, InvalidAccessKeyId,
+	// SignatureDoesNotMatch, expired or invalid tokens, any other 403), or
+	// the client had no credentials to sign it with. Nothing was done by
+	// this request. A driver must return an error for which
+	// errors.Is(err, ErrAccessDenied) holds in these cases, never
+	// ErrNotFound or ErrPrecondition, whatever status the server uses.
+	ErrAccessDenied = errors.New("access denied")
+	// ErrUnreachable: no connection to the store could be made (connection
+	// refused, unknown host, dial timeout), after the driver's retries.
+	// As for any error other than ErrPrecondition, a write that fails so
+	// is in doubt: an earlier attempt may have been applied. The message
+	// names the endpoint. A context that ended is reported as the
+	// context's error, not as ErrUnreachable.
+	ErrUnreachable = errors.New("store unreachable")
 )
 
 // OpError records the operation and key of a failed driver call. Drivers
@@ -71,3 +95,17 @@ type kindError struct {
 
 func (e *kindError) Error() string   { return e.kind.Error() + ": " + e.err.Error() }
 func (e *kindError) Unwrap() []error { return []error{e.kind, e.err} }
+
+// IsDialFailure reports whether err says that no connection to the server
+// could be made: a failed dial (connection refused, unknown host, dial
+// timeout). Drivers use it to classify errors under ErrUnreachable. An
+// error after a connection was made (a reset, a timeout waiting for the
+// response) is not a dial failure: the request may have been received.
+func IsDialFailure(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var dns *net.DNSError
+	return errors.As(err, &dns)
+}

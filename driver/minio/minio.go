@@ -6,6 +6,13 @@
 // has no conditional remove, and MinIO ignores If-Match on DELETE, so a
 // conditional Delete fails with driver.ErrUnsupported without a request.
 //
+// Errors about the store rather than a key are classified too (errors.go):
+// a missing bucket is driver.ErrBucketNotFound, refused credentials or
+// permissions (any 403, and versitygw's 404 XAdminUserNotFound for an
+// unknown access key) driver.ErrAccessDenied, and an endpoint that cannot
+// be connected to driver.ErrUnreachable; their messages name the bucket
+// or the endpoint.
+//
 // Every request attempt (retries included) is counted by billing class in
 // the HTTP transport under minio-go, which is also where the server time
 // of List responses is read from the Date header.
@@ -209,7 +216,7 @@ func (s *Store) Get(ctx context.Context, key string) (driver.Object, error) {
 		if isNotFound(err) {
 			kind = driver.ErrNotFound
 		}
-		return driver.Object{}, driver.Wrap("get", key, kind, s.native(ctx, err))
+		return driver.Object{}, s.fail(ctx, "get", key, kind, err)
 	}
 	defer body.Close()
 	if info.Size > s.maxRead {
@@ -241,7 +248,7 @@ func (s *Store) Put(ctx context.Context, key string, data []byte, cond driver.Co
 	}
 	info, err := s.core.PutObject(ctx, s.bucket, full, bytes.NewReader(data), int64(len(data)), "", "", opts)
 	if err != nil {
-		return "", driver.Wrap("put", key, s.conditionFailed(err, !cond.IsNone()), s.native(ctx, err))
+		return "", s.fail(ctx, "put", key, s.conditionFailed(err, !cond.IsNone()), err)
 	}
 	return unquote(info.ETag), nil
 }
@@ -264,7 +271,7 @@ func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) e
 			// is gone either way.
 			return nil
 		}
-		return driver.Wrap("delete", key, nil, s.native(ctx, err))
+		return s.fail(ctx, "delete", key, nil, err)
 	}
 	return nil
 }
@@ -286,7 +293,7 @@ func (s *Store) conditionFailed(err error, conditional bool) error {
 		return driver.ErrPrecondition
 	case er.Code == "PreconditionFailed" || er.StatusCode == http.StatusPreconditionFailed:
 		return driver.ErrPrecondition
-	case conditional && er.StatusCode == http.StatusNotFound && er.Code != "NoSuchBucket":
+	case conditional && er.StatusCode == http.StatusNotFound && responseKind(er) == nil:
 		return driver.ErrPrecondition
 	}
 	return nil
@@ -308,7 +315,7 @@ func (s *Store) List(ctx context.Context, prefix string) (driver.ListResult, err
 	var res driver.ListResult
 	for o := range s.core.ListObjectsIter(ctx, s.bucket, miniogo.ListObjectsOptions{Prefix: full, Recursive: true}) {
 		if o.Err != nil {
-			return driver.ListResult{}, driver.Wrap("list", prefix, nil, s.native(ctx, o.Err))
+			return driver.ListResult{}, s.fail(ctx, "list", prefix, nil, o.Err)
 		}
 		if !strings.HasPrefix(o.Key, s.prefix) {
 			continue
@@ -360,7 +367,7 @@ func isNotFound(err error) bool {
 	if !errors.As(err, &er) {
 		return false
 	}
-	return er.Code == "NoSuchKey" || (er.StatusCode == http.StatusNotFound && er.Code != "NoSuchBucket")
+	return er.Code == "NoSuchKey" || (er.StatusCode == http.StatusNotFound && responseKind(er) == nil)
 }
 
 func unquote(etag string) string { return strings.Trim(etag, `"`) }

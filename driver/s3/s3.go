@@ -13,6 +13,13 @@
 // are the MD5 of the content, so writing the same bytes twice yields the
 // same version; the engine never does that.
 //
+// Errors about the store rather than a key are classified too (errors.go):
+// a missing bucket is driver.ErrBucketNotFound, refused credentials or
+// permissions (any 403, and versitygw's 404 XAdminUserNotFound for an
+// unknown access key) driver.ErrAccessDenied, and an endpoint that cannot
+// be connected to driver.ErrUnreachable; their messages name the bucket
+// or the endpoint.
+//
 // Every request attempt is counted by billing class in the SDK's
 // middleware stack, after the retry step, so retried and failed attempts
 // are counted as S3 bills them. The driver adds this middleware, and sets
@@ -35,11 +42,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
@@ -211,13 +216,14 @@ func setChecksumWhenRequired(o *awss3.Options) {
 	o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 }
 
-// callOptions are applied to every call: checksums when required, and the
-// request counter after the retry step.
+// callOptions are applied to every call: checksums when required, the
+// request counter after the retry step, and the check that tells a
+// missing credential apart (errors.go).
 func (s *Store) callOptions(o *awss3.Options) {
 	setChecksumWhenRequired(o)
 	// Clip, so that concurrent calls never append into a shared backing
 	// array of the client's APIOptions.
-	o.APIOptions = append(slices.Clip(o.APIOptions), s.addCounter)
+	o.APIOptions = append(slices.Clip(o.APIOptions), s.addCounter, addCredentialsCheck)
 }
 
 const counterID = "coord.CountRequests"
@@ -322,7 +328,7 @@ func (s *Store) get(ctx context.Context, key, full string) (driver.Object, error
 		if isNotFound(err) {
 			kind = driver.ErrNotFound
 		}
-		return driver.Object{}, driver.Wrap("get", key, kind, err)
+		return driver.Object{}, s.fail(ctx, "get", key, kind, err)
 	}
 	defer out.Body.Close()
 	if out.ContentLength != nil && *out.ContentLength > s.maxRead {
@@ -365,7 +371,7 @@ func (s *Store) Put(ctx context.Context, key string, data []byte, cond driver.Co
 	}
 	out, err := s.client.PutObject(ctx, in, s.callOptions)
 	if err != nil {
-		return "", driver.Wrap("put", key, s.conditionFailed(err, !cond.IsNone()), err)
+		return "", s.fail(ctx, "put", key, s.conditionFailed(err, !cond.IsNone()), err)
 	}
 	return unquote(aws.ToString(out.ETag)), nil
 }
@@ -396,7 +402,7 @@ func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) e
 			// is gone either way.
 			return nil
 		}
-		return driver.Wrap("delete", key, s.conditionFailed(err, isMatch), err)
+		return s.fail(ctx, "delete", key, s.conditionFailed(err, isMatch), err)
 	}
 	return nil
 }
@@ -415,7 +421,7 @@ func (s *Store) conditionFailed(err error, conditional bool) error {
 		return driver.ErrPrecondition
 	case code == "PreconditionFailed" || status == http.StatusPreconditionFailed:
 		return driver.ErrPrecondition
-	case conditional && status == http.StatusNotFound && code != "NoSuchBucket":
+	case conditional && status == http.StatusNotFound && responseKind(code, status) == nil:
 		// If-Match on a missing key: AWS answers 404 NoSuchKey.
 		return driver.ErrPrecondition
 	}
@@ -434,7 +440,7 @@ func (s *Store) List(ctx context.Context, prefix string) (driver.ListResult, err
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx, s.callOptions)
 		if err != nil {
-			return driver.ListResult{}, driver.Wrap("list", prefix, nil, err)
+			return driver.ListResult{}, s.fail(ctx, "list", prefix, nil, err)
 		}
 		if res.ServerTime.IsZero() {
 			// The first page's time: an entry modified while later pages
@@ -484,24 +490,6 @@ func (s *Store) Capabilities() driver.Capabilities {
 func (s *Store) Close() error {
 	s.closed.Store(true)
 	return nil
-}
-
-// errorCode returns the S3 error code and HTTP status of err, when known.
-func errorCode(err error) (code string, status int) {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		code = ae.ErrorCode()
-	}
-	var re *awshttp.ResponseError
-	if errors.As(err, &re) {
-		status = re.HTTPStatusCode()
-	}
-	return code, status
-}
-
-func isNotFound(err error) bool {
-	code, status := errorCode(err)
-	return code == "NoSuchKey" || (status == http.StatusNotFound && code != "NoSuchBucket")
 }
 
 func quote(v string) string { return `"` + v + `"` }

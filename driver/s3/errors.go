@@ -1,0 +1,154 @@
+package s3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/s3coord/coord/driver"
+)
+
+// deniedCodes are the S3 error codes that refuse a request's credentials
+// or permissions. Most come with 403, but not all: versitygw answers an
+// unknown access key with 404 XAdminUserNotFound, which must never read
+// as a missing key (a Get would report ErrNotFound, a conditional Put
+// ErrPrecondition and an unconditional Delete success).
+var deniedCodes = map[string]bool{
+	"AccessDenied":          true,
+	"AllAccessDisabled":     true,
+	"AccountProblem":        true,
+	"ExpiredToken":          true,
+	"InvalidAccessKeyId":    true,
+	"InvalidSecurity":       true,
+	"InvalidToken":          true,
+	"SignatureDoesNotMatch": true,
+	"TokenRefreshRequired":  true,
+	"XAdminUserNotFound":    true, // versitygw: unknown access key
+}
+
+// responseKind classifies a server's answer that is about the store
+// rather than the key: driver.ErrBucketNotFound or driver.ErrAccessDenied,
+// or nil.
+func responseKind(code string, status int) error {
+	switch {
+	case code == "NoSuchBucket":
+		return driver.ErrBucketNotFound
+	case deniedCodes[code] || status == http.StatusForbidden:
+		return driver.ErrAccessDenied
+	}
+	return nil
+}
+
+// storeKind classifies a native error that is about the store rather than
+// the key: a missing bucket, refused credentials (including none to sign
+// with) or an endpoint that could not be reached. It returns nil for
+// anything else, and for a failure to sign or to connect once ctx has
+// ended (the context's error tells that story).
+func storeKind(ctx context.Context, err error) error {
+	if kind := responseKind(errorCode(err)); kind != nil {
+		return kind
+	}
+	var sign *v4.SigningError
+	var creds *credentialsError
+	switch {
+	case ctx.Err() != nil:
+		return nil
+	case errors.As(err, &sign), errors.As(err, &creds):
+		return driver.ErrAccessDenied
+	case driver.IsDialFailure(err):
+		return driver.ErrUnreachable
+	}
+	return nil
+}
+
+// credentialsError marks an error of the SDK's identity step: the client
+// had no usable credentials to sign the request with (an empty default
+// chain, say), so nothing was sent. The SDK reports it as a plain
+// wrapped error; addCredentialsCheck tells it apart.
+type credentialsError struct{ err error }
+
+func (e *credentialsError) Error() string { return e.err.Error() }
+func (e *credentialsError) Unwrap() error { return e.err }
+
+type identityPassedKey struct{}
+
+// addCredentialsCheck brackets the SDK's "GetIdentity" step with two
+// middlewares, so that an error raised before the step was passed is
+// marked as a credentialsError. Stacks without the step are left alone.
+func addCredentialsCheck(stack *middleware.Stack) error {
+	const step = "GetIdentity"
+	if _, ok := stack.Finalize.Get(step); !ok {
+		return nil
+	}
+	before := middleware.FinalizeMiddlewareFunc("coord.CredentialsCheck", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+		passed := new(bool)
+		out, md, err := next.HandleFinalize(context.WithValue(ctx, identityPassedKey{}, passed), in)
+		if err != nil && !*passed {
+			err = &credentialsError{err: err}
+		}
+		return out, md, err
+	})
+	after := middleware.FinalizeMiddlewareFunc("coord.CredentialsPassed", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+		if p, ok := ctx.Value(identityPassedKey{}).(*bool); ok {
+			*p = true
+		}
+		return next.HandleFinalize(ctx, in)
+	})
+	if err := stack.Finalize.Insert(before, step, middleware.Before); err != nil {
+		return fmt.Errorf("s3: insert credentials check: %w", err)
+	}
+	if err := stack.Finalize.Insert(after, step, middleware.After); err != nil {
+		return fmt.Errorf("s3: insert credentials check: %w", err)
+	}
+	return nil
+}
+
+// fail wraps the native error of a failed call once. An error about the
+// store (storeKind) is classified under its sentinel and told with the
+// bucket and endpoint; any other error under kind, which may be nil.
+func (s *Store) fail(ctx context.Context, op, key string, kind, err error) error {
+	switch sk := storeKind(ctx, err); sk {
+	case nil:
+		return driver.Wrap(op, key, kind, err)
+	case driver.ErrUnreachable:
+		return driver.Wrap(op, key, sk, fmt.Errorf("no connection to %s: %w", s.endpoint(), err))
+	default:
+		return driver.Wrap(op, key, sk, fmt.Errorf("bucket %q at %s: %w", s.bucket, s.endpoint(), err))
+	}
+}
+
+// endpoint names the server for messages: the custom endpoint, or AWS S3
+// and the region.
+func (s *Store) endpoint() string {
+	o := s.client.Options()
+	if o.BaseEndpoint != nil {
+		return *o.BaseEndpoint
+	}
+	return fmt.Sprintf("AWS S3 (region %q)", o.Region)
+}
+
+// errorCode returns the S3 error code and HTTP status of err, when known.
+func errorCode(err error) (code string, status int) {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		code = ae.ErrorCode()
+	}
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		status = re.HTTPStatusCode()
+	}
+	return code, status
+}
+
+// isNotFound reports whether err says the key does not exist: NoSuchKey,
+// or a 404 that is not about the bucket or the credentials.
+func isNotFound(err error) bool {
+	code, status := errorCode(err)
+	return code == "NoSuchKey" || (status == http.StatusNotFound && responseKind(code, status) == nil)
+}
