@@ -36,6 +36,10 @@ import (
 	"github.com/s3coord/coord/driver"
 )
 
+// DefaultMaxRetries is the number of attempts per call when
+// Config.MaxRetries is 0, the same as the AWS SDK's default retryer.
+const DefaultMaxRetries = 3
+
 // Config describes a connection and a place in a bucket.
 type Config struct {
 	// Endpoint is host:port, without scheme.
@@ -57,8 +61,10 @@ type Config struct {
 	// Transport is the HTTP transport under the counting layer; default a
 	// clone of http.DefaultTransport.
 	Transport http.RoundTripper
-	// MaxRetries bounds minio-go's retries per call (0: minio-go's
-	// default). Every attempt is counted.
+	// MaxRetries bounds the attempts per call (0: DefaultMaxRetries).
+	// minio-go's own default of 10 spends about 5 s on an unreachable
+	// endpoint, as long as the engine's request timeout at default
+	// settings. Every attempt is counted.
 	MaxRetries int
 	// MaxRead caps the size of an object Get returns (default
 	// driver.DefaultMaxRead).
@@ -107,6 +113,9 @@ func New(cfg Config) (*Store, error) {
 		creds = credentials.NewChainCredentials([]credentials.Provider{
 			&credentials.EnvMinio{}, &credentials.EnvAWS{},
 		})
+	}
+	if cfg.MaxRetries <= 0 {
+		cfg.MaxRetries = DefaultMaxRetries
 	}
 	s := &Store{bucket: cfg.Bucket, prefix: cfg.Prefix, maxRead: cfg.MaxRead, base: base}
 	client, err := miniogo.New(cfg.Endpoint, &miniogo.Options{
