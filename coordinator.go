@@ -37,7 +37,6 @@ type Coordinator struct {
 	// Loop-owned state.
 	lease       *leaseKeeper
 	nsWatch     *leaseKeeper // PerPlugin: observer of the namespace lease
-	nsFresh     bool         // nsWatch was read in this cycle
 	nsFailSince time.Time    // first of the current run of failed reads of the namespace record
 	slots       map[string]*slot
 	fresh       bool // the lease observation was just read by start
@@ -172,7 +171,11 @@ func (c *Coordinator) run() {
 			return
 		default:
 		}
-		c.syncSlots(ctx)
+		if c.syncSlots(ctx) && c.lease.held && c.mode == Global {
+			// A plugin subscribed while we lead: list it in a renewal
+			// now, then claim it (claims follow the listing).
+			nextLease = c.clock.Now()
+		}
 		if now := c.clock.Now(); !now.Before(nextLease) {
 			d := c.leaseCycle(ctx)
 			end := c.clock.Now()
@@ -181,8 +184,6 @@ func (c *Coordinator) run() {
 			c.lastBeatTime.Store(&end)
 			c.diag("Heartbeat cycle executed")
 			nextLease = end.Add(d)
-		} else if c.lease.held && c.mode == Global {
-			c.claimPlugins(ctx) // a plugin subscribed while we lead
 		}
 		nextBeat := c.member.cycle(ctx)
 		next := nextLease
@@ -282,8 +283,9 @@ func (c *Coordinator) doneOrNil() <-chan struct{} {
 	return c.done
 }
 
-// syncSlots applies Subscribe/Unsubscribe to the loop's view.
-func (c *Coordinator) syncSlots(ctx context.Context) {
+// syncSlots applies Subscribe/Unsubscribe to the loop's view and reports
+// whether plugins were added.
+func (c *Coordinator) syncSlots(ctx context.Context) bool {
 	c.mu.Lock()
 	var added, removed []*slot
 	for name, s := range c.subs {
@@ -309,6 +311,7 @@ func (c *Coordinator) syncSlots(ctx context.Context) {
 	if len(added) > 0 {
 		c.observeLeader()
 	}
+	return len(added) > 0
 }
 
 // dropSlot lets go of an unsubscribed plugin: stops it, and in global mode

@@ -113,15 +113,37 @@
 //     unchanged for a lease (the E leader stopped renewing, so stopped
 //     leading). A new namespace leader's claim and a PerPlugin takeover are
 //     both IfMatch writes on the plugin lease: one wins, the other waits.
-//   - The namespace leader never reads a plugin lease it has claimed, so a
-//     plugin lease must never be deleted or overwritten by hand (use
-//     ForceRelease, which refuses delegated leases). As a second line of
-//     defence the namespace record lists the plugins its leader leads: a
-//     PerPlugin process that finds a plugin lease missing or unreadable
-//     takes it only if the lease's own rule allows it AND no live namespace
-//     leadership lists the plugin (when the namespace record cannot be
-//     read, only after every read of it failed for a whole lease: the
-//     fallback case, where the process lacks permission on it).
+//   - The namespace record lists, in Claims, every plugin its leader may
+//     lead: the leader writes a plugin into Claims (in its acquisition or a
+//     renewal) before it claims the plugin's lease, and keeps it there
+//     until it has stopped leading it. So a read of the namespace record
+//     that starts after a claim was applied, and returns a record of a
+//     leader that does not list the plugin, proves that leader does not
+//     lead it.
+//   - The namespace leader never reads a plugin lease it has claimed, so
+//     garbage written over a delegated lease does not end the delegation.
+//     A PerPlugin process that finds a plugin lease unreadable therefore
+//     takes it only when both allow it: the lease's own rule (unchanged
+//     for a lease: it may be a live per-plugin holder's record, read
+//     badly) AND a successful read of the namespace record, made after the
+//     garbage was first seen, showing the plugin free: missing, not listed,
+//     or a listing leadership that is over by the rule above (a later
+//     epoch, its holder's release, or the record unchanged for a lease,
+//     judged by its version also when the record itself is unreadable).
+//     While the namespace record cannot be read, an unreadable plugin lease
+//     is held, however long that lasts.
+//   - A plugin lease that is missing, and that this process never saw,
+//     was never claimed (claims are written before a plugin is led, and
+//     the engine never deletes a lease), so it is free to take by IfAbsent,
+//     which settles a race with a namespace leader's claim. It is still
+//     judged by the namespace record when that can be read; when it
+//     cannot, it is taken only after every read of the namespace record
+//     has failed for a whole lease (a fallback process without permission
+//     on it). This is unsafe only if a delegated lease is deleted by hand
+//     (the namespace leader would keep leading through it): never delete
+//     or overwrite a plugin lease by hand; use ForceRelease, which refuses
+//     delegated leases. A lease seen before and missing now (deleted) is
+//     treated like an unreadable one.
 //
 // When every process is Global, nobody reads plugin leases after the
 // claims: zero extra requests per heartbeat.

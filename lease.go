@@ -418,8 +418,8 @@ func (c *Coordinator) leaderCycle(ctx context.Context) time.Duration {
 	k := c.lease
 	var mutate func(*leaseRecord)
 	if c.mode == Global {
-		claimed := c.claimedEpochs()
-		mutate = func(r *leaseRecord) { r.Plugins = claimed }
+		claimed, names := c.claimedEpochs(), c.slotNames()
+		mutate = func(r *leaseRecord) { r.Plugins, r.Claims = claimed, names }
 	}
 	held, adopted, err := k.renew(ctx, mutate)
 	if !held {
@@ -461,26 +461,30 @@ func (c *Coordinator) followerCycle(ctx context.Context) time.Duration {
 		case r != nil && r.Delegated && !r.Released && !k.ours():
 			at, jitter = c.delegatedFreeAt(ctx, r.NamespaceEpoch)
 		case r == nil:
-			// Missing or unreadable: a plugin lease is never deleted, but
-			// should it be (by hand), the namespace record still says
-			// whether a global leader leads the plugin. One more read,
-			// only in this state.
-			if e, ok, err := c.namespaceLeadsPlugin(ctx); err != nil {
-				// Cannot judge: held. Only when every read of the namespace
-				// record has failed for a whole lease (no permission: a
-				// fallback) and the plugin lease has been missing or
-				// unreadable as long, is it taken; otherwise a per-plugin
-				// worker could never start in a fallback.
+			// Missing or unreadable. An unreadable record may be a
+			// delegated lease whose namespace leader still leads the
+			// plugin (it never rewrites it), so the namespace record
+			// must show the plugin free as well. One more read, only in
+			// this state.
+			nat, nj, err := c.namespaceAllows(ctx)
+			switch {
+			case err == nil:
+				at, jitter = later(at, nat), jitter || nj
+			case k.obs.exists || c.hub.epochs.get(k.key) > 0:
+				// Unreadable, or deleted after we saw it: never taken
+				// without a good read of the namespace record.
+				return c.followerDelay()
+			default:
+				// Missing and never seen: no namespace leader has claimed
+				// it (claims are written before a plugin is led, and
+				// plugin leases are never deleted), so IfAbsent is safe.
+				// Wait until every read of the namespace record has failed
+				// for a whole lease (no permission on it: a fallback), so
+				// that a passing read error does not decide it.
 				failing := !c.nsFailSince.IsZero() && now.Sub(c.nsFailSince) >= c.cfg.LeaseTimeout
 				if !failing || now.Sub(k.obs.seen) < c.cfg.LeaseTimeout {
 					return c.followerDelay()
 				}
-			} else if ok {
-				// Both must allow it: the plugin lease's own rule (an
-				// unreadable record may be a live per-plugin holder's,
-				// read badly) and the namespace leadership that lists it.
-				nat, nj := c.delegatedFreeAt(ctx, e)
-				at, jitter = later(at, nat), jitter || nj
 			}
 		}
 	}
@@ -495,7 +499,11 @@ func (c *Coordinator) followerCycle(ctx context.Context) time.Duration {
 		}
 	}
 	cold := !k.obs.exists
-	won, start, err := k.acquire(ctx, leaseRecord{Mode: string(c.mode)})
+	rec := leaseRecord{Mode: string(c.mode)}
+	if c.mode == Global {
+		rec.Claims = c.slotNames() // listed before they are claimed
+	}
+	won, start, err := k.acquire(ctx, rec)
 	switch {
 	case won:
 		c.coldStart = cold
@@ -540,26 +548,33 @@ func (c *Coordinator) retryDelay() time.Duration {
 // delegatedFreeAt judges, for a per-plugin coordinator, a plugin lease
 // delegated to the namespace lease with epoch E: the delegating leader
 // leads the plugin exactly as long as it leads the namespace in epoch E.
-// That leadership is over once the namespace record shows a later epoch
-// (written by a successor, which only writes after the holder stepped
-// down), a graceful release of epoch E, or stays unchanged for a lease.
+// It reads the namespace record; when that fails the lease is held.
 func (c *Coordinator) delegatedFreeAt(ctx context.Context, e uint64) (time.Time, bool) {
 	w := c.namespaceWatch()
-	if !c.nsFresh {
-		if err := w.poll(ctx); err != nil {
-			return c.clock.Now().Add(c.cfg.LeaseTimeout), false // cannot judge: held
-		}
+	if err := w.poll(ctx); err != nil {
+		return c.clock.Now().Add(c.cfg.LeaseTimeout), false // cannot judge: held
 	}
-	c.nsFresh = false
-	o := w.obs
+	return c.namespaceFreeAt(e)
+}
+
+// namespaceFreeAt judges the namespace leadership with epoch e from the
+// last read of the namespace record: it is over once the record shows a
+// later epoch (written by a successor, which only writes after the holder
+// stepped down), a graceful release of epoch e, or stays unchanged for a
+// lease (judged by its version, also when its content is unreadable).
+func (c *Coordinator) namespaceFreeAt(e uint64) (time.Time, bool) {
+	o := c.namespaceWatch().obs
 	switch {
+	case !o.exists:
+		// Never deleted by the engine; one deleted by hand is waited out.
+		return o.seen.Add(c.cfg.LeaseTimeout), true
 	case o.rec != nil && o.rec.Epoch > e:
 		return time.Time{}, true
 	case o.rec != nil && o.rec.Epoch == e && o.rec.gracefullyReleased():
 		return time.Time{}, true
 	case o.rec != nil:
 		return o.seen.Add(max(o.rec.lease(), c.cfg.LeaseTimeout)), true
-	default: // missing or corrupt namespace record: unchanged for a lease
+	default: // unreadable: unchanged for a lease
 		return o.seen.Add(c.cfg.LeaseTimeout), true
 	}
 }
@@ -578,32 +593,43 @@ func (c *Coordinator) namespaceWatch() *leaseKeeper {
 	return c.nsWatch
 }
 
-// namespaceLeadsPlugin reads the namespace record and reports whether a
-// live-looking global leader lists our plugin, and its namespace epoch.
-func (c *Coordinator) namespaceLeadsPlugin(ctx context.Context) (uint64, bool, error) {
+// namespaceAllows reads the namespace record and judges, for a missing
+// or unreadable plugin lease, from when the namespace side lets this
+// per-plugin coordinator take it: at once when the record is missing or
+// its leader does not list the plugin (a leader lists a plugin in a
+// confirmed write before it claims it, and until it stops leading it),
+// otherwise once that leadership is over (namespaceFreeAt). An unreadable
+// namespace record is judged by its version: unchanged for a lease. It
+// returns an error only when the read itself failed.
+func (c *Coordinator) namespaceAllows(ctx context.Context) (time.Time, bool, error) {
 	w := c.namespaceWatch()
 	if err := w.poll(ctx); err != nil {
 		if c.nsFailSince.IsZero() {
 			c.nsFailSince = c.clock.Now()
 		}
-		return 0, false, err
+		return time.Time{}, false, err
 	}
 	c.nsFailSince = time.Time{}
-	if w.obs.exists && w.obs.rec == nil && c.clock.Now().Sub(w.obs.seen) < c.cfg.LeaseTimeout {
-		// Unreadable, and possibly renewed by a live leader: cannot judge.
-		return 0, false, w.obs.corrupt
+	o := w.obs
+	switch r := o.rec; {
+	case !o.exists:
+		if c.hub.epochs.get(w.key) > 0 {
+			at, j := c.namespaceFreeAt(0) // deleted by hand: waited out
+			return at, j, nil
+		}
+		return time.Time{}, false, nil
+	case r == nil:
+		at, j := c.namespaceFreeAt(0)
+		return at, j, nil
+	case r.lists(c.plugin):
+		if e := r.Plugins[c.plugin]; e != 0 {
+			c.hub.epochs.see(c.lease.key, e) // the plugin's epoch survives here
+		}
+		at, j := c.namespaceFreeAt(r.Epoch)
+		return at, j, nil
+	default:
+		return time.Time{}, false, nil
 	}
-	c.nsFresh = true // delegatedFreeAt uses this read
-	r := w.obs.rec
-	if r != nil && r.Plugins[c.plugin] != 0 {
-		// The plugin's epoch survives in the namespace record.
-		c.hub.epochs.see(c.lease.key, r.Plugins[c.plugin])
-	}
-	if r == nil || r.Released || r.Plugins[c.plugin] == 0 {
-		c.nsFresh = false
-		return 0, false, nil
-	}
-	return r.Epoch, true, nil
 }
 
 // startTerm begins a leadership of the coordinator's lease.
@@ -664,6 +690,17 @@ func (c *Coordinator) claimedEpochs() map[string]uint64 {
 	return m
 }
 
+// slotNames lists the subscribed plugins, sorted: the Claims of the
+// namespace record.
+func (c *Coordinator) slotNames() []string {
+	var names []string
+	for name := range c.slots {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
 // claimPlugins makes the namespace leader the leader of every subscribed
 // plugin whose lease it does not hold yet in this term, in parallel. A
 // claim costs requests only once per election (and when a plugin
@@ -678,7 +715,8 @@ func (c *Coordinator) claimPlugins(ctx context.Context) {
 		if s.claim == nil {
 			s.claim = c.newKeeper(pluginLeaseKey(c.cfg.Root, c.ns, s.name), s.name)
 		}
-		if !s.claim.held {
+		// Only plugins listed in our last confirmed write (see Claims).
+		if !s.claim.held && slices.Contains(c.lease.rec.Claims, s.name) {
 			todo = append(todo, s)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -55,6 +56,19 @@ type leaseRecord struct {
 	// Plugins, in a namespace lease, are the plugins the leader leads
 	// and their plugin epochs, so followers learn them for free.
 	Plugins map[string]uint64 `json:"plugins,omitempty"`
+	// Claims, in a namespace lease, are the plugins the leader may lead
+	// (every plugin subscribed to it when it wrote the record), sorted. A
+	// leader claims a plugin's lease only once a confirmed write of its
+	// lists it, and lists it until it has stopped leading it, so a
+	// per-plugin worker that reads a record of the current leader not
+	// listing a plugin knows that leader does not lead it.
+	Claims []string `json:"claims,omitempty"`
+}
+
+// lists reports whether a namespace record lists plugin p as claimed or
+// led.
+func (r *leaseRecord) lists(p string) bool {
+	return r.Plugins[p] != 0 || slices.Contains(r.Claims, p)
 }
 
 func (r *leaseRecord) lease() time.Duration { return time.Duration(r.LeaseMillis) * time.Millisecond }
@@ -104,6 +118,17 @@ func decodeLease(data []byte, ns, plugin string) (*leaseRecord, error) {
 		if ValidateName("plugin", p) != nil {
 			return bad("invalid plugin name in plugins")
 		}
+	}
+	for _, p := range r.Claims {
+		if ValidateName("plugin", p) != nil {
+			return bad("invalid plugin name in claims")
+		}
+	}
+	if !slices.IsSorted(r.Claims) || len(slices.Compact(slices.Clone(r.Claims))) != len(r.Claims) {
+		return bad("claims not sorted or repeated")
+	}
+	if plugin != "" && (len(r.Plugins) > 0 || len(r.Claims) > 0) {
+		return bad("plugin lists in a plugin lease")
 	}
 	return &r, nil
 }

@@ -2,7 +2,6 @@ package sim_test
 
 import (
 	"context"
-	"os"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -70,13 +69,10 @@ func (l *leadLog) overlaps(end time.Time) []string {
 // error spell on its connection). B must not take the plugin over while A
 // leads it.
 //
-// It fails on the engine as of 56432e2 (B takes over once its namespace
-// reads have failed for a lease), so it runs only with
-// COORD_SIM_KNOWN_BUGS=1 until the engine is fixed; then drop the skip.
+// It failed on the engine as of 56432e2 (B took over once its namespace
+// reads had failed for a lease). Now an unreadable plugin lease is taken
+// only after a good read of the namespace record shows the plugin free.
 func TestRegressionCorruptDelegatedPluginLease(t *testing.T) {
-	if os.Getenv("COORD_SIM_KNOWN_BUGS") == "" {
-		t.Skip("known engine bug (corrupt delegated plugin lease taken while the namespace record cannot be read); set COORD_SIM_KNOWN_BUGS=1")
-	}
 	synctest.Test(t, func(t *testing.T) {
 		const (
 			nsKey     = "plg_coordinator_global/sim/state.json"
