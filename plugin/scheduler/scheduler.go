@@ -25,6 +25,22 @@
 // records without conditional delete would let a stale leader re-create
 // an old slot).
 //
+// The argument needs the record to be read right, and writes whose
+// outcome is unknown to be judged right:
+//
+//   - The record is sealed with a checksum (plugin/internal/sealed). A
+//     damaged record is never read as an empty or older one: it is read
+//     again, and if it stays damaged its slot counts as the server's
+//     current slot plus one (no claim can be ahead of the server's clock)
+//     and its epoch as unknown; the job skips those slots and replaces the
+//     record by IfMatch.
+//   - A claim whose write reports a failure (a timeout) may have been
+//     applied. Every claim carries a random nonce; when the record is read
+//     again and holds our nonce, the claim was ours and its slot runs
+//     (nobody else can run it). A record without our nonce means the slot
+//     is not ours, whether the write was lost or was applied and then
+//     superseded, and the slot is not run.
+//
 // # What "once" means when a run crashes
 //
 // A slot is claimed before its job runs, so a job that crashes (or whose
@@ -53,7 +69,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -62,6 +77,7 @@ import (
 
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/plugin"
+	"github.com/s3coord/coord/plugin/internal/sealed"
 )
 
 // MissedPolicy says what a leader does with slots that passed without a
@@ -114,7 +130,8 @@ type Run struct {
 	Scheduled time.Time
 	Term      plugin.Term
 	// PreviousUnfinished is true when the previously claimed slot never
-	// recorded completion (its run crashed or its leader died).
+	// recorded completion (its run crashed or its leader died), or when
+	// that cannot be known (the job's record was found damaged).
 	PreviousUnfinished bool
 }
 
@@ -135,6 +152,12 @@ type Stats struct {
 	Lost       uint64 // claims lost to another writer of the record
 	Stale      uint64 // job loops stopped because a newer epoch owns the job
 	Errors     uint64 // storage errors
+	// Recovered counts claims whose write reported a failure but had been
+	// applied (recognised by their nonce), run after all.
+	Recovered uint64
+	// Corrupt counts records that stayed unreadable over three reads (a
+	// damaged object): the job then skips the current slot and the next.
+	Corrupt uint64
 }
 
 // JobStatus is a job's record as stored.
@@ -156,7 +179,7 @@ type Scheduler struct {
 	jobs   []Job
 	opts   Options
 
-	runs, failed, skipped, caughtUp, unfinished, lost, stale, failures atomic.Uint64
+	runs, failed, skipped, caughtUp, unfinished, lost, stale, failures, recovered, corrupt atomic.Uint64
 }
 
 var _ plugin.Leader = (*Scheduler)(nil)
@@ -241,8 +264,27 @@ func (s *Scheduler) Lead(ctx context.Context, term plugin.Term) error {
 // jobState is what a job loop knows of its record.
 type jobState struct {
 	rec     JobStatus
-	version string // "" when the record does not exist
+	version string // "" when the record does not exist; "?" to force a read
+	// assumed is true when rec is not what the record says but a safe
+	// stand-in for a damaged record (see readDamaged).
+	assumed bool
+	// inDoubt is a claim this loop sent whose outcome it does not know (a
+	// timeout: the write may have been applied). If the record turns out
+	// to hold it (same nonce), the slot is ours and runs; otherwise the
+	// claim did not land, or landed and was superseded by a later slot,
+	// and its slot is never run.
+	inDoubt *pendingClaim
 }
+
+// pendingClaim is a claim whose write reported a failure.
+type pendingClaim struct {
+	rec        JobStatus
+	unfinished bool // the slot before it had not finished
+}
+
+// forget drops what the loop knows of the record, so that the next step
+// reads it, but keeps a claim in doubt.
+func (c *jobState) forget() { *c = jobState{version: "?", inDoubt: c.inDoubt} }
 
 func (s *Scheduler) loop(ctx context.Context, term plugin.Term, j Job) error {
 	var cache jobState
@@ -255,7 +297,7 @@ func (s *Scheduler) loop(ctx context.Context, term plugin.Term, j Job) error {
 			return err
 		case err != nil && ctx.Err() == nil:
 			s.failures.Add(1)
-			cache = jobState{} // re-read after an error
+			cache.forget() // re-read after an error
 			wait = backoff
 			backoff = min(2*backoff, 30*time.Second)
 		case err == nil:
@@ -289,11 +331,32 @@ func (s *Scheduler) step(ctx context.Context, term plugin.Term, j Job, cache *jo
 		}
 	}
 	if version != cache.version {
-		if *cache, err = s.read(ctx, key); err != nil {
+		st, err := s.read(ctx, key)
+		switch {
+		case errors.Is(err, sealed.ErrCorrupt):
+			if st, err = s.readDamaged(ctx, j, key, st.version); err != nil || st.version == "?" {
+				return 0, err // the record changed meanwhile: look again
+			}
+		case err != nil:
 			return 0, err
 		}
+		st.inDoubt = cache.inDoubt
+		*cache = st
 	}
-	if cache.version != "" {
+	if d := cache.inDoubt; d != nil && !cache.assumed {
+		cache.inDoubt = nil
+		if cache.version != "" && cache.rec.Nonce == d.rec.Nonce {
+			// Our claim was applied although its write reported a
+			// failure: the slot is ours, and nobody else can run it
+			// (anyone else's claim would have replaced this record).
+			s.recovered.Add(1)
+			if err := s.run(ctx, term, j, cache, d.rec, cache.version, d.unfinished); err != nil {
+				return 0, err
+			}
+			return 0, nil // look again: more may be due
+		}
+	}
+	if cache.version != "" && !cache.assumed {
 		if err := plugin.CheckEpoch(cache.rec.Epoch, term.Epoch); err != nil {
 			return 0, fmt.Errorf("scheduler job %q: %w", j.Name, err)
 		}
@@ -333,35 +396,20 @@ func (s *Scheduler) step(ctx context.Context, term plugin.Term, j Job, cache *jo
 	v, err := s.write(ctx, key, claim, cond)
 	if errors.Is(err, driver.ErrPrecondition) {
 		s.lost.Add(1)
-		*cache = jobState{version: "?"} // someone else wrote: re-read
+		cache.forget() // someone else wrote: re-read
 		return 0, nil
 	}
 	if err != nil {
+		// The claim may have been applied (a timeout hides the outcome):
+		// the next read tells. It must not be judged as somebody else's
+		// claim, nor as no claim.
+		cache.inDoubt = &pendingClaim{rec: claim, unfinished: unfinished}
 		return 0, err
 	}
-	*cache = jobState{rec: claim, version: v}
-
-	// The slot is ours, and ours only. Run it.
-	s.runs.Add(1)
 	if target < cur {
 		s.caughtUp.Add(1)
 	}
-	runErr := j.Run(ctx, Run{Job: j.Name, Slot: target, Scheduled: claim.Scheduled, Term: term, PreviousUnfinished: unfinished})
-	done := claim
-	done.Finished, done.Error, done.Nonce = target, "", nonce()
-	if runErr != nil {
-		s.failed.Add(1)
-		done.Error = runErr.Error()
-	}
-	// Record completion even if leadership just ended: the run did finish.
-	v, err = s.write(context.WithoutCancel(ctx), key, done, driver.IfMatch(v))
-	switch {
-	case err == nil:
-		*cache = jobState{rec: done, version: v}
-	case errors.Is(err, driver.ErrPrecondition):
-		s.lost.Add(1)
-		*cache = jobState{version: "?"}
-	default:
+	if err := s.run(ctx, term, j, cache, claim, v, unfinished); err != nil {
 		return 0, err
 	}
 	if target < cur {
@@ -373,6 +421,39 @@ func (s *Scheduler) step(ctx context.Context, term plugin.Term, j Job, cache *jo
 	return max(0, slotStart(j, target+1).Sub(now)-time.Since(listed)+time.Millisecond), nil
 }
 
+// run runs the slot of claim, which this loop holds at version v, and
+// records its completion.
+func (s *Scheduler) run(ctx context.Context, term plugin.Term, j Job, cache *jobState, claim JobStatus, v string, unfinished bool) error {
+	key := s.recordKey(j.Name)
+	*cache = jobState{rec: claim, version: v}
+	target := claim.Slot
+
+	// The slot is ours, and ours only. Run it.
+	s.runs.Add(1)
+	runErr := j.Run(ctx, Run{Job: j.Name, Slot: target, Scheduled: claim.Scheduled, Term: term, PreviousUnfinished: unfinished})
+	done := claim
+	done.Finished, done.Error, done.Nonce = target, "", nonce()
+	if runErr != nil {
+		s.failed.Add(1)
+		done.Error = runErr.Error()
+	}
+	// Record completion even if leadership just ended: the run did finish.
+	v, err := s.write(context.WithoutCancel(ctx), key, done, driver.IfMatch(v))
+	switch {
+	case err == nil:
+		*cache = jobState{rec: done, version: v}
+	case errors.Is(err, driver.ErrPrecondition):
+		s.lost.Add(1)
+		cache.forget()
+	default:
+		return err
+	}
+	return nil
+}
+
+// read reads the job's record. A record that does not decode as an intact
+// sealed record gives an error for which errors.Is(err, sealed.ErrCorrupt)
+// holds, with the version that was read.
 func (s *Scheduler) read(ctx context.Context, key string) (jobState, error) {
 	obj, err := s.store.Get(ctx, key)
 	if errors.Is(err, driver.ErrNotFound) {
@@ -382,16 +463,52 @@ func (s *Scheduler) read(ctx context.Context, key string) (jobState, error) {
 		return jobState{}, err
 	}
 	var rec JobStatus
-	if err := json.Unmarshal(obj.Data, &rec); err != nil {
-		// A corrupt record is replaced by IfMatch as if it were empty:
-		// its slot and epoch count as 0.
-		return jobState{version: obj.Version}, nil
+	if err := sealed.Open(obj.Data, &rec); err != nil {
+		return jobState{version: obj.Version}, fmt.Errorf("scheduler record %q: %w", key, err)
 	}
 	return jobState{rec: rec, version: obj.Version}, nil
 }
 
+// readDamaged is called when the record at version read as damaged. A
+// damaged record must never count as empty: its slot could be the current
+// one, already run, and its epoch a newer leader's. The record is read
+// again (a damaged response is often a one-off). If it stays damaged, its
+// content is unknown but bounded: every claim is written after the List
+// that chose its slot, so no record can hold a slot beyond the server
+// clock's current one. readDamaged lists again (the server's time now,
+// after the damaged read) and, if the record still has that version,
+// returns a stand-in whose slot is the current one plus one (the extra
+// slot covers servers whose clocks disagree by less than an interval):
+// the job then skips those slots and claims the next one by IfMatch of
+// the damaged version, which replaces it. It returns version "?" when the
+// record changed meanwhile.
+func (s *Scheduler) readDamaged(ctx context.Context, j Job, key, version string) (jobState, error) {
+	for range 2 {
+		st, err := s.read(ctx, key)
+		if !errors.Is(err, sealed.ErrCorrupt) {
+			return st, err
+		}
+		version = st.version
+	}
+	s.corrupt.Add(1)
+	res, err := s.store.List(ctx, key)
+	if err != nil {
+		return jobState{}, err
+	}
+	for _, e := range res.Entries {
+		if e.Key == key && e.Version == version {
+			floor := slotAt(j, res.ServerTime) + 1
+			return jobState{
+				rec:     JobStatus{Job: j.Name, Slot: floor, Finished: floor - 1, Scheduled: slotStart(j, floor)},
+				version: version, assumed: true,
+			}, nil
+		}
+	}
+	return jobState{version: "?"}, nil
+}
+
 func (s *Scheduler) write(ctx context.Context, key string, rec JobStatus, cond driver.Condition) (string, error) {
-	data, err := json.Marshal(rec)
+	data, err := sealed.Seal(rec)
 	if err != nil {
 		return "", err
 	}
@@ -418,6 +535,7 @@ func (s *Scheduler) Stats() Stats {
 	return Stats{
 		Runs: s.runs.Load(), Failed: s.failed.Load(), Skipped: s.skipped.Load(), CaughtUp: s.caughtUp.Load(),
 		Unfinished: s.unfinished.Load(), Lost: s.lost.Load(), Stale: s.stale.Load(), Errors: s.failures.Load(),
+		Recovered: s.recovered.Load(), Corrupt: s.corrupt.Load(),
 	}
 }
 
