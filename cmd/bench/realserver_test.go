@@ -58,8 +58,16 @@ func TestRealTimeCountsMatchServer(t *testing.T) {
 	}
 
 	// The whole run: every request the driver counted reached the server.
+	// A request cancelled at the end of a scenario may still be on its way
+	// into the proxy: wait (bounded) for the server side to settle.
 	d, _ := driver.RequestsOf(store)
 	s := proxy.Counts().Sub(server0)
+	for deadline := time.Now().Add(5 * time.Second); s != d && time.Now().Before(deadline); s = proxy.Counts().Sub(server0) {
+		select {
+		case <-proxy.Changed():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 	for _, c := range driver.Classes() {
 		if d.Of(c) != s.Of(c) {
 			t.Errorf("%v: driver counted %d, server received %d", c, d.Of(c), s.Of(c))

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptrace"
 	"slices"
 	"strings"
 	"sync"
@@ -132,17 +133,29 @@ func New(cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// countingTransport counts every request attempt by billing class and
-// hands the Date header of responses to a dateRecorder found in the
-// request's context.
+// countingTransport counts every request attempt that reached the server
+// (the whole request was written to a connection) by
+// billing class, and hands the Date header of responses to a dateRecorder
+// found in the request's context. An attempt that never left the process
+// is not billed and not counted.
 type countingTransport struct {
 	base    http.RoundTripper
 	counter *driver.Counter
 }
 
 func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	t.counter.Inc(classOf(r))
-	resp, err := t.base.RoundTrip(r)
+	var wrote atomic.Bool
+	traced := r.WithContext(httptrace.WithClientTrace(r.Context(), &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) {
+		if i.Err == nil {
+			wrote.Store(true)
+		}
+	}}))
+	resp, err := t.base.RoundTrip(traced)
+	// A response proves the request arrived even when the transport's
+	// write loop has not yet reported it.
+	if wrote.Load() || resp != nil {
+		t.counter.Inc(classOf(r))
+	}
 	if err == nil {
 		if rec, ok := r.Context().Value(dateKey{}).(*dateRecorder); ok {
 			rec.record(resp.Header.Get("Date"))

@@ -35,6 +35,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptrace"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -238,14 +239,21 @@ func (s *Store) addCounter(stack *middleware.Stack) error {
 	return nil
 }
 
-// countAttempt counts one attempt that reached the network: it got a
-// response, or failed while sending (which S3 may still have received).
-// Attempts that failed before sending (e.g. credential resolution) are not
-// counted.
+// countAttempt counts one attempt that reached the server: the HTTP
+// transport wrote the whole request to a connection (httptrace). An attempt that never left the process (cancelled before
+// sending, credential resolution failed) is not billed and not counted.
 func (s *Store) countAttempt(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+	var wrote atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) {
+		if i.Err == nil {
+			wrote.Store(true)
+		}
+	}})
 	out, md, err := next.HandleFinalize(ctx, in)
-	var sendErr *smithyhttp.RequestSendError
-	if awsmiddleware.GetRawResponse(md) != nil || errors.As(err, &sendErr) {
+	// A response proves the request arrived even when the transport's
+	// write loop has not yet reported it.
+	raw, _ := awsmiddleware.GetRawResponse(md).(*smithyhttp.Response)
+	if wrote.Load() || (raw != nil && raw.StatusCode != 0) {
 		s.Inc(classOf(ctx, in))
 	}
 	return out, md, err

@@ -20,8 +20,9 @@ type CountingProxy struct {
 	// server.
 	URL string
 
-	mu     sync.Mutex
-	counts driver.Counts
+	mu      sync.Mutex
+	counts  driver.Counts
+	changed chan struct{} // closed and replaced on every count
 }
 
 // NewCountingProxy starts a proxy on loopback in front of target (a base
@@ -34,7 +35,7 @@ func NewCountingProxy(t testing.TB, target string) *CountingProxy {
 	if err != nil {
 		t.Fatalf("proxy target %q: %v", target, err)
 	}
-	p := &CountingProxy{}
+	p := &CountingProxy{changed: make(chan struct{})}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(u)
@@ -53,6 +54,8 @@ func NewCountingProxy(t testing.TB, target string) *CountingProxy {
 func (p *CountingProxy) count(r *http.Request) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	close(p.changed)
+	p.changed = make(chan struct{})
 	switch r.Method {
 	case http.MethodGet:
 		if r.URL.Query().Has("list-type") {
@@ -67,6 +70,14 @@ func (p *CountingProxy) count(r *http.Request) {
 	case http.MethodPut, http.MethodPost:
 		p.counts.Put++
 	}
+}
+
+// Changed returns a channel that is closed when the proxy next counts a
+// request: wait on it (with a deadline) instead of sleeping.
+func (p *CountingProxy) Changed() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.changed
 }
 
 // Counts returns the requests received so far, by class. Conflicts is
