@@ -69,8 +69,11 @@
 // Epochs. Every acquisition writes an epoch above the record's and above
 // any this process has seen for the key; the write is conditional on the
 // record it replaces, so epochs strictly increase along the record's
-// history and each belongs to one leadership. A record that cannot be
-// decoded (garbage, wrong types, oversize, a newer format) is treated as
+// history and each belongs to one leadership. Every record carries a
+// CRC-32C checksum of its canonical encoding, so a flipped bit that still
+// makes valid JSON (a plugin name, an epoch) is caught. A record that
+// cannot be decoded (garbage, wrong types, oversize, another format, a
+// checksum that does not match) is treated as
 // held until it has stayed unchanged for LeaseTimeout, then taken over by
 // IfMatch on its version (read by a LIST when the record is too large to
 // read) with an epoch of at least the store's clock in milliseconds (the

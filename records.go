@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"slices"
 	"time"
 )
 
 // recordFormat is the format version of the records this code writes.
-const recordFormat = 1
+// Format 2 added the checksum (Sum) and Claims; records of other formats
+// are corrupt to this code.
+const recordFormat = 2
 
 // maxRecordSize caps the records the engine accepts. Real ones are a few
 // hundred bytes (plus about 40 bytes per plugin in a namespace record).
@@ -63,6 +66,10 @@ type leaseRecord struct {
 	// per-plugin worker that reads a record of the current leader not
 	// listing a plugin knows that leader does not lead it.
 	Claims []string `json:"claims,omitempty"`
+	// Sum is the record's checksum (see checksum): a record whose Sum does
+	// not match is corrupt, even when it decodes (a flipped bit in a name
+	// or a number still makes valid JSON).
+	Sum string `json:"sum,omitempty"`
 }
 
 // lists reports whether a namespace record lists plugin p as claimed or
@@ -77,12 +84,35 @@ func (r *leaseRecord) lease() time.Duration { return time.Duration(r.LeaseMillis
 // stopped leading.
 func (r *leaseRecord) gracefullyReleased() bool { return r.Released && r.ReleasedBy == r.Leader }
 
-func encodeLease(r *leaseRecord) []byte {
-	b, err := json.Marshal(r)
+// castagnoli is the CRC-32C table of record checksums.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// checksum is the CRC-32C, in 8 hex digits, of the canonical encoding of a
+// record: encoding/json's encoding of its fields with Sum empty (omitted).
+// Decoders recompute it from the decoded fields, so any change to a value
+// the engine acts on makes it differ.
+func checksum(canonical []byte) string {
+	return fmt.Sprintf("%08x", crc32.Checksum(canonical, castagnoli))
+}
+
+// sealed returns the encoding of v (a record with an empty Sum) with its
+// checksum set by setSum.
+func sealed(v any, setSum func(string)) []byte {
+	b, err := json.Marshal(v)
 	if err != nil { // only plain fields: cannot happen
-		panic(fmt.Sprintf("coord: encoding lease record: %v", err))
+		panic(fmt.Sprintf("coord: encoding record: %v", err))
+	}
+	setSum(checksum(b))
+	if b, err = json.Marshal(v); err != nil {
+		panic(fmt.Sprintf("coord: encoding record: %v", err))
 	}
 	return b
+}
+
+func encodeLease(r *leaseRecord) []byte {
+	c := *r
+	c.Sum = ""
+	return sealed(&c, func(s string) { c.Sum = s })
 }
 
 // decodeLease parses and checks a lease record for key (ns, plugin). Any
@@ -100,9 +130,20 @@ func decodeLease(data []byte, ns, plugin string) (*leaseRecord, error) {
 		return nil, fmt.Errorf("%w: trailing data", ErrCorruptRecord)
 	}
 	bad := func(why string) (*leaseRecord, error) { return nil, fmt.Errorf("%w: %s", ErrCorruptRecord, why) }
-	switch {
-	case r.Format != recordFormat:
+	if r.Format != recordFormat {
 		return bad(fmt.Sprintf("format %d, want %d", r.Format, recordFormat))
+	}
+	sum := r.Sum
+	r.Sum = ""
+	canonical, err := json.Marshal(&r)
+	if err != nil {
+		return bad(err.Error())
+	}
+	if sum == "" || sum != checksum(canonical) {
+		return bad("checksum mismatch")
+	}
+	r.Sum = sum
+	switch {
 	case r.Namespace != ns || r.Plugin != plugin:
 		return bad(fmt.Sprintf("record of %q/%q at the key of %q/%q", r.Namespace, r.Plugin, ns, plugin))
 	case ValidateName("worker id", r.Leader) != nil:
@@ -144,12 +185,11 @@ type workerRecord struct {
 	Seq       uint64    `json:"seq"`
 	Started   time.Time `json:"started"`
 	Beat      time.Time `json:"beat"` // writer's wall clock, informational
+	Sum       string    `json:"sum,omitempty"`
 }
 
 func encodeWorker(r *workerRecord) []byte {
-	b, err := json.Marshal(r)
-	if err != nil {
-		panic(fmt.Sprintf("coord: encoding worker record: %v", err))
-	}
-	return b
+	c := *r
+	c.Sum = ""
+	return sealed(&c, func(s string) { c.Sum = s })
 }
