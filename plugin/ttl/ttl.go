@@ -23,6 +23,13 @@
 //   - A store that reports no modification time falls back to the absolute
 //     expiry the writer recorded from its own clock.
 //
+// Entries are sealed with a checksum (plugin/internal/sealed): a damaged
+// record is never judged by what it seems to say, since one flipped bit in
+// its ttl would make it expire early. Get and the sweeper read a damaged
+// entry again (up to three reads); Get then reports ErrCorrupt, and the
+// sweeper leaves that version alone, tries again in its next two sweeps,
+// and then gives up on it until the key is written again.
+//
 // # Why a stale sweeper is harmless
 //
 // The sweeper deletes an entry with IfMatch of the exact version it judged
@@ -53,10 +60,10 @@
 package ttl
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -66,6 +73,7 @@ import (
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/plugin"
 	"github.com/s3coord/coord/plugin/internal/fence"
+	"github.com/s3coord/coord/plugin/internal/sealed"
 )
 
 // Defaults for Options.
@@ -80,7 +88,8 @@ const (
 var (
 	// ErrInvalidTTL is returned by Put for a ttl <= 0.
 	ErrInvalidTTL = errors.New("ttl: ttl must be positive")
-	// ErrCorrupt marks an entry whose stored record cannot be decoded.
+	// ErrCorrupt marks an entry whose stored record cannot be decoded or
+	// fails its checksum.
 	ErrCorrupt = errors.New("ttl: corrupt entry")
 )
 
@@ -112,6 +121,7 @@ type Stats struct {
 	Stale                     uint64 // sweeps refused by the fence because a newer leader had swept
 	Interrupted               uint64 // sweeps stopped mid-batch by cancellation
 	Errors                    uint64 // sweeps that failed on a storage error
+	Corrupt                   uint64 // damaged entry reads by the sweeper (three reads each; never swept as read)
 }
 
 // record is the stored form of an entry (and of a tombstone).
@@ -140,8 +150,8 @@ type Store struct {
 	mu    sync.Mutex
 	known map[string]known // entry key -> what the sweeper learnt about its version
 
-	puts, gets, hits, expired                          atomic.Uint64
-	sweeps, swept, raced, stale, interrupted, failures atomic.Uint64
+	puts, gets, hits, expired                                   atomic.Uint64
+	sweeps, swept, raced, stale, interrupted, failures, corrupt atomic.Uint64
 }
 
 // known is what a sweeper learnt from reading one version of an entry.
@@ -150,7 +160,14 @@ type known struct {
 	ttl       time.Duration
 	expiry    time.Time // writer expiry, for stores without Modified
 	tombstone bool
+	// damaged counts the sweeps in which this version read as damaged; it
+	// is read again in later sweeps, up to damagedTicks.
+	damaged int
 }
+
+// damagedTicks is how many sweeps read a damaged entry version (three
+// reads each) before the sweeper gives up on that version for good.
+const damagedTicks = 3
 
 var _ plugin.Periodic = (*Store)(nil)
 
@@ -203,7 +220,7 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, ttl time.Dura
 	if err != nil {
 		return err
 	}
-	data, err := json.Marshal(record{Value: value, TTL: int64(ttl), WriterExpiry: s.opts.Now().Add(ttl), Nonce: nonce()})
+	data, err := sealed.Seal(record{Value: value, TTL: int64(ttl), WriterExpiry: s.opts.Now().Add(ttl), Nonce: nonce()})
 	if err != nil {
 		return err
 	}
@@ -221,13 +238,12 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, err
 	}
 	s.gets.Add(1)
-	obj, err := s.store.Get(ctx, k)
+	obj, r, err := s.read(ctx, k)
+	if errors.Is(err, sealed.ErrCorrupt) {
+		return nil, fmt.Errorf("%w %q: %w", ErrCorrupt, key, err)
+	}
 	if err != nil {
 		return nil, err
-	}
-	var r record
-	if err := json.Unmarshal(obj.Data, &r); err != nil {
-		return nil, fmt.Errorf("%w %q: %v", ErrCorrupt, key, err)
 	}
 	if r.Tombstone {
 		return nil, driver.Wrap("get", k, driver.ErrNotFound, nil)
@@ -292,6 +308,7 @@ func (s *Store) sweep(ctx context.Context, term plugin.Term) error {
 	type victim struct{ key, version string }
 	var victims []victim
 	reads := 0
+	var failed error // the first failed read or removal: reported, not fatal
 	for _, e := range res.Entries {
 		seen[e.Key] = true
 		if len(victims) >= s.opts.BatchSize {
@@ -300,7 +317,7 @@ func (s *Store) sweep(ctx context.Context, term plugin.Term) error {
 		s.mu.Lock()
 		kn, ok := s.known[e.Key]
 		s.mu.Unlock()
-		if !ok || kn.version != e.Version {
+		if !ok || kn.version != e.Version || kn.damaged > 0 && kn.damaged < damagedTicks {
 			if reads >= s.opts.BatchSize {
 				continue // learn the rest next time
 			}
@@ -313,7 +330,10 @@ func (s *Store) sweep(ctx context.Context, term plugin.Term) error {
 				continue // deleted since the List
 			}
 			if err != nil {
-				return err
+				// Judge it next time; one failed read must not keep the
+				// others from being swept.
+				failed = cmp.Or(failed, err)
+				continue
 			}
 			if kn.version != e.Version {
 				continue // rewritten since the List: judge it next time
@@ -333,7 +353,7 @@ func (s *Store) sweep(ctx context.Context, term plugin.Term) error {
 	s.forget(seen)
 	if len(victims) == 0 {
 		s.sweeps.Add(1)
-		return nil
+		return failed
 	}
 	if err := s.fence.Check(ctx, term); err != nil {
 		return err
@@ -355,15 +375,15 @@ func (s *Store) sweep(ctx context.Context, term plugin.Term) error {
 		case errors.Is(err, driver.ErrPrecondition):
 			s.raced.Add(1) // re-put (or deleted) since judged: leave it
 		default:
-			return err
+			failed = cmp.Or(failed, err) // try it again next time
 		}
 	}
-	return nil
+	return failed
 }
 
 // tombstone replaces version of key by a tombstone, atomically.
 func (s *Store) tombstone(ctx context.Context, key, version string, term plugin.Term) error {
-	data, err := json.Marshal(record{Tombstone: true, Epoch: term.Epoch, Nonce: nonce()})
+	data, err := sealed.Seal(record{Tombstone: true, Epoch: term.Epoch, Nonce: nonce()})
 	if err != nil {
 		return err
 	}
@@ -377,18 +397,47 @@ func (s *Store) tombstone(ctx context.Context, key, version string, term plugin.
 	return nil
 }
 
-// learn reads one entry and caches what the sweeper needs from it.
-func (s *Store) learn(ctx context.Context, key string) (known, error) {
-	obj, err := s.store.Get(ctx, key)
-	if err != nil {
-		return known{}, err
+// read reads an entry. A damaged read (the record fails its checksum) is
+// read again, up to three reads in all, since a damaged response is often
+// a one-off; after that it returns an error for which errors.Is(err,
+// sealed.ErrCorrupt) holds, with the object.
+func (s *Store) read(ctx context.Context, key string) (driver.Object, record, error) {
+	for attempt := 0; ; attempt++ {
+		obj, err := s.store.Get(ctx, key)
+		if err != nil {
+			return driver.Object{}, record{}, err
+		}
+		var r record
+		err = sealed.Open(obj.Data, &r)
+		if err == nil || attempt == 2 {
+			return obj, r, err
+		}
 	}
-	var r record
+}
+
+// learn reads one entry and caches what the sweeper needs from it. A
+// damaged entry is never judged by what it seems to say (a flipped bit in
+// its ttl would sweep it early): it is left alone, read again in the next
+// sweeps, and after damagedTicks sweeps left alone until it is written
+// again.
+func (s *Store) learn(ctx context.Context, key string) (known, error) {
+	obj, r, err := s.read(ctx, key)
 	kn := known{version: obj.Version}
-	if err := json.Unmarshal(obj.Data, &r); err != nil || (r.TTL <= 0 && !r.Tombstone) {
-		// Not written by this package: never sweep it.
+	switch {
+	case errors.Is(err, sealed.ErrCorrupt):
+		s.corrupt.Add(1)
+		s.mu.Lock()
+		if prev, ok := s.known[key]; ok && prev.version == obj.Version {
+			kn.damaged = prev.damaged
+		}
+		s.mu.Unlock()
+		kn.damaged++
 		kn.tombstone = true
-	} else {
+	case err != nil:
+		return known{}, err
+	case r.TTL <= 0 && !r.Tombstone:
+		kn.tombstone = true // not written by this package: never sweep it
+	default:
 		kn.ttl, kn.expiry, kn.tombstone = time.Duration(r.TTL), r.WriterExpiry, r.Tombstone
 	}
 	s.mu.Lock()
@@ -413,7 +462,7 @@ func (s *Store) Stats() Stats {
 	return Stats{
 		Puts: s.puts.Load(), Gets: s.gets.Load(), Hits: s.hits.Load(), Expired: s.expired.Load(),
 		Sweeps: s.sweeps.Load(), Swept: s.swept.Load(), Raced: s.raced.Load(), Stale: s.stale.Load(),
-		Interrupted: s.interrupted.Load(), Errors: s.failures.Load(),
+		Interrupted: s.interrupted.Load(), Errors: s.failures.Load(), Corrupt: s.corrupt.Load(),
 	}
 }
 

@@ -19,12 +19,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/plugin"
+	"github.com/s3coord/coord/plugin/internal/sealed"
 )
 
 // record is the stored fence. Nonce makes every write's bytes unique, so
@@ -69,7 +69,7 @@ func (f *Fence) Check(ctx context.Context, term plugin.Term) error {
 		if version != "" {
 			cond = driver.IfMatch(version)
 		}
-		data, err := json.Marshal(record{Epoch: term.Epoch, Leader: term.Leader, Nonce: nonce()})
+		data, err := sealed.Seal(record{Epoch: term.Epoch, Leader: term.Leader, Nonce: nonce()})
 		if err != nil {
 			return err
 		}
@@ -92,21 +92,28 @@ func (f *Fence) Epoch(ctx context.Context) (uint64, error) {
 	return r.Epoch, err
 }
 
+// read reads the fence. A damaged read is read again (a damaged response
+// is often a one-off); a fence that stays damaged is overwritten by IfMatch
+// like an old one, its epoch counting as 0: the fence only stops stale
+// leaders early, the plugins' writes are safe on their own.
 func (f *Fence) read(ctx context.Context) (record, string, error) {
-	obj, err := f.store.Get(ctx, f.key)
-	if errors.Is(err, driver.ErrNotFound) {
-		return record{}, "", nil
+	for attempt := 0; ; attempt++ {
+		obj, err := f.store.Get(ctx, f.key)
+		if errors.Is(err, driver.ErrNotFound) {
+			return record{}, "", nil
+		}
+		if err != nil {
+			return record{}, "", err
+		}
+		var r record
+		if err := sealed.Open(obj.Data, &r); err != nil {
+			if attempt < 2 {
+				continue
+			}
+			return record{}, obj.Version, nil
+		}
+		return r, obj.Version, nil
 	}
-	if err != nil {
-		return record{}, "", err
-	}
-	var r record
-	if err := json.Unmarshal(obj.Data, &r); err != nil {
-		// A corrupt fence is overwritten by IfMatch like an old one; its
-		// epoch counts as 0.
-		return record{}, obj.Version, nil
-	}
-	return r, obj.Version, nil
 }
 
 // nonce returns 8 random bytes in hex.
