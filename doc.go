@@ -78,7 +78,14 @@
 // IfMatch on its version (read by a LIST when the record is too large to
 // read) with an epoch of at least the store's clock in milliseconds (the
 // ServerTime of a LIST: one clock for all processes), far above the small
-// epochs of normal operation, because the record hid its epoch.
+// epochs of normal operation, because the record hid its epoch. This is
+// the one place a clock enters, and only the store's: it needs that clock
+// to advance, between two takeovers of corrupt records on one key (at
+// least a lease apart), by more than the number of epochs written in
+// between (at most a few per heartbeat), and never to step back by more
+// than that. Epochs taken from the hosts' own clocks (hours apart) broke
+// this; a plugin lease also finds its epoch in the namespace record
+// (Plugins), whatever the store's clock says.
 // The epoch is the fencing token handed to plugins (plugin.Term.Epoch):
 // they stamp their writes with it and reject older ones (plugin.CheckEpoch),
 // which covers what no lease can: a leader paused between its last check
@@ -92,7 +99,13 @@
 // with the leadership starting at the start of the earliest write in doubt,
 // which is no later than the start of the one that was applied. A record of
 // ours from an earlier leadership is never adopted: it is free to take by
-// IfMatch, with a new epoch.
+// IfMatch, with a new epoch. A namespace leader's claim of a plugin lease
+// in doubt is adopted the same way when a later read shows it (ours, newer
+// than our last confirmed write, delegated to the current namespace
+// epoch): the namespace term bounds the leadership it gives. Claims end
+// by the time the next renewal is due, so a slow store delays plugin
+// leadership by a heartbeat instead of making claims repeat forever with
+// climbing epochs.
 //
 // Mixed modes. During a rollout some processes run a plugin in Global mode
 // and others in PerPlugin mode. The plugin lease is the single authority

@@ -159,6 +159,16 @@ func (k *leaseKeeper) oursInDoubt() bool {
 	return k.ours() && !k.pendingSince.IsZero() && k.obs.rec.Seq > k.rec.Seq
 }
 
+// claimInDoubt reports whether the observed plugin lease is a claim of
+// ours for the namespace term t whose outcome we did not learn: our
+// incarnation, a sequence above our last confirmed write, delegated to
+// t's epoch. The namespace term, not the claim, bounds the leadership it
+// gives, so it is adopted however old it is while t lasts.
+func (k *leaseKeeper) claimInDoubt(t *term) bool {
+	r := k.obs.rec
+	return k.oursInDoubt() && r.Delegated && !r.Released && r.NamespaceEpoch == t.epoch && r.Epoch > k.rec.Epoch
+}
+
 // freeAt judges the observation when the record is not delegated (the
 // callers judge delegated plugin leases): the time from which this process
 // may write a takeover (zero: now), and whether a takeover should be
@@ -416,6 +426,7 @@ func (c *Coordinator) leaseCycle(ctx context.Context) time.Duration {
 
 func (c *Coordinator) leaderCycle(ctx context.Context) time.Duration {
 	k := c.lease
+	start := c.clock.Now()
 	var mutate func(*leaseRecord)
 	if c.mode == Global {
 		claimed, names := c.claimedEpochs(), c.slotNames()
@@ -431,13 +442,25 @@ func (c *Coordinator) leaderCycle(ctx context.Context) time.Duration {
 		return c.retryDelay()
 	}
 	c.retries = 0
-	if c.mode == Global {
-		c.claimPlugins(ctx)
-	}
 	if adopted {
+		if c.mode == Global {
+			c.claimPlugins(ctx, c.clock.Now().Add(c.cfg.HeartbeatInterval/2))
+		}
 		return c.leaderDelayAfterAdopt()
 	}
-	return c.cfg.HeartbeatInterval + c.jitter(c.cfg.HeartbeatJitter)
+	return c.untilNextRenewal(ctx, start)
+}
+
+// untilNextRenewal runs the claims of a namespace leader (after a renewal
+// or acquisition that started at start) and returns the delay to the next
+// renewal, due HeartbeatInterval plus jitter after start: claims do not
+// push renewals back, except that they always get HeartbeatInterval/2.
+func (c *Coordinator) untilNextRenewal(ctx context.Context, start time.Time) time.Duration {
+	next := start.Add(c.cfg.HeartbeatInterval + c.jitter(c.cfg.HeartbeatJitter))
+	if c.mode == Global {
+		c.claimPlugins(ctx, later(next, c.clock.Now().Add(c.cfg.HeartbeatInterval/2)))
+	}
+	return max(next.Sub(c.clock.Now()), 0)
 }
 
 func (c *Coordinator) followerCycle(ctx context.Context) time.Duration {
@@ -508,7 +531,7 @@ func (c *Coordinator) followerCycle(ctx context.Context) time.Duration {
 	case won:
 		c.coldStart = cold
 		c.startTerm(start)
-		return c.afterAcquire(ctx)
+		return c.afterAcquire(ctx, start)
 	case err != nil && !errors.Is(err, driver.ErrPrecondition):
 		c.log.Debug(c.prefix+" takeover write failed", "key", k.key, "err", err)
 		return c.retryDelay()
@@ -516,14 +539,11 @@ func (c *Coordinator) followerCycle(ctx context.Context) time.Duration {
 	return c.followerDelay() // lost the race: someone else leads now
 }
 
-// afterAcquire runs right after winning: claims plugins (global) and
-// schedules the first renewal.
-func (c *Coordinator) afterAcquire(ctx context.Context) time.Duration {
-	if c.mode == Global {
-		c.claimPlugins(ctx)
-	}
+// afterAcquire runs right after winning (the acquisition started at
+// start): claims plugins (global) and schedules the first renewal.
+func (c *Coordinator) afterAcquire(ctx context.Context, start time.Time) time.Duration {
 	c.cleanupDue = true
-	return c.cfg.HeartbeatInterval + c.jitter(c.cfg.HeartbeatJitter)
+	return c.untilNextRenewal(ctx, start)
 }
 
 func (c *Coordinator) leaderDelayAfterAdopt() time.Duration {
@@ -705,7 +725,7 @@ func (c *Coordinator) slotNames() []string {
 // plugin whose lease it does not hold yet in this term, in parallel. A
 // claim costs requests only once per election (and when a plugin
 // subscribes), or every heartbeat while a per-plugin holder is waited out.
-func (c *Coordinator) claimPlugins(ctx context.Context) {
+func (c *Coordinator) claimPlugins(ctx context.Context, deadline time.Time) {
 	t := c.lease.term
 	if !c.lease.held || !t.alive(c.clock.Now()) {
 		return
@@ -724,10 +744,12 @@ func (c *Coordinator) claimPlugins(ctx context.Context) {
 		return
 	}
 	slices.SortFunc(todo, func(a, b *slot) int { return strings.Compare(a.name, b.name) })
-	// Claims must not delay the next renewal much. They are not jittered:
-	// only one process (the namespace leader) claims, and a per-plugin
-	// worker racing for the same lease loses or wins by IfMatch.
-	ctx, cancel := c.withTimeout(ctx, c.cfg.HeartbeatInterval/2)
+	// Each request of a claim has the usual request timeout, but claims
+	// end by deadline (when the next renewal is due). They are not
+	// jittered: only one process (the namespace leader) claims, and a
+	// per-plugin worker racing for the same lease loses or wins by
+	// IfMatch. A claim cut short is in doubt and adopted next time.
+	ctx, cancel := c.withTimeout(ctx, max(deadline.Sub(c.clock.Now()), time.Millisecond))
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, s := range todo {
@@ -756,6 +778,13 @@ func (c *Coordinator) claim(ctx context.Context, k *leaseKeeper, t *term, coldNa
 	if cold {
 		k.obs = observation{known: true} // a cold namespace: try IfAbsent, no read
 	} else if err := k.poll(ctx); err != nil {
+		return
+	}
+	if k.claimInDoubt(t) {
+		// Our own claim in this namespace term, applied although its
+		// answer was lost: adopt it rather than claim again with a new
+		// epoch (which could be lost the same way, forever).
+		k.version, k.rec, k.pendingSince, k.held = k.obs.version, *k.obs.rec, time.Time{}, true
 		return
 	}
 	var at time.Time

@@ -1,0 +1,78 @@
+package coord_test
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/s3coord/coord"
+	"github.com/s3coord/coord/driver"
+	"github.com/s3coord/coord/driver/mem"
+	"github.com/s3coord/coord/internal/faultstore"
+	"github.com/s3coord/coord/plugin"
+)
+
+// TestClaimInDoubtIsAdopted: a namespace leader's claim of a plugin lease
+// is applied but its answer is lost (reported as a failure, or arriving
+// after the request timed out). Found by internal/chaos with noisy
+// latency: the leader then read its own claim, wrote a fresh one with
+// epoch+1 that was lost the same way, and so on: the plugin stayed
+// leaderless while its epoch climbed. The claim must be adopted instead.
+func TestClaimInDoubtIsAdopted(t *testing.T) {
+	const pluginKey = "plg_coordinator_global/default/plugins/beta/state.json"
+	onClaims := func(op, key string) bool { return op == faultstore.OpPut && key == pluginKey }
+	for name, faults := range map[string]faultstore.Faults{
+		"ambiguous writes": {Match: onClaims, AmbiguousRate: 1},
+		// 6s: beyond the request timeout (HeartbeatInterval, 5s).
+		"late answers": {Match: onClaims, ResponseDelay: faultstore.Delay{Min: 6 * time.Second}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				base := mem.New(mem.Options{})
+				claims := &putCounter{Store: base, key: pluginKey}
+				view := faultstore.New(claims, 1)
+				view.Set(faults)
+				h := newHub(t, view, coord.Config{RandSeed: 5, DisableMembership: true})
+				sub, err := h.Use(t.Context(), "beta", plugin.Func{}, coord.UseOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, 30*time.Second, "beta led", sub.IsLeader)
+				term, _ := sub.Term()
+				time.Sleep(2 * time.Minute)
+				now, ok := sub.Term()
+				if !ok || now.Epoch != term.Epoch || term.Epoch > 2 {
+					t.Errorf("beta led at epoch %d, then (leading %v) at epoch %d after 2 minutes; want one early epoch kept", term.Epoch, ok, now.Epoch)
+				}
+				if n := view.Injected().Total(); n == 0 {
+					t.Fatal("no fault injected")
+				}
+				obj, err := base.Get(context.Background(), pluginKey)
+				if err != nil || !strings.Contains(string(obj.Data), `"delegated":true`) {
+					t.Fatalf("plugin lease %s, %v: want a delegated claim", obj.Data, err)
+				}
+				if puts := claims.n.Load(); puts > 3 {
+					t.Errorf("%d claim writes, want at most 3 (claims must not repeat once applied)", puts)
+				}
+				_ = h.Close(context.Background())
+			})
+		})
+	}
+}
+
+// putCounter counts the writes of one key that reached the store.
+type putCounter struct {
+	driver.Store
+	key string
+	n   atomic.Int64
+}
+
+func (p *putCounter) Put(ctx context.Context, key string, data []byte, cond driver.Condition) (string, error) {
+	if key == p.key {
+		p.n.Add(1)
+	}
+	return p.Store.Put(ctx, key, data, cond)
+}
