@@ -107,11 +107,18 @@ type UseOptions struct {
 // Use registers plugin p under name and starts coordinating it. In Global
 // mode it subscribes p to the namespace's coordinator (creating it); when
 // that coordinator cannot start (the store does not answer a first read
-// after a few attempts), Use logs "[<name>] Global coordinator
-// unavailable, falling back to per-plugin mode" and runs p in PerPlugin
-// mode (Subscription.FellBack, Metrics.FallbackActive). Nothing is
-// written for a rejected call (invalid name: ErrInvalidName; a name used
-// twice in a namespace: ErrAlreadySubscribed).
+// of the namespace lease after 3 attempts, or refuses it at the first with
+// driver.ErrAccessDenied or driver.ErrBucketNotFound, which no retry
+// changes), Use logs "[<name>] Global coordinator unavailable, falling
+// back to per-plugin mode" and runs p in PerPlugin mode
+// (Subscription.FellBack, Metrics.FallbackActive). A Subscription that
+// fell back stays in PerPlugin mode for its whole life, even once the
+// store works again: to return to Global mode, make the store available
+// and Use the plugin again (Close the Subscription first, or restart the
+// process). Running beside Global processes meanwhile is safe (see
+// "Mixed modes" in the package documentation). Nothing is written for a
+// rejected call (invalid name: ErrInvalidName; a name used twice in a
+// namespace: ErrAlreadySubscribed).
 func (h *Hub) Use(ctx context.Context, name string, p plugin.Plugin, opts UseOptions) (*Subscription, error) {
 	if opts.Namespace == "" {
 		opts.Namespace = DefaultNamespace
@@ -288,7 +295,9 @@ func (s *Subscription) Namespace() string { return s.ns }
 func (s *Subscription) Mode() Mode { return s.mode }
 
 // FellBack reports whether Global mode was asked for but the global
-// coordinator could not start, so the plugin runs in PerPlugin mode.
+// coordinator could not start, so the plugin runs in PerPlugin mode. It
+// never changes: a Subscription does not return to Global mode by itself
+// (see Use).
 func (s *Subscription) FellBack() bool { return s.fellBack }
 
 // Coordinator returns the coordinator running the plugin (the namespace's

@@ -131,12 +131,15 @@ const probeAttempts = 3
 
 // probe is the first heartbeat's read of the lease (a cold namespace then
 // has its leader after one more write). When the store does not answer
-// after probeAttempts reads it returns an error for which
+// after probeAttempts reads, or at once when it refuses the credentials
+// (driver.ErrAccessDenied) or has no such bucket (driver.ErrBucketNotFound),
+// which retrying does not change, it returns an error for which
 // errors.Is(err, ErrStoreUnavailable) holds.
 func (c *Coordinator) probe(ctx context.Context) error {
 	var err error
 	for i := range probeAttempts {
-		if err = c.lease.poll(ctx); err == nil || ctx.Err() != nil || errors.Is(err, driver.ErrClosed) {
+		if err = c.lease.poll(ctx); err == nil || ctx.Err() != nil || errors.Is(err, driver.ErrClosed) ||
+			errors.Is(err, driver.ErrAccessDenied) || errors.Is(err, driver.ErrBucketNotFound) {
 			break
 		}
 		if i < probeAttempts-1 && !c.sleepCtx(ctx, c.cfg.HeartbeatInterval/20<<i) {

@@ -287,3 +287,46 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestFallbackAtOnceOnPermanentErrors: a store that refuses the
+// credentials or has no bucket is not asked again before falling back;
+// an unreachable one is tried 3 times.
+func TestFallbackAtOnceOnPermanentErrors(t *testing.T) {
+	for _, tc := range []struct {
+		err      error
+		attempts int64
+	}{{driver.ErrAccessDenied, 1}, {driver.ErrBucketNotFound, 1}, {driver.ErrUnreachable, 3}} {
+		t.Run(tc.err.Error(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := newFaultStore(mem.New(mem.Options{}))
+				var reads atomic.Int64
+				f.setFail(func(op, key string) error {
+					// Every key fails, so the fallback coordinator's loop,
+					// stuck on its own lease, reads no namespace lease.
+					if key == "plg_coordinator_global/default/state.json" {
+						reads.Add(1)
+					}
+					return tc.err
+				})
+				var logs syncBuffer
+				h := newHub(t, f, coord.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil)), RandSeed: 3})
+				start := time.Now()
+				sub, err := h.Use(t.Context(), "queue", &plugin.Func{}, coord.UseOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				took := time.Since(start)
+				if !sub.FellBack() || !strings.Contains(logs.String(), "[queue] Global coordinator unavailable, falling back to per-plugin mode") {
+					t.Fatalf("FellBack=%v; logs:\n%s", sub.FellBack(), logs.String())
+				}
+				if n := reads.Load(); n != tc.attempts {
+					t.Errorf("%d reads of the namespace lease before falling back, want %d", n, tc.attempts)
+				}
+				if tc.attempts == 1 && took != 0 {
+					t.Errorf("fallback took %v, want no wait", took)
+				}
+				_ = h.Close(context.Background())
+			})
+		})
+	}
+}
