@@ -51,6 +51,14 @@
 // acker), so nothing is lost, but that window of double processing exists
 // on such stores; keep handlers well inside Visibility there.
 //
+// Every record is sealed with a checksum (plugin/internal/sealed). A
+// message that reads as damaged is read again (up to three reads), and if
+// it stays damaged it is neither delivered nor redelivered by that call:
+// a flipped bit in its body would hand a consumer wrong data (and its Ack
+// would then remove the real message unhandled), one in its attempt
+// counter would let two consumers claim it. It stays in storage, to be
+// read again by the next Claim or Tick.
+//
 // # Order
 //
 // Message ids are the enqueuer's clock in nanoseconds (fixed width, and
@@ -73,7 +81,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -86,6 +93,7 @@ import (
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/plugin"
 	"github.com/s3coord/coord/plugin/internal/fence"
+	"github.com/s3coord/coord/plugin/internal/sealed"
 )
 
 // Defaults for Options.
@@ -139,6 +147,7 @@ type Stats struct {
 	Stale                            uint64 // Ticks refused by the fence (a newer leader worked)
 	Interrupted                      uint64 // Ticks stopped by cancellation
 	Errors                           uint64 // Ticks that failed on a storage error
+	Corrupt                          uint64 // message reads damaged three times in a row (left alone)
 }
 
 // Message is a delivered message. Its fields are read-only.
@@ -192,8 +201,8 @@ type Queue struct {
 	mu     sync.Mutex
 	lastID int64
 
-	enqueued, claimed, acked, nacked, empty, races, lost atomic.Uint64
-	redelivered, dead, stale, interrupted, failures      atomic.Uint64
+	enqueued, claimed, acked, nacked, empty, races, lost     atomic.Uint64
+	redelivered, dead, stale, interrupted, failures, corrupt atomic.Uint64
 }
 
 var _ plugin.Periodic = (*Queue)(nil)
@@ -253,7 +262,7 @@ func (q *Queue) newID() string {
 func (q *Queue) Enqueue(ctx context.Context, body []byte) (string, error) {
 	now := q.opts.Now()
 	id := q.newID()
-	data, err := json.Marshal(message{ID: id, Body: body, Enqueued: now, Nonce: nonce()})
+	data, err := sealed.Seal(message{ID: id, Body: body, Enqueued: now, Nonce: nonce()})
 	if err != nil {
 		return "", err
 	}
@@ -309,20 +318,16 @@ var errSkip = errors.New("skip")
 
 func (q *Queue) tryClaim(ctx context.Context, id, consumer string) (*Message, error) {
 	key := q.messageKey(id)
-	obj, err := q.store.Get(ctx, key)
-	if errors.Is(err, driver.ErrNotFound) {
-		return nil, errSkip
+	obj, rec, err := q.readMessage(ctx, id)
+	if errors.Is(err, driver.ErrNotFound) || errors.Is(err, sealed.ErrCorrupt) {
+		return nil, errSkip // gone, or damaged: never deliver what we cannot trust
 	}
 	if err != nil {
 		return nil, err
 	}
-	var rec message
-	if err := json.Unmarshal(obj.Data, &rec); err != nil {
-		return nil, errSkip // not ours; never deliver garbage
-	}
 	attempt := rec.Attempts + 1
 	ck := q.claimKey(id, attempt)
-	data, err := json.Marshal(claim{Consumer: consumer, Attempt: attempt, Version: obj.Version, Nonce: nonce()})
+	data, err := sealed.Seal(claim{Consumer: consumer, Attempt: attempt, Version: obj.Version, Nonce: nonce()})
 	if err != nil {
 		return nil, err
 	}
@@ -351,6 +356,30 @@ func (q *Queue) tryClaim(ctx context.Context, id, consumer string) (*Message, er
 		Deadline: start.Add(q.opts.Visibility),
 		rec:      rec, version: obj.Version, claimKey: ck,
 	}, nil
+}
+
+// readMessage reads message id. A damaged read (the record fails its
+// checksum) is read again, up to three reads in all, since a damaged
+// response is often a one-off; after that it returns an error for which
+// errors.Is(err, sealed.ErrCorrupt) holds. A damaged message is never
+// delivered nor judged by what it seems to say: a flipped bit in its body
+// would hand the consumer wrong data, one in its attempt counter would
+// let two consumers hold it.
+func (q *Queue) readMessage(ctx context.Context, id string) (driver.Object, message, error) {
+	for attempt := 0; ; attempt++ {
+		obj, err := q.store.Get(ctx, q.messageKey(id))
+		if err != nil {
+			return driver.Object{}, message{}, err
+		}
+		var rec message
+		if err = sealed.Open(obj.Data, &rec); err == nil {
+			return obj, rec, nil
+		}
+		if attempt == 2 {
+			q.corrupt.Add(1)
+			return obj, message{}, fmt.Errorf("queue message %s: %w", id, err)
+		}
+	}
 }
 
 // Ack removes a processed message. It returns an error for which
@@ -423,7 +452,7 @@ func (q *Queue) Nack(ctx context.Context, m *Message) error {
 func (q *Queue) bump(ctx context.Context, version string, rec message, attempt int) error {
 	rec.Attempts = attempt
 	rec.Nonce = nonce()
-	data, err := json.Marshal(rec)
+	data, err := sealed.Seal(rec)
 	if err != nil {
 		return err
 	}
@@ -437,7 +466,7 @@ func (q *Queue) bump(ctx context.Context, version string, rec message, attempt i
 // deadLetter writes the dead letter first, then removes the message if it
 // still has version; if it does not, the dead letter is withdrawn.
 func (q *Queue) deadLetter(ctx context.Context, version string, rec message, attempts int, reason string) error {
-	data, err := json.Marshal(DeadLetter{ID: rec.ID, Body: rec.Body, Attempts: attempts, Enqueued: rec.Enqueued, Reason: reason, Nonce: nonce()})
+	data, err := sealed.Seal(DeadLetter{ID: rec.ID, Body: rec.Body, Attempts: attempts, Enqueued: rec.Enqueued, Reason: reason, Nonce: nonce()})
 	if err != nil {
 		return err
 	}
@@ -473,7 +502,7 @@ func (q *Queue) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 			return nil, err
 		}
 		var d DeadLetter
-		if json.Unmarshal(obj.Data, &d) == nil {
+		if sealed.Open(obj.Data, &d) == nil {
 			out = append(out, d)
 		}
 	}
@@ -594,17 +623,15 @@ func (q *Queue) redeliver(ctx context.Context, term plugin.Term) error {
 // expire ends one expired attempt: the message becomes available again
 // (or dead), then the attempt's claim key goes.
 func (q *Queue) expire(ctx context.Context, c expiredClaim) error {
-	obj, err := q.store.Get(ctx, q.messageKey(c.id))
+	obj, rec, err := q.readMessage(ctx, c.id)
 	switch {
 	case errors.Is(err, driver.ErrNotFound):
 		// Acked (or dead-lettered) but its claim key stayed: an orphan.
+	case errors.Is(err, sealed.ErrCorrupt):
+		return nil // damaged: leave it alone, look again next Tick
 	case err != nil:
 		return err
 	default:
-		var rec message
-		if json.Unmarshal(obj.Data, &rec) != nil {
-			return nil // not ours: leave it alone
-		}
 		if rec.Attempts < c.attempt { // this attempt has not been ended yet
 			if c.attempt >= q.opts.MaxAttempts {
 				err = q.deadLetter(ctx, obj.Version, rec, c.attempt, "visibility expired")
@@ -633,7 +660,7 @@ func (q *Queue) Stats() Stats {
 		Enqueued: q.enqueued.Load(), Claimed: q.claimed.Load(), Acked: q.acked.Load(), Nacked: q.nacked.Load(),
 		EmptyPolls: q.empty.Load(), ClaimRaces: q.races.Load(), ClaimsLost: q.lost.Load(),
 		Redelivered: q.redelivered.Load(), DeadLettered: q.dead.Load(), Stale: q.stale.Load(),
-		Interrupted: q.interrupted.Load(), Errors: q.failures.Load(),
+		Interrupted: q.interrupted.Load(), Errors: q.failures.Load(), Corrupt: q.corrupt.Load(),
 	}
 }
 
