@@ -40,6 +40,12 @@ func (c *procClock) local(truth time.Time) time.Time {
 	return c.origin.Add(c.offset + time.Duration(float64(elapsed)*c.rate))
 }
 
+// truth is the true time at which the local clock shows local (the
+// inverse of local, pauses aside: they do not stop Now).
+func (c *procClock) truth(local time.Time) time.Time {
+	return c.origin.Add(time.Duration(float64(local.Sub(c.origin)-c.offset) / c.rate))
+}
+
 // trueDuration is how long local duration d lasts in true time, rounded
 // up so that the local clock has moved by at least d when it is over (a
 // timer must never fire before its time, or a loop waiting for a

@@ -74,6 +74,14 @@ func (l *ledger) Delete(ctx context.Context, key string, cond driver.Condition) 
 
 // judge: a conditional removal of version v of an entry that is about to
 // succeed must come after the entry expired by the server's clock.
+//
+// The server's clock is the shared mem store's (the bubble's true time):
+// it stamps obj.Modified and answers List's ServerTime, which is what
+// plugin/ttl's sweeper compares (Modified + ttl + Grace against the List's
+// ServerTime). No process clock enters the rule on either side, so a
+// process clock hours off cannot make an early sweep look right, nor a
+// right one look early. The ttl is taken from the key, not from the
+// stored record, so a record damaged in transit cannot fool the judge.
 func (l *ledger) judge(ctx context.Context, key, v string) {
 	obj, err := l.Store.Get(context.WithoutCancel(ctx), key)
 	if errors.Is(err, driver.ErrNotFound) || err != nil || obj.Version != v {
@@ -83,7 +91,7 @@ func (l *ledger) judge(ctx context.Context, key, v string) {
 	if !ok {
 		return
 	}
-	if early := obj.Modified.Add(ttl).Sub(time.Now()); early > 0 {
+	if early := time.Until(obj.Modified.Add(ttl)); early > 0 {
 		l.onEarly(key, early)
 	}
 }

@@ -350,7 +350,11 @@ func (p *proc) consume(q *queue.Queue, seed uint64) {
 		work := 200*time.Millisecond + time.Duration(rng.Int64N(int64(4*time.Second)))
 		ok := p.sleep(work)
 		done := ok && p.clock.Now().Before(m.Deadline)
-		p.w.rec.hold(m.ID, p.name, from, time.Now(), string(m.Body), done)
+		// The consumer holds the message until the end of its work or the
+		// claim's deadline on its own clock, whichever comes first: after
+		// the deadline the message may be someone else's (and this
+		// consumer does not ack it).
+		p.w.rec.hold(m.ID, p.name, from, minTime(time.Now(), p.clock.truth(m.Deadline)), string(m.Body), done)
 		if done {
 			err := q.Ack(p.ctx, m)
 			p.w.rec.note("ack %s %s id=%s attempt=%d: %v", p.name, m.Body, m.ID, m.Attempt, err)

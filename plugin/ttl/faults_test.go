@@ -81,7 +81,7 @@ func (j *judge) Delete(ctx context.Context, key string, cond driver.Condition) e
 		d := j.ttl[key]
 		j.mu.Unlock()
 		if obj, err := j.Store.Get(ctx, key); err == nil && obj.Version == v {
-			if early := obj.Modified.Add(d).Sub(time.Now()); early > 0 {
+			if early := time.Until(obj.Modified.Add(d)); early > 0 {
 				j.t.Errorf("%s swept %v before it expired", key, early)
 			}
 		}
