@@ -528,9 +528,10 @@ func (c *Coordinator) followerCycle(ctx context.Context) time.Duration {
 	}
 	won, start, err := k.acquire(ctx, rec)
 	switch {
+	case won && !c.startTerm(start):
+		return c.followerDelay()
 	case won:
 		c.coldStart = cold
-		c.startTerm(start)
 		return c.afterAcquire(ctx, start)
 	case err != nil && !errors.Is(err, driver.ErrPrecondition):
 		c.log.Debug(c.prefix+" takeover write failed", "key", k.key, "err", err)
@@ -652,9 +653,19 @@ func (c *Coordinator) namespaceAllows(ctx context.Context) (time.Time, bool, err
 	}
 }
 
-// startTerm begins a leadership of the coordinator's lease.
-func (c *Coordinator) startTerm(start time.Time) {
+// startTerm begins a leadership of the coordinator's lease, which started
+// at start. It reports false, leaving the lease unheld, when that
+// leadership is over already: the write's answer came after the renew
+// deadline (a process paused during the write), and a successor may have
+// taken over with a later epoch meanwhile.
+func (c *Coordinator) startTerm(start time.Time) bool {
 	k := c.lease
+	if now := c.clock.Now(); !now.Before(start.Add(c.cfg.RenewDeadline)) {
+		k.held = false
+		k.observeOwn(now)
+		c.log.Debug(c.prefix+" acquisition confirmed after its renew deadline; not leading", "key", k.key, "epoch", k.rec.Epoch)
+		return false
+	}
 	t := newTerm(c.clock, k.rec.Epoch, start, start.Add(c.cfg.RenewDeadline))
 	k.term = t
 	c.mu.Lock()
@@ -666,6 +677,7 @@ func (c *Coordinator) startTerm(start time.Time) {
 			c.startPlugin(s, t, t.epoch)
 		}
 	}
+	return true
 }
 
 // stepDown ends our leadership at once: cancels every plugin context,

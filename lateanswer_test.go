@@ -1,0 +1,90 @@
+package coord_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/s3coord/coord"
+	"github.com/s3coord/coord/driver"
+	"github.com/s3coord/coord/driver/mem"
+	"github.com/s3coord/coord/internal/faultstore"
+	"github.com/s3coord/coord/plugin"
+)
+
+// pauseAfterPut pauses a faultstore view right after a write of key has
+// been applied, so that its answer is held until Resume (a process paused
+// in the middle of its acquisition).
+type pauseAfterPut struct {
+	driver.Store
+	key   string
+	view  atomic.Pointer[faultstore.Store]
+	armed atomic.Bool
+}
+
+func (p *pauseAfterPut) Put(ctx context.Context, key string, data []byte, cond driver.Condition) (string, error) {
+	v, err := p.Store.Put(ctx, key, data, cond)
+	if err == nil && key == p.key && p.armed.CompareAndSwap(true, false) {
+		p.view.Load().Pause()
+	}
+	return v, err
+}
+
+// TestAcquisitionAnsweredAfterDeadlineDoesNotLead is sim seed 714: a
+// per-plugin worker's takeover write is applied, then the process is
+// paused for longer than the lease before it reads the answer. Another
+// worker takes over (the record stayed unchanged for a lease) with the
+// next epoch. When the paused worker wakes, its leadership, counted from
+// the start of its write, is past the renew deadline: it must not lead
+// (it did, briefly, with the older epoch: epochs went backwards).
+func TestAcquisitionAnsweredAfterDeadlineDoesNotLead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const key = "plg_coordinator_global/default/plugins/queue/state.json"
+		base := mem.New(mem.Options{})
+		wrap := &pauseAfterPut{Store: base, key: key}
+		view := faultstore.New(wrap, 1)
+		wrap.view.Store(view)
+		var (
+			mu    sync.Mutex
+			leads []string
+		)
+		lead := func(who string) plugin.Plugin {
+			return &plugin.Func{OnLead: func(ctx context.Context, term plugin.Term) error {
+				mu.Lock()
+				leads = append(leads, who)
+				mu.Unlock()
+				return nil
+			}}
+		}
+		wrap.armed.Store(true)
+		ha := newHub(t, view, coord.Config{WorkerID: "a", RandSeed: 1, DisableMembership: true})
+		a, err := ha.Use(t.Context(), "queue", lead("a"), coord.UseOptions{Mode: coord.PerPlugin})
+		if err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait() // a's cold-start write is applied; its answer is held
+		hb := newHub(t, base, coord.Config{WorkerID: "b", RandSeed: 2, DisableMembership: true})
+		b, err := hb.Use(t.Context(), "queue", lead("b"), coord.UseOptions{Mode: coord.PerPlugin})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, time.Minute, "b leads", b.IsLeader)
+		view.Resume()
+		time.Sleep(30 * time.Second)
+		if a.IsLeader() || !b.IsLeader() {
+			t.Errorf("a leads %v, b leads %v; want b only", a.IsLeader(), b.IsLeader())
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, who := range leads {
+			if who == "a" {
+				t.Errorf("a led after its acquisition was answered past its renew deadline; leaderships %v", leads)
+			}
+		}
+		_ = ha.Close(context.Background())
+		_ = hb.Close(context.Background())
+	})
+}
