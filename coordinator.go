@@ -223,6 +223,11 @@ func (c *Coordinator) shutdown(ctx context.Context) {
 	}
 	c.mu.Lock()
 	c.closed = true
+	for name, s := range c.subs {
+		if c.slots[name] == nil {
+			c.slots[name] = s // subscribed, not yet seen by the loop: let go of it too
+		}
+	}
 	clear(c.subs)
 	for _, w := range c.watchers {
 		if !w.closed {
