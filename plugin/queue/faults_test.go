@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -14,6 +15,7 @@ import (
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/driver/mem"
 	"github.com/s3coord/coord/internal/faultstore"
+	"github.com/s3coord/coord/plugin/internal/teststore"
 	"github.com/s3coord/coord/plugin/queue"
 )
 
@@ -223,4 +225,47 @@ func minTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// The holder of a message's last attempt Nacks it while the leader
+// expires that attempt: both move it to the dead letters. The holder
+// writes the dead letter; the leader finds it in place and removes the
+// message; the holder's removal then fails. The dead letter must stay:
+// withdrawing it (as the holder once did when its removal failed) lost
+// the message.
+func TestConcurrentDeadLetteringLosesNothing(t *testing.T) {
+	eachStore(t, func(t *testing.T, base driver.Store) {
+		ctx := context.Background()
+		opts := queue.Options{MaxAttempts: 1}
+		enqueue(t, newQueue(t, base, opts), "x")
+		hooked := teststore.NewHooked(base)
+		holder := newQueue(t, hooked, opts)
+		m := claim(t, holder, "c")
+		time.Sleep(queue.DefaultVisibility + queue.DefaultGrace)
+		leader := newQueue(t, base, opts)
+		var once sync.Once
+		hooked.SetBefore(func(_ context.Context, op teststore.Op, key string) error {
+			if op == teststore.OpDelete && strings.Contains(key, "/messages/") {
+				once.Do(func() {
+					if err := leader.Tick(ctx, term(1)); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			return nil
+		})
+		// With conditional delete the holder's removal fails (the leader
+		// moved the message first); without, its check came before the
+		// leader's removal and its unconditional delete finds nothing.
+		if err := holder.Nack(ctx, m); err != nil && !errors.Is(err, queue.ErrClaimLost) {
+			t.Fatalf("Nack = %v", err)
+		}
+		if n, _ := leader.Len(ctx); n != 0 {
+			t.Fatalf("%d messages left", n)
+		}
+		dead, err := leader.DeadLetters(ctx)
+		if err != nil || len(dead) != 1 || string(dead[0].Body) != "x" {
+			t.Fatalf("dead letters %+v, %v: the message is lost", dead, err)
+		}
+	})
 }

@@ -37,7 +37,7 @@
 //
 // A message is removed only by Ack (IfMatch of the version delivered) or
 // by moving it to dead/ (the dead letter is written before the message is
-// removed). A consumer that crashes simply lets its claim expire; a leader
+// removed, and never withdrawn). A consumer that crashes simply lets its claim expire; a leader
 // that crashes or is paused leaves claims that the next leader redelivers;
 // every step is idempotent and re-run from storage, so no state lives only
 // in memory. A message can be delivered more than once (after an expired
@@ -464,22 +464,24 @@ func (q *Queue) bump(ctx context.Context, version string, rec message, attempt i
 }
 
 // deadLetter writes the dead letter first, then removes the message if it
-// still has version; if it does not, the dead letter is withdrawn.
+// still has version. The dead letter is never withdrawn, even when the
+// removal fails: another writer (the leader expiring the last attempt
+// while its holder Nacks it, or an earlier try of this one) may have found
+// it in place, relied on it and removed the message, and withdrawing it
+// then would lose the message. A message's body never changes, so any
+// dead letter of its id carries it. The price is a dead letter for a
+// message that was redelivered meanwhile (and later handled): handle dead
+// letters idempotently, like deliveries.
 func (q *Queue) deadLetter(ctx context.Context, version string, rec message, attempts int, reason string) error {
 	data, err := sealed.Seal(DeadLetter{ID: rec.ID, Body: rec.Body, Attempts: attempts, Enqueued: rec.Enqueued, Reason: reason, Nonce: nonce()})
 	if err != nil {
 		return err
 	}
-	dk := q.deadKey(rec.ID)
-	_, err = q.store.Put(ctx, dk, data, driver.IfAbsent())
-	wrote := err == nil
+	_, err = q.store.Put(ctx, q.deadKey(rec.ID), data, driver.IfAbsent())
 	if err != nil && !errors.Is(err, driver.ErrPrecondition) {
-		return err // ErrPrecondition: written by an earlier, interrupted try
+		return err // ErrPrecondition: already written, by anyone: as good
 	}
 	if err := q.removeMessage(ctx, rec.ID, version); err != nil {
-		if errors.Is(err, ErrClaimLost) && wrote {
-			_ = q.store.Delete(context.WithoutCancel(ctx), dk, driver.None)
-		}
 		return err
 	}
 	q.dead.Add(1)
