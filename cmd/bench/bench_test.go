@@ -16,7 +16,7 @@ func TestVirtualHourOnMem(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs simulated hours")
 	}
-	o, err := parseFlags([]string{"-store", "mem://", "-plugins", "1,4", "-workers", "2", "-trials", "1", "-quiet"}, &bytes.Buffer{})
+	o, err := parseFlags([]string{"-store", "mem://", "-plugins", "1,4", "-workers", "2", "-trials", "1", "-plugin-costs=false", "-quiet"}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestRunWritesEveryFormat(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs simulated time")
 	}
-	base := []string{"-store", "mem://", "-plugins", "2", "-workers", "2", "-trials", "1", "-duration", "10m", "-quiet"}
+	base := []string{"-store", "mem://", "-plugins", "2", "-workers", "2", "-trials", "1", "-duration", "10m", "-plugin-costs=false", "-quiet"}
 	svg := t.TempDir() + "/chart.svg"
 	for _, tc := range []struct {
 		extra []string

@@ -56,11 +56,21 @@ type cluster struct {
 	rt      runner
 }
 
+// pluginSpec is one real plugin a scenario registers on every worker
+// instead of the benchmark's own plugins.
+type pluginSpec struct {
+	name string
+	// build returns worker i's instance of the plugin, which must use
+	// store (the worker's handle) for all its storage requests.
+	build func(i int, store driver.Store) (plugin.Plugin, error)
+}
+
 // startCluster creates n workers with plugins plugins each in mode under
 // root, every worker starting at the same moment. With observe, plugins
-// record the leader changes they are told of (for known).
+// record the leader changes they are told of (for known). With spec (then
+// plugins must be 1), every worker registers spec's plugin instead.
 func startCluster(ctx context.Context, rt runner, store driver.Store, cfg coord.Config, root string, mode coord.Mode,
-	n, plugins int, seed uint64, observe bool) (*cluster, error) {
+	n, plugins int, seed uint64, observe bool, spec *pluginSpec) (*cluster, error) {
 	cl := &cluster{mode: mode, plugins: plugins, rt: rt}
 	for i := range n {
 		c := cfg
@@ -85,11 +95,20 @@ func startCluster(ctx context.Context, rt runner, store driver.Store, cfg coord.
 			for j := range plugins {
 				var p *benchPlugin
 				var used plugin.Plugin = &passivePlugin{}
+				name := pluginName(j)
 				if observe {
 					p = &benchPlugin{}
 					used = p
 				}
-				sub, err := w.hub.Use(ctx, pluginName(j), used, coord.UseOptions{Mode: mode})
+				if spec != nil {
+					var err error
+					if used, err = spec.build(i, w.tap); err != nil {
+						errs[i] = err
+						return
+					}
+					name = spec.name
+				}
+				sub, err := w.hub.Use(ctx, name, used, coord.UseOptions{Mode: mode})
 				if err != nil {
 					errs[i] = err
 					return

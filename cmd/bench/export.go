@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -75,6 +76,29 @@ func writeCSV(w io.Writer, r *Report) error {
 		row("failover", fo.Mode, fo.Plugins, fo.Kind+"_median_ms", ms(fo.Median()))
 		row("failover", fo.Mode, fo.Plugins, fo.Kind+"_max_ms", ms(fo.Max()))
 		row("failover", fo.Mode, fo.Plugins, fo.Kind+"_bound_ms", ms(fo.Bound))
+	}
+	for _, c := range r.PluginCosts {
+		m := func(name, v string) { row("plugin_cost", modeGlobal, 1, c.Scenario+"_"+name, v) }
+		m("window_ms", ms(c.Window))
+		m("time_scale", f(c.TimeScale))
+		m("leader_"+strings.ReplaceAll(c.LeaderWorkUnit, " ", "_"), strconv.FormatUint(c.LeaderWork, 10))
+		m("get_per_hour", f(c.PerHour.Get))
+		m("head_per_hour", f(c.PerHour.Head))
+		m("put_per_hour", f(c.PerHour.Put))
+		m("list_per_hour", f(c.PerHour.List))
+		m("delete_per_hour", f(c.PerHour.Delete))
+		m("requests_per_hour", f(c.PerHour.Total()))
+		m("cost_per_month_usd", f(c.CostPerMonth))
+		m("election_requests_per_hour", f(c.ElectionPerHour))
+		if c.PerMessage != nil {
+			m("messages", strconv.FormatUint(c.Messages, 10))
+			m("get_per_message", f(c.PerMessage.Get))
+			m("head_per_message", f(c.PerMessage.Head))
+			m("put_per_message", f(c.PerMessage.Put))
+			m("list_per_message", f(c.PerMessage.List))
+			m("delete_per_message", f(c.PerMessage.Delete))
+			m("requests_per_message", f(c.PerMessage.Total()))
+		}
 	}
 	for _, t := range r.Targets {
 		row("target", "", 0, t.Name, t.Verdict)

@@ -15,20 +15,21 @@ import (
 
 // options are the command-line settings of one run.
 type options struct {
-	store      string   // store URL; "" means bolt in a temp dir
-	plugins    []int    // plugin counts per worker, ascending, distinct
-	workers    int      // worker processes (Hubs) per scenario
-	modes      []string // modePerPlugin and/or modeGlobal
-	clock      string   // clockVirtual or clockRealTime (resolved)
-	duration   time.Duration
-	interval   time.Duration // real-time heartbeat interval
-	trials     int
-	membership bool
-	timing     bool // convergence and failover trials
-	seed       uint64
-	json, csv  bool
-	svg        string
-	quiet      bool
+	store       string   // store URL; "" means bolt in a temp dir
+	plugins     []int    // plugin counts per worker, ascending, distinct
+	workers     int      // worker processes (Hubs) per scenario
+	modes       []string // modePerPlugin and/or modeGlobal
+	clock       string   // clockVirtual or clockRealTime (resolved)
+	duration    time.Duration
+	interval    time.Duration // real-time heartbeat interval
+	trials      int
+	membership  bool
+	timing      bool // convergence and failover trials
+	pluginCosts bool // the built-in plugins' requests (ttl, queue, scheduler)
+	seed        uint64
+	json, csv   bool
+	svg         string
+	quiet       bool
 }
 
 // Real-time defaults: intervals 10× shorter than the engine's defaults, so
@@ -79,6 +80,7 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	fs.IntVar(&o.trials, "trials", 0, "repetitions of each failover measurement, per stop kind (default 5 virtual, 3 real time)")
 	fs.BoolVar(&o.membership, "membership", true, "worker records (membership); false saves their PUTs")
 	fs.BoolVar(&o.timing, "timing", true, "measure time to a leader and failover time (false: requests only)")
+	fs.BoolVar(&o.pluginCosts, "plugin-costs", true, "measure the built-in plugins' own requests per hour (ttl, queue, scheduler)")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the engines' jitter and of the stop times (virtual clock runs repeat per seed, to within a request or two)")
 	fs.BoolVar(&o.json, "json", false, "write the report as JSON instead of tables")
 	fs.BoolVar(&o.csv, "csv", false, "write the report as CSV instead of tables")

@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // writeText writes r as the seed's tables, measured.
@@ -86,6 +88,8 @@ func writeText(w io.Writer, r *Report) error {
 		b.WriteString("\n")
 	}
 
+	writePluginCosts(&b, r)
+
 	if len(r.Targets) > 0 {
 		b.WriteString("## Targets\n\n")
 		t := newTable("Target", "Want", "Measured", "Result")
@@ -114,4 +118,61 @@ func hourFactor(r *Report) float64 {
 		return 0
 	}
 	return float64(3600e9) / float64(r.Window) / r.TimeScale
+}
+
+// writePluginCosts writes the built-in plugins' section.
+func writePluginCosts(b *strings.Builder, r *Report) {
+	if len(r.PluginCosts) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "## Built-in plugins: storage requests per hour at default settings (global mode, %d workers)\n\n", r.Workers)
+	b.WriteString("Each worker registers its own instance through coord.Hub.Use; only the leader sweeps, scans or runs slots.\n" +
+		"Plugin requests are counted by a driver.Counter wrapper around the store handle each instance uses (one call = one\n" +
+		"request on mem and bolt); the engine's election requests of the same run (the store's counter minus the plugin's) are\n" +
+		"shown apart and are not in the plugin's figures. Cost at " + r.Prices.Name + " prices, " + fmt.Sprint(HoursPerMonth) + " h/month.\n")
+	var scaled []string
+	for _, c := range r.PluginCosts {
+		if c.Clock == clockRealTime {
+			scaled = append(scaled, fmt.Sprintf("%s: %s of real time with intervals %.0f× shorter, counts × %.1f",
+				c.Scenario, formatWindow(c.Window), c.TimeScale, float64(time.Hour)/(float64(c.Window)*c.TimeScale)))
+		} else {
+			scaled = append(scaled, fmt.Sprintf("%s: %s of virtual time from Use", c.Scenario, formatWindow(c.Window)))
+		}
+	}
+	b.WriteString("Windows: " + strings.Join(scaled, "; ") + ".\n")
+	for _, c := range r.PluginCosts {
+		if c.Scenario == scenScheduler && c.Clock == clockRealTime && r.Clock == clockVirtual {
+			b.WriteString("The scheduler paces its slots with the process clock (time.NewTimer), not coord's Clock, so it cannot run on the\n" +
+				"virtual clock: it ran in real time on a " + r.Driver + " store of its own.\n")
+		}
+	}
+	b.WriteString("\n")
+	t := newTable("Plugin", "Scenario", "Leader work", "GET", "HEAD", "PUT", "LIST", "DELETE", "Requests/Hour", "Cost/Month", "Election requests/Hour (same run)").
+		alignRight(2, 3, 4, 5, 6, 7, 8, 9, 10)
+	for _, c := range r.PluginCosts {
+		p := c.PerHour
+		t.add(c.Plugin, c.Setup, fmt.Sprintf("%d %s", c.LeaderWork, c.LeaderWorkUnit),
+			formatCount(p.Get), formatCount(p.Head), formatCount(p.Put), formatCount(p.List), formatCount(p.Delete),
+			formatCount(p.Total()), formatDollars(c.CostPerMonth), formatCount(c.ElectionPerHour))
+	}
+	t.write(b)
+	b.WriteString("\n")
+	var per []PluginCost
+	for _, c := range r.PluginCosts {
+		if c.PerMessage != nil {
+			per = append(per, c)
+		}
+	}
+	if len(per) > 0 {
+		b.WriteString("Per message (enqueue + claim + ack, counted on the consumer's handle):\n\n")
+		t := newTable("Plugin", "Messages", "GET", "HEAD", "PUT", "LIST", "DELETE", "Requests/Message").alignRight(1, 2, 3, 4, 5, 6, 7)
+		f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+		for _, c := range per {
+			m := *c.PerMessage
+			t.add(c.Plugin, fmt.Sprint(c.Messages), f(roundTo(m.Get, 2)), f(roundTo(m.Head, 2)), f(roundTo(m.Put, 2)),
+				f(roundTo(m.List, 2)), f(roundTo(m.Delete, 2)), f(roundTo(m.Total(), 2)))
+		}
+		t.write(b)
+		b.WriteString("\n")
+	}
 }

@@ -65,6 +65,8 @@ type Report struct {
 	Convergence []Convergence `json:"convergence"`
 	Failover    []Failover    `json:"failover"`
 	PerWorker   []WorkerLoad  `json:"per_worker"`
+	// PluginCosts are the built-in plugins' own requests (-plugin-costs).
+	PluginCosts []PluginCost  `json:"plugin_costs"`
 	Targets     []Target      `json:"targets"`
 	Elapsed     time.Duration `json:"elapsed_ns"` // wall time of the whole run
 }
