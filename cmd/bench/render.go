@@ -136,7 +136,11 @@ func writePluginCosts(b *strings.Builder, r *Report) {
 			scaled = append(scaled, fmt.Sprintf("%s: %s of real time with intervals %.0f× shorter, counts × %.1f",
 				c.Scenario, formatWindow(c.Window), c.TimeScale, float64(time.Hour)/(float64(c.Window)*c.TimeScale)))
 		} else {
-			scaled = append(scaled, fmt.Sprintf("%s: %s of virtual time from Use", c.Scenario, formatWindow(c.Window)))
+			from := "from Use"
+			if c.StartUp.Total() > 0 {
+				from = "after the first sweep"
+			}
+			scaled = append(scaled, fmt.Sprintf("%s: %s of virtual time %s", c.Scenario, formatWindow(c.Window), from))
 		}
 	}
 	b.WriteString("Windows: " + strings.Join(scaled, "; ") + ".\n")
