@@ -515,7 +515,7 @@ func TestEnvironment(t *testing.T) {
 			}
 			return store, func() error { return nil }, nil
 		}}
-	if _, err := store.Put(t.Context(), "custom/tenant-a/state.json", []byte(`{"format":1,"namespace":"tenant-a","leader":"w9","mode":"global","epoch":4,"seq":1,"incarnation":"x","lease_ms":15000,"renewed":"2026-01-01T00:00:00Z"}`), driver.IfAbsent()); err != nil {
+	if _, err := store.Put(t.Context(), "custom/tenant-a/state.json", []byte(`{"format":2,"namespace":"tenant-a","leader":"w9","mode":"global","epoch":4,"seq":1,"incarnation":"x","lease_ms":15000,"renewed":"2026-01-01T00:00:00Z","sum":"b1a65da8"}`), driver.IfAbsent()); err != nil {
 		t.Fatal(err)
 	}
 	if code := c.run(t.Context(), []string{"status"}); code != exitOK || !strings.Contains(out.String(), "w9 (epoch 4)") {

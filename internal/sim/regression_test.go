@@ -2,6 +2,7 @@ package sim_test
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -105,9 +106,12 @@ func TestRegressionCorruptDelegatedPluginLease(t *testing.T) {
 			t.Fatal(err)
 		}
 		time.Sleep(2 * time.Minute)
-		t.Logf("leaderships %+v; injected %v", log.runs, viewB.Injected())
+		log.mu.Lock()
+		runs := slices.Clone(log.runs)
+		log.mu.Unlock()
+		t.Logf("leaderships %+v; injected %v", runs, viewB.Injected())
 		if o := log.overlaps(time.Now()); len(o) > 0 {
-			t.Errorf("two leaders of beta at once: %v; leaderships %+v", o, log.runs)
+			t.Errorf("two leaders of beta at once: %v; leaderships %+v", o, runs)
 		}
 		_ = hubB.Close(context.Background())
 		_ = hubA.Close(context.Background())
