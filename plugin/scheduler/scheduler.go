@@ -140,7 +140,22 @@ type Options struct {
 	// RetryBackoff is the wait after a storage error before trying again
 	// (default 1s, doubling up to 30s).
 	RetryBackoff time.Duration
+	// Clock paces the job loops (default: the time package). It has the
+	// shape of coord.Clock, so a Hub's clock (or a virtual one) can be
+	// passed. Slots themselves are always numbered by the server's clock.
+	Clock Clock
 }
+
+// Clock is the source of time for waiting between slots.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Stats are a Scheduler's counters since it was created.
 type Stats struct {
@@ -208,6 +223,9 @@ func New(store driver.Store, prefix string, jobs []Job, opts Options) (*Schedule
 		if j.MaxCatchUp <= 0 {
 			jobs[i].MaxCatchUp = DefaultMaxCatchUp
 		}
+	}
+	if opts.Clock == nil {
+		opts.Clock = realClock{}
 	}
 	if opts.RetryBackoff <= 0 {
 		opts.RetryBackoff = time.Second
@@ -304,11 +322,9 @@ func (s *Scheduler) loop(ctx context.Context, term plugin.Term, j Job) error {
 			backoff = s.opts.RetryBackoff
 		}
 		if wait > 0 {
-			t := time.NewTimer(wait)
 			select {
 			case <-ctx.Done():
-				t.Stop()
-			case <-t.C:
+			case <-s.opts.Clock.After(wait):
 			}
 		}
 	}
@@ -323,7 +339,7 @@ func (s *Scheduler) step(ctx context.Context, term plugin.Term, j Job, cache *jo
 	if err != nil {
 		return 0, err
 	}
-	now, listed := res.ServerTime, time.Now()
+	now, listed := res.ServerTime, s.opts.Clock.Now()
 	version := ""
 	for _, e := range res.Entries {
 		if e.Key == key {
@@ -418,7 +434,7 @@ func (s *Scheduler) step(ctx context.Context, term plugin.Term, j Job, cache *jo
 	// Sleep until the next slot by the server's clock as seen at the List,
 	// advanced by the local time spent since (no LIST just to learn that
 	// nothing is due).
-	return max(0, slotStart(j, target+1).Sub(now)-time.Since(listed)+time.Millisecond), nil
+	return max(0, slotStart(j, target+1).Sub(now)-s.opts.Clock.Now().Sub(listed)+time.Millisecond), nil
 }
 
 // run runs the slot of claim, which this loop holds at version v, and
