@@ -43,10 +43,14 @@ BENCH_MINIO_FLAGS ?= -duration 60s
 bench-minio: servers
 	COORD_BENCH_MINIO=1 COORD_BENCH_FLAGS="$(BENCH_MINIO_FLAGS) $(BENCH_FLAGS)" ./internal/testserver/run.sh $(GO) test -count=1 -run TestBenchAgainstMinIO -v -timeout 30m ./cmd/bench
 
-## chaos: real-server chaos (worker processes on MinIO and versitygw; the
-## leader is killed -9, SIGSTOPped, partitioned, reset; >= 50 failovers per
-## server; leadership intervals checked for overlap).
+## chaos: the full simulation sweep (SIM_SEEDS seeds of many processes on a
+## virtual clock over a fault-injecting store), then real-server chaos
+## (worker processes on MinIO and versitygw; the leader is killed -9,
+## SIGSTOPped, partitioned, reset; >= 50 failovers per server; leadership
+## intervals checked for overlap).
+SIM_SEEDS ?= 5000
 chaos: servers
+	COORD_SIM_SEEDS=$(SIM_SEEDS) $(GO) test -count=1 -timeout 60m -run '^TestSimSweep$$' -v ./internal/sim
 	./internal/testserver/run.sh $(GO) test -tags chaos -count=1 -v -run '^TestChaos$$' -timeout 20m ./internal/chaos
 
 ## servers: build MinIO and versitygw into ./.bin once (cached).
