@@ -64,17 +64,6 @@ func benchmark(ctx context.Context, o options, progOut io.Writer) (*Report, erro
 	return benchmarkOn(ctx, o, st, rt, progOut, nil)
 }
 
-// realTwinOf returns, for a virtual-clock run on store URL raw, how to
-// open a store of the same kind keeping real time (a temp bolt file, or
-// mem), for the scenarios that cannot run on the virtual clock.
-func realTwinOf(raw string) func(context.Context) (*openedStore, error) {
-	twin := "" // bolt in a temp dir
-	if scheme, err := storeScheme(raw); err == nil && scheme == "mem" {
-		twin = "mem://"
-	}
-	return func(ctx context.Context) (*openedStore, error) { return openStore(ctx, twin, time.Now) }
-}
-
 // windowHook, when not nil, is called right after the driver's counters
 // are read at the start (true) and end (false) of each steady-state
 // window; tests compare with server-side counts there.
@@ -99,9 +88,6 @@ func benchmarkOn(ctx context.Context, o options, st *openedStore, rt runner, pro
 	r.Defaults.Membership = o.membership
 	b := &bench{o: o, rt: rt, store: st.store, cfg: cfg, r: r, rootBase: fmt.Sprintf("coord-bench-%d/", time.Now().UnixNano()),
 		rng: rand.New(rand.NewPCG(o.seed, o.seed^0x5bd1e995)), hook: hook}
-	if o.clock == clockVirtual {
-		b.realTwin = realTwinOf(o.store)
-	}
 	steps := len(o.modes) * len(o.plugins)
 	if o.timing {
 		steps *= 2
@@ -129,8 +115,6 @@ func benchmarkOn(ctx context.Context, o options, st *openedStore, rt runner, pro
 			}
 		}
 	}
-	// Last: the scheduler's scenario runs in real time, and nothing may be
-	// left waiting on the virtual clock after it.
 	if o.pluginCosts {
 		if err := b.pluginCosts(ctx); err != nil {
 			return nil, fmt.Errorf("built-in plugins: %w", err)
@@ -153,9 +137,6 @@ type bench struct {
 	scen     int
 	rng      *rand.Rand
 	hook     windowHook
-	// realTwin opens a real-clock store of the run's kind (virtual-clock
-	// runs only; see schedulerCost).
-	realTwin func(context.Context) (*openedStore, error)
 }
 
 // root returns a fresh key prefix, so that scenarios never see each

@@ -61,8 +61,9 @@ type cluster struct {
 type pluginSpec struct {
 	name string
 	// build returns worker i's instance of the plugin, which must use
-	// store (the worker's handle) for all its storage requests.
-	build func(i int, store driver.Store) (plugin.Plugin, error)
+	// store (the worker's handle) for all its storage requests and may
+	// pace itself on clock (the worker's Hub clock: the run's clock).
+	build func(i int, store driver.Store, clock coord.Clock) (plugin.Plugin, error)
 }
 
 // startCluster creates n workers with plugins plugins each in mode under
@@ -102,7 +103,7 @@ func startCluster(ctx context.Context, rt runner, store driver.Store, cfg coord.
 				}
 				if spec != nil {
 					var err error
-					if used, err = spec.build(i, w.tap); err != nil {
+					if used, err = spec.build(i, w.tap, w.hub.Config().Clock); err != nil {
 						errs[i] = err
 						return
 					}

@@ -30,12 +30,9 @@ const (
 	queueLoadEvery = time.Minute
 	// schedJobEvery is the scheduler scenario's job interval.
 	schedJobEvery = time.Minute
-	// schedScale shortens the scheduler's job interval when it runs in real
-	// time: a 500ms job stands for a job every minute.
+	// schedScale shortens the scheduler's job interval in a real-time run:
+	// a 500ms job stands for a job every minute.
 	schedScale = 120
-	// schedMaxWindow bounds the scheduler's real-time window in a
-	// virtual-clock run (the scheduler paces itself on the process clock).
-	schedMaxWindow = 5 * time.Second
 )
 
 // PluginCost is the storage cost of one built-in plugin scenario in global
@@ -146,12 +143,12 @@ type pluginCluster struct {
 // startPlugins starts the scenario's workers, each with its instance of
 // the plugin (built by build on its counted handle), in global mode.
 func (b *bench) startPlugins(ctx context.Context, env pluginEnv, name string,
-	build func(i int, store driver.Store) (plugin.Plugin, error)) (*pluginCluster, error) {
+	build func(i int, store driver.Store, clock coord.Clock) (plugin.Plugin, error)) (*pluginCluster, error) {
 	pc := &pluginCluster{env: env, handles: make([]*countingStore, b.o.workers)}
-	spec := &pluginSpec{name: name, build: func(i int, store driver.Store) (plugin.Plugin, error) {
+	spec := &pluginSpec{name: name, build: func(i int, store driver.Store, clock coord.Clock) (plugin.Plugin, error) {
 		h := &countingStore{Store: store}
 		pc.handles[i] = h
-		return build(i, h)
+		return build(i, h, clock)
 	}}
 	pc.mark()
 	b.scen++
@@ -210,12 +207,12 @@ func (pc *pluginCluster) result(b *bench, scen, pluginName, setup string, plugin
 // pluginCosts runs the built-in plugin scenarios.
 func (b *bench) pluginCosts(ctx context.Context) error {
 	env := pluginEnv{rt: b.rt, store: b.store, cfg: b.cfg, clock: b.o.clock, scale: b.r.TimeScale}
-	for _, f := range []func(context.Context, pluginEnv) error{b.ttlCost, b.queueIdleCost, b.queueLoadCost} {
+	for _, f := range []func(context.Context, pluginEnv) error{b.ttlCost, b.queueIdleCost, b.queueLoadCost, b.schedulerCost} {
 		if err := f(ctx, env); err != nil {
 			return err
 		}
 	}
-	return b.schedulerCost(ctx)
+	return nil
 }
 
 // waitWindow lets time pass until just before t0+window, drawing
@@ -262,7 +259,7 @@ func (b *bench) ttlCost(ctx context.Context, env pluginEnv) error {
 		}
 	}
 	ticks := make([]*countedTicks, b.o.workers)
-	pc, err := b.startPlugins(ctx, env, "ttl", func(i int, store driver.Store) (plugin.Plugin, error) {
+	pc, err := b.startPlugins(ctx, env, "ttl", func(i int, store driver.Store, _ coord.Clock) (plugin.Plugin, error) {
 		s, err := ttl.New(store, prefix, opts)
 		if err != nil {
 			return nil, err
@@ -318,7 +315,7 @@ func (b *bench) startQueue(ctx context.Context, env pluginEnv) (*pluginCluster, 
 	}
 	ticks := make([]*countedTicks, b.o.workers)
 	queues := make([]*queue.Queue, b.o.workers)
-	pc, err := b.startPlugins(ctx, env, "queue", func(i int, store driver.Store) (plugin.Plugin, error) {
+	pc, err := b.startPlugins(ctx, env, "queue", func(i int, store driver.Store, _ coord.Clock) (plugin.Plugin, error) {
 		q, err := queue.New(store, prefix, opts)
 		if err != nil {
 			return nil, err
@@ -395,41 +392,25 @@ func (b *bench) queueLoadCost(ctx context.Context, env pluginEnv) error {
 	return nil
 }
 
-// schedulerCost: one job every minute. The scheduler paces its slots with
-// the process clock (time.NewTimer), not with coord's Clock, so it cannot
-// run on the virtual clock: on a virtual-clock run it runs in real time
-// on a store of the same kind with the real clock, its job every
-// 500ms standing for every minute (×120), and the engine at the real-time
-// settings.
-func (b *bench) schedulerCost(ctx context.Context) error {
+// schedulerCost: one job every minute, its slots paced by the run's clock
+// (each worker's Hub clock goes into scheduler.Options.Clock): on the
+// virtual clock at the default interval over the run's window (an hour by
+// default: ~60 slots); in real time its job every 500ms stands for every
+// minute (×120).
+func (b *bench) schedulerCost(ctx context.Context, env pluginEnv) error {
 	b.prog.begin("plugin requests: scheduler, one job every minute")
-	env := pluginEnv{rt: b.rt, store: b.store, cfg: b.cfg, clock: b.o.clock, scale: b.r.TimeScale}
-	window := b.o.duration
-	if b.o.clock == clockVirtual {
-		if b.realTwin == nil {
-			return errors.New("scheduler: no real-clock store for the scheduler's real-time run")
-		}
-		twin, err := b.realTwin(ctx)
-		if err != nil {
-			return fmt.Errorf("scheduler: %w", err)
-		}
-		defer twin.close()
-		ro := b.o
-		ro.clock = clockRealTime
-		cfg, scale := engineSettings(ro)
-		cfg.DisableMembership = !b.o.membership
-		env = pluginEnv{rt: realRunner{}, store: twin.store, cfg: cfg, clock: clockRealTime, scale: scale}
-		window = min(schedMaxWindow, b.o.duration/schedScale)
+	every, scale := schedJobEvery, 1.0
+	if env.clock == clockRealTime {
+		every, scale = schedJobEvery/schedScale, schedScale
 	}
-	every := schedJobEvery / schedScale
-	window = max(every, window.Truncate(every))
+	window := max(every, b.o.duration.Truncate(every))
 	prefix := b.rootBase + fmt.Sprintf("scheduler-%d/", b.scen)
 	scheds := make([]*scheduler.Scheduler, b.o.workers)
-	pc, err := b.startPlugins(ctx, env, "scheduler", func(i int, store driver.Store) (plugin.Plugin, error) {
+	pc, err := b.startPlugins(ctx, env, "scheduler", func(i int, store driver.Store, clock coord.Clock) (plugin.Plugin, error) {
 		s, err := scheduler.New(store, prefix, []scheduler.Job{{
 			Name: "every-minute", Interval: every,
 			Run: func(context.Context, scheduler.Run) error { return nil },
-		}}, scheduler.Options{})
+		}}, scheduler.Options{Clock: clock})
 		scheds[i] = s
 		return s, err
 	})
@@ -458,9 +439,9 @@ func (b *bench) schedulerCost(ctx context.Context) error {
 	if err := b.waitWindow(ctx, env.rt, pc.t0, window); err != nil {
 		return err
 	}
-	pcost := pc.result(b, scenScheduler, "scheduler", fmt.Sprintf("one job every %s", formatWindow(schedJobEvery)), schedScale)
+	pcost := pc.result(b, scenScheduler, "scheduler", fmt.Sprintf("one job every %s", formatWindow(schedJobEvery)), scale)
 	pcost.LeaderWork, pcost.LeaderWorkUnit = runs()-runs0, "slots run"
-	if b.o.clock == clockVirtual {
+	if env.clock == clockRealTime {
 		pcost.Setup += fmt.Sprintf(" (real time: job every %s, ×%d)", formatDuration(every), schedScale)
 	}
 	b.r.PluginCosts = append(b.r.PluginCosts, pcost)

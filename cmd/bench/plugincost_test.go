@@ -61,10 +61,11 @@ func TestCountingStoreCountsEveryCall(t *testing.T) {
 // short virtual window and checks that every row comes from measured
 // counts that agree with what the leader did: one LIST per sweep or scan,
 // as many scans as the queue's interval fits in the window (±1), each
-// live ttl entry read once, a claim and a completion per scheduler slot.
+// live ttl entry read once, one scheduler slot a virtual minute (±1), each a
+// LIST, a claim and a completion.
 func TestPluginCostsMeasured(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs simulated time and a second of real time")
+		t.Skip("runs minutes of simulated time")
 	}
 	window := 2 * time.Minute
 	o, err := parseFlags([]string{"-store", "mem://", "-plugins", "1", "-modes", "global", "-workers", "2",
@@ -135,12 +136,14 @@ func TestPluginCostsMeasured(t *testing.T) {
 	}
 
 	sc := rows[scenScheduler]
-	if sc.Clock != clockRealTime || sc.TimeScale != schedScale || sc.LeaderWork == 0 {
-		t.Fatalf("scheduler: %+v", sc)
+	// The window is half-open: [t0, t0+window).
+	if sc.Clock != clockVirtual || sc.TimeScale != 1 || sc.Window != window-time.Nanosecond {
+		t.Fatalf("scheduler: clock %s, time scale %v, window %v; want the run's virtual clock and window", sc.Clock, sc.TimeScale, sc.Window)
 	}
-	slots := float64(sc.Window) / float64(schedJobEvery/schedScale)
-	if !near(sc.LeaderWork, slots) || sc.Requests.List < sc.LeaderWork || sc.Requests.Put < 2*sc.LeaderWork {
-		t.Errorf("scheduler: %v in %d slots (window holds %.1f); want a LIST, a claim and a completion PUT per slot",
+	slots := float64(window) / float64(schedJobEvery)
+	if !near(sc.LeaderWork, slots) || sc.Requests.List != sc.LeaderWork || sc.Requests.Put != 2*sc.LeaderWork ||
+		sc.Requests.Total() != 3*sc.LeaderWork {
+		t.Errorf("scheduler: %v in %d slots; want %.0f±1 slots (one a virtual minute), each a LIST, a claim and a completion PUT",
 			sc.Requests, sc.LeaderWork, slots)
 	}
 

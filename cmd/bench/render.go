@@ -144,12 +144,6 @@ func writePluginCosts(b *strings.Builder, r *Report) {
 		}
 	}
 	b.WriteString("Windows: " + strings.Join(scaled, "; ") + ".\n")
-	for _, c := range r.PluginCosts {
-		if c.Scenario == scenScheduler && c.Clock == clockRealTime && r.Clock == clockVirtual {
-			b.WriteString("The scheduler paces its slots with the process clock (time.NewTimer), not coord's Clock, so it cannot run on the\n" +
-				"virtual clock: it ran in real time on a " + r.Driver + " store of its own.\n")
-		}
-	}
 	b.WriteString("\n")
 	t := newTable("Plugin", "Scenario", "Leader work", "GET", "HEAD", "PUT", "LIST", "DELETE", "Requests/Hour", "Cost/Month", "Election requests/Hour (same run)").
 		alignRight(2, 3, 4, 5, 6, 7, 8, 9, 10)
