@@ -46,6 +46,7 @@ type Coordinator struct {
 	member      membership
 	lastLeader  string
 	lastEpoch   uint64
+	quickPolled int // early reads since the leader we see changed (soonerIfUnlisted)
 
 	// Shared state, under mu.
 	mu       sync.Mutex
@@ -317,6 +318,7 @@ func (c *Coordinator) syncSlots(ctx context.Context) bool {
 		}
 	}
 	if len(added) > 0 {
+		c.quickPolled = 0
 		c.observeLeader()
 	}
 	return len(added) > 0
@@ -403,6 +405,7 @@ func (c *Coordinator) observeLeader() {
 	if leader != c.lastLeader || (leader != "" && epoch != c.lastEpoch) {
 		from := c.lastLeader
 		c.lastLeader, c.lastEpoch = leader, epoch
+		c.quickPolled = 0
 		if from != leader {
 			c.leaderChanges.Add(1)
 		}

@@ -22,7 +22,10 @@
 // In Global mode plugins add nothing per heartbeat: the namespace leader
 // claims each plugin's lease once per election (a GET and a PUT), and
 // followers learn which plugins the leader leads from the namespace record
-// they read anyway.
+// they read anyway. Around an election only, the leader renews once more
+// right after its claims so that the record lists them, and a follower
+// whose plugins a new leader does not list yet reads again early (at most
+// 4 times, from HeartbeatInterval/20, doubling).
 //
 // # Safety: never two leaders
 //
@@ -168,10 +171,18 @@
 // an IfAbsent PUT; the first heartbeat runs at start). After a crash a
 // follower takes over within LeaseTimeout + HeartbeatInterval +
 // HeartbeatJitter, after a graceful stop within HeartbeatInterval +
-// HeartbeatJitter (plus request latency). Failed renewals are retried with
-// a bounded backoff until the renew deadline. A circuit breaker stops
-// requests for a while after consecutive storage failures; it only ever
-// withholds requests, so it cannot weaken safety.
+// HeartbeatJitter (plus request latency). In Global mode a follower is
+// told a plugin's leader a few hundred milliseconds (plus request
+// latency) after the leader's claim, so on a cold start well within
+// HeartbeatInterval + HeartbeatJitter of the election: the leader renews
+// right after its claims, and followers read early while a new leader
+// does not list their plugins. Neither touches the argument above: that
+// renewal is an ordinary one (IfMatch, seq+1, a new renew start), and an
+// early read that returns an unchanged version keeps the time it was
+// first seen. Failed renewals are retried with a bounded backoff until the
+// renew deadline. A circuit breaker stops requests for a while after
+// consecutive storage failures; it only ever withholds requests, so it
+// cannot weaken safety.
 //
 // # Membership
 //

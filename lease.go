@@ -459,8 +459,31 @@ func (c *Coordinator) untilNextRenewal(ctx context.Context, start time.Time) tim
 	next := start.Add(c.cfg.HeartbeatInterval + c.jitter(c.cfg.HeartbeatJitter))
 	if c.mode == Global {
 		c.claimPlugins(ctx, later(next, c.clock.Now().Add(c.cfg.HeartbeatInterval/2)))
+		if c.claimsUnlisted() {
+			// Followers learn who leads a plugin from Plugins in the
+			// namespace record: list the claims just confirmed by
+			// renewing now (the ordinary renewal: IfMatch, seq+1, a new
+			// renew start) instead of a heartbeat later. Once per batch
+			// of claims, never in steady state.
+			return 0
+		}
 	}
 	return max(next.Sub(c.clock.Now()), 0)
+}
+
+// claimsUnlisted reports whether we lead a plugin that our last confirmed
+// write of the namespace record does not list in Plugins with its epoch.
+func (c *Coordinator) claimsUnlisted() bool {
+	if !c.lease.held {
+		return false
+	}
+	listed := c.lease.rec.Plugins
+	for name, e := range c.claimedEpochs() {
+		if listed[name] != e {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Coordinator) followerCycle(ctx context.Context) time.Duration {
@@ -513,8 +536,9 @@ func (c *Coordinator) followerCycle(ctx context.Context) time.Duration {
 	}
 	if wait := at.Sub(now); wait > 0 {
 		// Poll again at the regular time, or when the lease would expire
-		// if that comes first (the takeover is jittered then).
-		return min(c.followerDelay(), wait)
+		// if that comes first (the takeover is jittered then), or sooner
+		// while a new leader has yet to list our plugins.
+		return c.soonerIfUnlisted(min(c.followerDelay(), wait), false)
 	}
 	if jitter {
 		if !c.sleep(ctx, c.jitter(c.cfg.HeartbeatJitter/2)) {
@@ -537,7 +561,49 @@ func (c *Coordinator) followerCycle(ctx context.Context) time.Duration {
 		c.log.Debug(c.prefix+" takeover write failed", "key", k.key, "err", err)
 		return c.retryDelay()
 	}
-	return c.followerDelay() // lost the race: someone else leads now
+	return c.soonerIfUnlisted(c.followerDelay(), true) // lost the race: someone else leads now
+}
+
+// quickPolls bounds the early reads a global follower makes per observed
+// leadership (and per batch of plugins it subscribes) while it waits for
+// the leader to list its plugins.
+const quickPolls = 4
+
+// soonerIfUnlisted returns the delay to a global follower's next read:
+// d, or less while the namespace has a new leader (lostRace: one whose
+// record we have not read yet) that does not list, in Plugins, every
+// plugin we subscribe. Such a leader lists its claims in a renewal right
+// after making them, so an early read learns the plugins' leaders a
+// heartbeat sooner. The early reads back off (HeartbeatInterval/20 from
+// the first, doubling, jittered) and are at most quickPolls per leader
+// (the count restarts when the leader or epoch we see changes, or when
+// plugins subscribe), so they cost a few GETs per election and nothing
+// in steady state. A read only refreshes the observation: an unchanged
+// version keeps the time it was first seen, so expiry is judged as
+// before.
+func (c *Coordinator) soonerIfUnlisted(d time.Duration, lostRace bool) time.Duration {
+	if c.mode != Global || c.lease.held || len(c.slots) == 0 || c.quickPolled >= quickPolls {
+		return d
+	}
+	if !lostRace {
+		r := c.lease.obs.rec
+		if r == nil || r.Released || c.lease.ours() {
+			return d
+		}
+		unlisted := false
+		for name := range c.slots {
+			if r.Plugins[name] == 0 {
+				unlisted = true
+				break
+			}
+		}
+		if !unlisted {
+			return d
+		}
+	}
+	step := max(c.cfg.HeartbeatInterval/20, time.Millisecond) << c.quickPolled
+	c.quickPolled++
+	return min(d, step/2+c.jitter(step/2))
 }
 
 // afterAcquire runs right after winning (the acquisition started at
