@@ -7,7 +7,8 @@
 //	minio://host:port/bucket/prefix?secure=false   minio-go against MinIO
 //
 // s3 takes the query parameters region, endpoint (an http(s) URL),
-// path_style (bool) and conditional_delete (bool; absent means "AWS S3
+// path_style (bool), verify_etag (bool: re-read torn reads, for servers
+// such as versitygw) and conditional_delete (bool; absent means "AWS S3
 // proper yes, custom endpoint no", see driver/s3.DeleteAuto). minio takes
 // secure (bool, default true) and region. A non-empty prefix always ends
 // in "/" (one is added), so keys live in a folder.
@@ -111,6 +112,10 @@ type Spec struct {
 	// decision; nil leaves it to the driver (on for AWS, off for a
 	// custom endpoint).
 	ConditionalDelete *bool
+	// VerifyETag makes the s3 driver re-read a Get whose ETag is not the
+	// MD5 of its body (verify_etag=true): needed on servers that can tear
+	// a read racing a write, such as versitygw v1.8.0.
+	VerifyETag bool
 	// Insecure selects plain HTTP for minio (secure=false).
 	Insecure bool
 }
@@ -228,7 +233,10 @@ func Parse(raw string) (Spec, error) {
 		if set {
 			spec.ConditionalDelete = &cd
 		}
-		if err := q.only("region", "endpoint", "path_style", "conditional_delete"); err != nil {
+		if spec.VerifyETag, _, err = q.boolean("verify_etag"); err != nil {
+			return fail(ErrBadParameter, "%v", err)
+		}
+		if err := q.only("region", "endpoint", "path_style", "conditional_delete", "verify_etag"); err != nil {
 			return fail(ErrBadParameter, "%v", err)
 		}
 		return spec, nil
@@ -294,6 +302,9 @@ func (s Spec) String() string {
 		if s.ConditionalDelete != nil {
 			v.Set("conditional_delete", strconv.FormatBool(*s.ConditionalDelete))
 		}
+		if s.VerifyETag {
+			v.Set("verify_etag", "true")
+		}
 		u := url.URL{Scheme: SchemeS3, Host: s.Bucket, RawQuery: v.Encode()}
 		if s.Prefix != "" {
 			u.Path = "/" + s.Prefix
@@ -345,7 +356,7 @@ func (s Spec) Open(ctx context.Context) (driver.Store, error) {
 		return s3.Open(ctx, s3.Config{
 			Bucket: s.Bucket, Prefix: s.Prefix, Region: s.Region,
 			Endpoint: s.Endpoint, PathStyle: s.PathStyle,
-			Options: s3.Options{ConditionalDelete: mode},
+			Options: s3.Options{ConditionalDelete: mode, VerifyETag: s.VerifyETag},
 		})
 	case SchemeMinIO:
 		access, secret, err := minioCredentials(os.Getenv)
