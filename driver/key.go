@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"unicode"
@@ -64,4 +65,27 @@ func invalidKey(key, why string) error {
 		shown = shown[:64] + "…"
 	}
 	return &OpError{Op: "validate", Key: shown, Err: fmt.Errorf("%w: %s", ErrInvalidKey, why)}
+}
+
+// PrefixedKey is the prologue of a call on a store that keeps its keys
+// under prefix (the s3 and minio drivers): it validates key with validate
+// (ValidateKey or ValidatePrefix), checks that prefix+key still fits in
+// MaxKeyLen, that the store is not closed and that ctx is not done, and
+// returns prefix+key. Errors are wrapped in an OpError with op and the
+// caller's key.
+func PrefixedKey(ctx context.Context, op, prefix, key string, closed bool, validate func(string) error) (string, error) {
+	if err := validate(key); err != nil {
+		return "", err
+	}
+	full := prefix + key
+	if len(full) > MaxKeyLen {
+		return "", Wrap(op, key, ErrInvalidKey, fmt.Errorf("with the store prefix longer than %d bytes", MaxKeyLen))
+	}
+	if closed {
+		return "", Wrap(op, key, ErrClosed, nil)
+	}
+	if err := ctx.Err(); err != nil {
+		return "", Wrap(op, key, nil, err)
+	}
+	return full, nil
 }

@@ -291,21 +291,7 @@ func classOf(ctx context.Context, in middleware.FinalizeInput) driver.Class {
 // begin checks the key, the context and the closed state, and returns the
 // full object key.
 func (s *Store) begin(ctx context.Context, op, key string, validate func(string) error) (string, error) {
-	if err := validate(key); err != nil {
-		return "", err
-	}
-	full := s.prefix + key
-	if len(full) > driver.MaxKeyLen {
-		return "", driver.Wrap(op, key, driver.ErrInvalidKey,
-			fmt.Errorf("with the store prefix longer than %d bytes", driver.MaxKeyLen))
-	}
-	if s.closed.Load() {
-		return "", driver.Wrap(op, key, driver.ErrClosed, nil)
-	}
-	if err := ctx.Err(); err != nil {
-		return "", driver.Wrap(op, key, nil, err)
-	}
-	return full, nil
+	return driver.PrefixedKey(ctx, op, s.prefix, key, s.closed.Load(), validate)
 }
 
 // Get implements driver.Store.
