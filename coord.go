@@ -161,13 +161,13 @@ func (h *Hub) Use(ctx context.Context, name string, p plugin.Plugin, opts UseOpt
 
 func (h *Hub) attach(ctx context.Context, sub *Subscription, p plugin.Plugin) error {
 	if sub.mode == Global {
-		c, err := h.GlobalCoordinator(ctx, sub.ns)
+		var s *slot
+		c, err := h.globalCoordinator(ctx, sub.ns, func(c *Coordinator) (err error) {
+			s, err = c.subscribe(sub.name, p)
+			return err
+		})
 		switch {
 		case err == nil:
-			s, err := c.subscribe(sub.name, p)
-			if err != nil {
-				return err
-			}
 			sub.c, sub.s = c, s
 			return nil
 		case errors.Is(err, ErrStoreUnavailable):
@@ -202,6 +202,17 @@ func (h *Hub) attach(ctx context.Context, sub *Subscription, p plugin.Plugin) er
 // it returns an error for which errors.Is(err, ErrStoreUnavailable) holds
 // and nothing keeps running.
 func (h *Hub) GlobalCoordinator(ctx context.Context, namespace string) (*Coordinator, error) {
+	return h.globalCoordinator(ctx, namespace, nil)
+}
+
+// globalCoordinator is GlobalCoordinator that also calls subscribe, if not
+// nil, on the coordinator before returning it: before its loop starts when
+// this call creates it, so that the first heartbeat already sees the
+// plugin (and a run replays exactly: internal/sim).
+func (h *Hub) globalCoordinator(ctx context.Context, namespace string, subscribe func(*Coordinator) error) (*Coordinator, error) {
+	if subscribe == nil {
+		subscribe = func(*Coordinator) error { return nil }
+	}
 	if err := ValidateName("namespace", namespace); err != nil {
 		return nil, err
 	}
@@ -212,7 +223,7 @@ func (h *Hub) GlobalCoordinator(ctx context.Context, namespace string) (*Coordin
 	}
 	if c := h.globals[namespace]; c != nil {
 		h.mu.Unlock()
-		return c, nil
+		return c, subscribe(c)
 	}
 	h.mu.Unlock()
 	c := newCoordinator(h, Global, namespace, "")
@@ -220,16 +231,22 @@ func (h *Hub) GlobalCoordinator(ctx context.Context, namespace string) (*Coordin
 		return nil, err
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.closed {
+		h.mu.Unlock()
 		return nil, ErrClosed
 	}
 	if other := h.globals[namespace]; other != nil {
-		return other, nil // lost a creation race; ours never started
+		h.mu.Unlock()
+		return other, subscribe(other) // lost a creation race; ours never started
+	}
+	if err := subscribe(c); err != nil {
+		h.mu.Unlock()
+		return nil, err
 	}
 	h.globals[namespace] = c
 	h.coords = append(h.coords, c)
 	c.start()
+	h.mu.Unlock()
 	return c, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -238,8 +239,8 @@ func (c *Coordinator) shutdown(ctx context.Context) {
 	}
 	c.watchers = nil
 	c.mu.Unlock()
-	for name, s := range c.slots {
-		c.dropSlot(ctx, name, s, false)
+	for _, s := range c.sortedSlots() {
+		c.dropSlot(ctx, s.name, s, false)
 	}
 	c.closeErr = errors.Join(errs...)
 }
@@ -308,6 +309,9 @@ func (c *Coordinator) syncSlots(ctx context.Context) bool {
 		}
 	}
 	c.mu.Unlock()
+	bySlotName := func(a, b *slot) int { return strings.Compare(a.name, b.name) }
+	slices.SortFunc(added, bySlotName) // in name order: runs replay exactly (internal/sim)
+	slices.SortFunc(removed, bySlotName)
 	for _, s := range removed {
 		c.dropSlot(ctx, s.name, s, true)
 	}
@@ -412,7 +416,7 @@ func (c *Coordinator) observeLeader() {
 		c.diag(fmt.Sprintf("Leader changed: %s → %s (epoch: %d)", orNone(from), orNone(leader), epoch))
 		c.emit(plugin.Change{Namespace: c.ns, Plugin: c.plugin, From: from, To: leader, Epoch: epoch, Self: leader == c.worker && leader != ""})
 	}
-	for _, s := range c.slots {
+	for _, s := range c.sortedSlots() {
 		switch {
 		case c.mode == PerPlugin:
 			c.notePlugin(s, leader, epoch)
@@ -498,9 +502,10 @@ func (c *Coordinator) withTimeout(ctx context.Context, d time.Duration) (context
 		return context.WithTimeout(ctx, d)
 	}
 	tctx, cancel := context.WithCancelCause(ctx)
+	fired := c.clock.After(d) // before the goroutine: timers are made in program order
 	go func() {
 		select {
-		case <-c.clock.After(d):
+		case <-fired:
 			cancel(context.DeadlineExceeded)
 		case <-tctx.Done():
 		}

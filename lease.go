@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -739,7 +738,7 @@ func (c *Coordinator) startTerm(start time.Time) bool {
 	c.mu.Unlock()
 	c.observeLeader()
 	if c.mode == PerPlugin {
-		for _, s := range c.slots {
+		for _, s := range c.sortedSlots() {
 			c.startPlugin(s, t, t.epoch)
 		}
 	}
@@ -757,7 +756,7 @@ func (c *Coordinator) stepDown(why string) {
 	if k.term != nil {
 		k.term.cancel()
 	}
-	for _, s := range c.slots {
+	for _, s := range c.sortedSlots() {
 		c.stopPlugin(s)
 		if s.claim != nil {
 			s.claim.held = false
@@ -799,6 +798,18 @@ func (c *Coordinator) slotNames() []string {
 	return names
 }
 
+// sortedSlots lists the loop's plugins in name order. The loop iterates
+// them in this order wherever it acts (draws random tokens, starts or
+// stops plugins), never in map order, so that a run on one seed replays
+// exactly (internal/sim).
+func (c *Coordinator) sortedSlots() []*slot {
+	out := make([]*slot, 0, len(c.slots))
+	for _, name := range c.slotNames() {
+		out = append(out, c.slots[name])
+	}
+	return out
+}
+
 // claimPlugins makes the namespace leader the leader of every subscribed
 // plugin whose lease it does not hold yet in this term, in parallel. A
 // claim costs requests only once per election (and when a plugin
@@ -809,7 +820,7 @@ func (c *Coordinator) claimPlugins(ctx context.Context, deadline time.Time) {
 		return
 	}
 	var todo []*slot
-	for _, s := range c.slots {
+	for _, s := range c.sortedSlots() { // name order: keepers draw from the rng
 		if s.claim == nil {
 			s.claim = c.newKeeper(pluginLeaseKey(c.cfg.Root, c.ns, s.name), s.name)
 		}
@@ -821,7 +832,6 @@ func (c *Coordinator) claimPlugins(ctx context.Context, deadline time.Time) {
 	if len(todo) == 0 {
 		return
 	}
-	slices.SortFunc(todo, func(a, b *slot) int { return strings.Compare(a.name, b.name) })
 	// Each request of a claim has the usual request timeout, but claims
 	// end by deadline (when the next renewal is due). They are not
 	// jittered: only one process (the namespace leader) claims, and a

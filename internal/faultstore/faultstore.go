@@ -164,6 +164,17 @@ type Clock interface {
 	After(d time.Duration) <-chan time.Time
 }
 
+// Sequencer orders the calls of a Store for a simulation that must replay
+// exactly (internal/sim): Turn blocks until the caller may go on. A Store
+// with a Sequencer calls Turn with a label naming the call (op and key)
+// when a call starts and when a call held by Pause is released, so that
+// calls ready at one instant reach the store and draw their faults in an
+// order that does not depend on the Go scheduler. Its injected waits
+// should then use a Clock from the same simulation (SetClock).
+type Sequencer interface {
+	Turn(label string)
+}
+
 // Delay is a random duration, uniform in [Min, Max]. A Max below Min
 // means exactly Min. The zero Delay is no delay.
 type Delay struct {
@@ -219,6 +230,7 @@ type Store struct {
 
 	mu          sync.Mutex
 	clock       Clock // nil: the time package
+	seq         Sequencer
 	faults      Faults
 	calls       map[string]uint64 // op+"\x00"+key → calls so far
 	failNext    int
@@ -247,6 +259,24 @@ func (s *Store) SetClock(c Clock) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.clock = c
+}
+
+// SetSequencer makes the Store take a turn from q when a call starts and
+// when a held call is released; nil turns it off.
+func (s *Store) SetSequencer(q Sequencer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq = q
+}
+
+// turn takes the sequencer's turn for the call, if there is a sequencer.
+func (s *Store) turn(op, key string) {
+	s.mu.Lock()
+	q := s.seq
+	s.mu.Unlock()
+	if q != nil {
+		q.Turn(op + " " + key)
+	}
 }
 
 // Inner returns the wrapped store.
@@ -424,10 +454,12 @@ func (s *Store) begin(ctx context.Context, op, key string, conditional bool) (pl
 	if err := validate(key); err != nil {
 		return plan{}, err
 	}
+	s.turn(op, key)
 	if err := s.checkClosed(op, key); err != nil {
 		return plan{}, err
 	}
 	if s.holdIfPaused() {
+		s.turn(op, key)
 		if err := s.checkClosed(op, key); err != nil {
 			return plan{}, err
 		}
@@ -510,7 +542,9 @@ func (s *Store) end(ctx context.Context, op, key string, p plan, err error) erro
 			return driver.Wrap(op, key, nil, werr)
 		}
 	}
-	s.holdIfPaused()
+	if s.holdIfPaused() {
+		s.turn(op, key)
+	}
 	if s.Partitioned() {
 		s.count(Partition)
 		return driver.Wrap(op, key, nil, &Fault{Kind: Partition, Op: op})

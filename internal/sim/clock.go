@@ -15,6 +15,8 @@ type procClock struct {
 	origin time.Time // true time at which local time = origin+offset
 	offset time.Duration
 	rate   float64
+	q      *sequencer // fires the timers
+	label  string     // of the timers' events
 
 	mu     sync.Mutex
 	paused bool
@@ -25,8 +27,8 @@ type heldTimer struct {
 	ch chan time.Time
 }
 
-func newProcClock(origin time.Time, offset time.Duration, rate float64) *procClock {
-	return &procClock{origin: origin, offset: offset, rate: rate}
+func newProcClock(q *sequencer, label string, origin time.Time, offset time.Duration, rate float64) *procClock {
+	return &procClock{q: q, label: label, origin: origin, offset: offset, rate: rate}
 }
 
 // Now returns the local time. It keeps the monotonic reading of the true
@@ -55,14 +57,16 @@ func (c *procClock) trueDuration(d time.Duration) time.Duration {
 }
 
 // After fires once d has passed on the local clock; a timer due while the
-// process is paused fires when it resumes.
+// process is paused fires when it resumes. Every timer is an event of the
+// sequencer, even one due now (a channel ready at once would race with
+// the other cases of a select).
 func (c *procClock) After(d time.Duration) <-chan time.Time {
 	ch := make(chan time.Time, 1)
-	if d <= 0 {
-		c.fire(ch)
-		return ch
+	at := time.Now()
+	if d > 0 {
+		at = at.Add(c.trueDuration(d))
 	}
-	time.AfterFunc(c.trueDuration(d), func() { c.fire(ch) })
+	c.q.schedule(at, c.label, func() { c.fire(ch) })
 	return ch
 }
 
@@ -87,15 +91,15 @@ func (c *procClock) pause() {
 }
 
 // resume fires the timers that came due during the pause, in the order
-// they came due.
+// they came due, each as its own event (one goroutine woken at a time).
 func (c *procClock) resume() {
 	c.mu.Lock()
 	c.paused = false
 	held := c.held
 	c.held = nil
 	c.mu.Unlock()
-	now := c.Now()
+	now := time.Now()
 	for _, h := range held {
-		h.ch <- now
+		c.q.schedule(now, c.label, func() { h.ch <- c.Now() })
 	}
 }

@@ -43,13 +43,25 @@
 //
 // # Replay
 //
-// Everything random is drawn from the seed, and the trace is sorted, so
-// runs of one seed mostly give the same Result.Digest; but goroutines that
-// wake at the same virtual instant still interleave freely (the engine runs
-// a loop goroutine per coordinator, claim goroutines and plugin
-// goroutines, and Go's select picks at random among ready cases), so a
-// seed's run is not always exactly the same. A failing seed is therefore
-// replayed up to 20 times (TestSimReplay) and usually fails again within a
-// few attempts. Exact replay needs the engine's stepping mode (one
-// synchronous step per heartbeat driven by a single-threaded scheduler).
+// A run replays exactly: the same seed makes the same store requests in
+// the same order, gets the same answers and leaves the same timeline,
+// whatever the Go scheduler does and with or without the race detector
+// (Result.StoreDigest, Result.Digest; TestSimReplaysExactly checks it in
+// every go test, and TestSimRepeat over any range of seeds). Everything
+// random is drawn from the seed: the schedule, the clocks, the engine's
+// jitter and random tokens (coord.Config.RandSeed), the fault dice (per
+// view, per operation and key), the plugins' ids and nonces
+// (Options.Rand). Everything that wakes a goroutine goes through the
+// sequencer (seq.go): process timers, injected delays, each store call's
+// turn to reach the store, the steps of the schedule and the sampler. It
+// fires one event at a time and waits (synctest.Wait) until the woken
+// goroutine is blocked again; events due at one instant fire in the order
+// of their labels. The engine keeps its side of the bargain: it iterates
+// its plugins in name order, subscribes a plugin before starting the loop
+// that leads it, and makes its timers in program order.
+//
+// A failing seed is therefore replayed with its whole timeline by
+// COORD_SIM_SEED=<seed> go test -run TestSimReplay ./internal/sim -v, and
+// COORD_SIM_DIFF=<seed> go test -run TestSimDiff ./internal/sim -v shows
+// where two runs of a seed part, should a change break exact replay.
 package sim

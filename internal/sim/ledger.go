@@ -3,6 +3,9 @@ package sim
 import (
 	"context"
 	"errors"
+	"fmt"
+	"hash"
+	"hash/fnv"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,12 +19,43 @@ import (
 // a write changes it), and reports a ttl entry deleted before it expired
 // by the server's clock. Entry keys carry their ttl:
 // <ttlPrefix>entries/e<ttl ms>-<...>.
+//
+// It also hashes every request in the order the store served it, with its
+// time, arguments and answer: two runs with the same hash sent the same
+// requests in the same order and got the same answers.
 type ledger struct {
 	driver.Store
 	ttlEntries string
 	onEarly    func(key string, early time.Duration)
 
-	mu sync.Mutex
+	mu  sync.Mutex
+	ops uint64 // requests served
+	sum hash.Hash64
+}
+
+// log adds one request and its answer to the hash (l.mu held).
+func (l *ledger) log(op, key string, data []byte, cond driver.Condition, answer string, err error) {
+	if l.sum == nil {
+		l.sum = fnv.New64a()
+	}
+	l.ops++
+	fmt.Fprintf(l.sum, "%d %s %q %v %x -> %q %v\n", time.Now().UnixNano(), op, key, cond, fnv64(data), answer, err)
+}
+
+// digest returns the number of requests served and the hash of them all.
+func (l *ledger) digest() (uint64, uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.sum == nil {
+		return 0, 0
+	}
+	return l.ops, l.sum.Sum64()
+}
+
+func fnv64(b []byte) uint64 {
+	h := fnv.New64a()
+	h.Write(b)
+	return h.Sum64()
 }
 
 // ttlOfKey returns the ttl encoded in an entry key.
@@ -45,7 +79,9 @@ func ttlOfKey(key string) (time.Duration, bool) {
 func (l *ledger) Get(ctx context.Context, key string) (driver.Object, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.Store.Get(ctx, key)
+	obj, err := l.Store.Get(ctx, key)
+	l.log("GET", key, nil, driver.None, fmt.Sprintf("%s %x", obj.Version, fnv64(obj.Data)), err)
+	return obj, err
 }
 
 func (l *ledger) Put(ctx context.Context, key string, data []byte, cond driver.Condition) (string, error) {
@@ -58,7 +94,9 @@ func (l *ledger) Put(ctx context.Context, key string, data []byte, cond driver.C
 			l.judge(ctx, key, v)
 		}
 	}
-	return l.Store.Put(ctx, key, data, cond)
+	v, err := l.Store.Put(ctx, key, data, cond)
+	l.log("PUT", key, data, cond, v, err)
+	return v, err
 }
 
 func (l *ledger) Delete(ctx context.Context, key string, cond driver.Condition) error {
@@ -69,7 +107,9 @@ func (l *ledger) Delete(ctx context.Context, key string, cond driver.Condition) 
 			l.judge(ctx, key, v)
 		}
 	}
-	return l.Store.Delete(ctx, key, cond)
+	err := l.Store.Delete(ctx, key, cond)
+	l.log("DELETE", key, nil, cond, "", err)
+	return err
 }
 
 // judge: a conditional removal of version v of an entry that is about to
@@ -99,7 +139,13 @@ func (l *ledger) judge(ctx context.Context, key, v string) {
 func (l *ledger) List(ctx context.Context, prefix string) (driver.ListResult, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.Store.List(ctx, prefix)
+	res, err := l.Store.List(ctx, prefix)
+	var b strings.Builder
+	for _, e := range res.Entries {
+		fmt.Fprintf(&b, "%s=%s ", e.Key, e.Version)
+	}
+	l.log("LIST", prefix, nil, driver.None, b.String(), err)
+	return res, err
 }
 
 func (l *ledger) Requests() driver.Counts {

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -111,10 +112,14 @@ func (s *slot) boot(seed uint64) {
 	}
 	p := &proc{
 		w: w, slot: s, name: fmt.Sprintf("p%d.%d", s.index, s.gen), id: id, rng: rng,
-		clock: newProcClock(time.Now(), offset, rate),
+		clock: newProcClock(w.q, fmt.Sprintf("p%d.%d/", s.index, s.gen), time.Now(), offset, rate),
 		view:  faultstore.New(w.shared, rng.Uint64()),
 		subs:  make(map[string]*coord.Subscription),
 	}
+	// The view's calls take turns and its delays are events (labelled by
+	// the process), so that the run replays exactly.
+	p.view.SetSequencer(labelled{w.q, p.name + "/s "})
+	p.view.SetClock(labelled{w.q, p.name + "/"})
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	s.cur.Store(p)
 	w.rec.note("boot %s id=%s offset=%v rate=%.4f", p.name, id, offset, rate)
@@ -158,6 +163,9 @@ func (s *slot) boot(seed uint64) {
 			p.mu.Lock()
 			p.subs[name] = sub
 			p.mu.Unlock()
+			// Let the loops just started run until they wait before
+			// subscribing the next plugin (an exact replay).
+			w.q.Turn(p.name + "/use")
 		}
 	})
 }
@@ -270,11 +278,12 @@ func (p *proc) workloads() map[string]plugin.Plugin {
 		// maxDrift slow holds Visibility/(1-maxDrift) of true time.
 		Grace: 3 * time.Second,
 		Now:   p.clock.Now,
+		Rand:  p.seeded(),
 	})
 	if err != nil {
 		panic(err)
 	}
-	tt, err := ttl.New(p.view, appPrefix+"ttl/", ttl.Options{Interval: 3 * time.Second, Now: p.clock.Now})
+	tt, err := ttl.New(p.view, appPrefix+"ttl/", ttl.Options{Interval: 3 * time.Second, Now: p.clock.Now, Rand: p.seeded()})
 	if err != nil {
 		panic(err)
 	}
@@ -284,7 +293,7 @@ func (p *proc) workloads() map[string]plugin.Plugin {
 			p.w.rec.slotRun(run.Job, run.Slot, p.name, run.Term.Epoch)
 			return nil
 		},
-	}}, scheduler.Options{RetryBackoff: 500 * time.Millisecond})
+	}}, scheduler.Options{RetryBackoff: 500 * time.Millisecond, Clock: p.clock, Rand: p.seeded()})
 	if err != nil {
 		panic(err)
 	}
@@ -295,6 +304,16 @@ func (p *proc) workloads() map[string]plugin.Plugin {
 	p.wg.Go(func() { p.consume(q, seed+1) })
 	p.wg.Go(func() { p.putEntries(tt, heal, seed+2) })
 	return m
+}
+
+// seeded returns a random source drawn from the process's seed, for a
+// plugin's ids and nonces.
+func (p *proc) seeded() *rand.ChaCha8 {
+	var seed [32]byte
+	for i := range 4 {
+		binary.LittleEndian.PutUint64(seed[8*i:], p.rng.Uint64())
+	}
+	return rand.NewChaCha8(seed)
 }
 
 // sleep waits d on the process's clock, or until the process ends.

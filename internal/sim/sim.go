@@ -56,9 +56,14 @@ type Result struct {
 	TimeToLeader, Bound time.Duration
 	// Samples is how many Subscription.Term readings the sampler checked.
 	Samples int
-	// Digest hashes the sorted timeline: equal digests, equal runs.
-	Digest uint64
-	Trace  []string
+	// StoreDigest hashes every store request in the order the store
+	// served it, with its time, arguments and answer; StoreRequests is
+	// their number. Digest hashes StoreDigest and the sorted timeline
+	// (which holds the engine's logs when Trace is set): equal digests,
+	// equal runs.
+	Digest, StoreDigest uint64
+	StoreRequests       uint64
+	Trace               []string
 }
 
 // Failed reports whether the run broke a property.
@@ -96,6 +101,7 @@ type world struct {
 	injected faultstore.Counts // of closed views
 	pending  []action          // scheduled by the action being run
 	bg       sync.WaitGroup
+	q        *sequencer
 }
 
 func (w *world) count(kind string) {
@@ -119,7 +125,7 @@ func Run(opts Options) Result {
 		opts.Processes = 3 + rng.IntN(3)
 	}
 	start := time.Now()
-	w := &world{opts: opts, rng: rng, start: start, rec: newRecorder(start), counts: make(map[string]int)}
+	w := &world{opts: opts, rng: rng, start: start, rec: newRecorder(start), counts: make(map[string]int), q: startSequencer()}
 	w.shared = &ledger{
 		Store:      mem.New(mem.Options{MaxRead: 64 << 10}),
 		ttlEntries: appPrefix + "ttl/entries/",
@@ -141,6 +147,7 @@ func Run(opts Options) Result {
 	samplerDone := make(chan struct{})
 	stopSampler := make(chan struct{})
 	go func() { defer close(samplerDone); w.sample(stopSampler) }()
+	w.q.Turn("~sim") // the sampler waits for its first event
 
 	for _, s := range w.slots {
 		at := time.Duration(rng.Int64N(int64(3 * time.Second)))
@@ -148,7 +155,7 @@ func Run(opts Options) Result {
 	}
 	w.execute(plan, heal)
 	w.heal()
-	sleepUntil(end)
+	w.sleepUntil(end)
 	close(stopSampler)
 	<-samplerDone
 	w.rec.note("end")
@@ -169,10 +176,13 @@ func Run(opts Options) Result {
 		}
 	}
 	w.bg.Wait()
+	w.q.close()
 	res.Injected = w.injected
 	res.Sim = w.counts
 	res.Samples = w.rec.samples
 	res.Digest, res.Trace = w.rec.digest()
+	res.StoreRequests, res.StoreDigest = w.shared.digest()
+	res.Digest = res.Digest*31 ^ res.StoreDigest
 	if !opts.Trace {
 		res.Trace = nil
 	}
@@ -193,9 +203,10 @@ func (w *world) bound() time.Duration {
 	return time.Duration(float64(d) / rate)
 }
 
-func sleepUntil(t time.Time) {
+// sleepUntil waits, on the sequencer, until true time t.
+func (w *world) sleepUntil(t time.Time) {
 	if d := time.Until(t); d > 0 {
-		time.Sleep(d)
+		w.q.Sleep("~sim", d)
 	}
 }
 
@@ -217,7 +228,7 @@ func (w *world) execute(plan []action, heal time.Time) {
 		if w.start.Add(a.at).After(heal) {
 			continue // faults end at heal; heal() undoes what is left
 		}
-		sleepUntil(w.start.Add(a.at))
+		w.sleepUntil(w.start.Add(a.at))
 		a.do()
 		for _, l := range w.pending {
 			i := sort.Search(len(queue), func(i int) bool { return queue[i].at > l.at })
@@ -249,13 +260,13 @@ func (w *world) heal() {
 // sample reads every live process's Subscription.Term every 500ms of true
 // time and checks that no two processes report leading a plugin at once.
 func (w *world) sample(stop <-chan struct{}) {
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
+	next := time.Now()
 	for {
+		next = next.Add(500 * time.Millisecond)
 		select {
 		case <-stop:
 			return
-		case <-tick.C:
+		case <-w.q.After("~sample", time.Until(next)):
 		}
 		now := time.Now()
 		leaders := make(map[string]string)

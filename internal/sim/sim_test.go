@@ -124,55 +124,127 @@ func TestSimSweep(t *testing.T) {
 // TestSimReplay replays one seed with its timeline:
 // COORD_SIM_SEED=1234 go test -run TestSimReplay ./internal/sim -v
 //
-// The fault schedule, clocks, jitter and fault dice of a seed are fixed,
-// but goroutines that wake at the same virtual instant still interleave
-// freely (the engine runs its loops in goroutines), so a failure may need
-// a few attempts to show again: the seed is run up to
-// COORD_SIM_ATTEMPTS times (default 20) and the timeline of the first
-// failing attempt (or of the last one) is printed.
+// A run replays exactly (see the package documentation, Replay): the
+// replay makes the same requests in the same order, gets the same answers
+// and prints the same timeline as the run that failed in the sweep.
 func TestSimReplay(t *testing.T) {
 	seed := envInt("COORD_SIM_SEED", -1)
 	if seed < 0 {
 		t.Skip("set COORD_SIM_SEED=<seed>")
 	}
-	attempts := envInt("COORD_SIM_ATTEMPTS", 20)
-	var r Result
-	digests := map[uint64]int{}
-	for i := range attempts {
-		r = runSeed(t, Options{Seed: uint64(seed), Trace: true})
-		digests[r.Digest]++
-		if r.Failed() {
-			t.Logf("attempt %d of %d failed", i+1, attempts)
-			break
-		}
-	}
+	r := runSeed(t, Options{Seed: uint64(seed), Trace: true})
 	for _, l := range r.Trace {
 		t.Log(l)
 	}
-	t.Logf("%v\ninjected: %v\nsimulated: %v\ndigests seen: %v", r, r.Injected, r.Sim, digests)
+	t.Logf("%v\ninjected: %v\nsimulated: %v\nstore requests: %d, digest %016x", r, r.Injected, r.Sim, r.StoreRequests, r.Digest)
 	for _, v := range r.Violations {
 		t.Error(v)
 	}
 }
 
-// TestSimRepeat runs seeds COORD_SIM_REPEAT_SEEDS (comma separated) N times
-// each and reports differing digests.
+// TestSimReplaysExactly runs seeds three times each, once without and
+// twice with the timeline (which also turns the engine's logs on), and
+// requires identical runs: the same store requests in the same order with
+// the same answers (Result.StoreDigest) all three times, and the same
+// timeline both times it was kept (Result.Digest). COORD_SIM_EXACT sets
+// how many seeds (default 6).
+func TestSimReplaysExactly(t *testing.T) {
+	n := envInt("COORD_SIM_EXACT", 6)
+	for i := range n {
+		seed := uint64(1_000_003 * (i + 1)) // far from the quick slice's seeds
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			t.Parallel()
+			a := runSeed(t, Options{Seed: seed})
+			b := runSeed(t, Options{Seed: seed, Trace: true})
+			c := runSeed(t, Options{Seed: seed, Trace: true})
+			if a.StoreRequests == 0 || len(b.Trace) == 0 {
+				t.Fatalf("empty run: %d store requests, %d timeline lines", a.StoreRequests, len(b.Trace))
+			}
+			show := func(r Result) string {
+				return fmt.Sprintf("%v; %d requests, store digest %016x, digest %016x", r, r.StoreRequests, r.StoreDigest, r.Digest)
+			}
+			if a.StoreDigest != b.StoreDigest || b.StoreDigest != c.StoreDigest || b.Digest != c.Digest ||
+				a.Terms != b.Terms || a.Failovers != b.Failovers {
+				t.Errorf("seed %d did not replay exactly:\n  %s\n  %s\n  %s\nfind the first difference: COORD_SIM_DIFF=%d go test -run TestSimDiff ./internal/sim -v",
+					seed, show(a), show(b), show(c), seed)
+			}
+		})
+	}
+}
+
+// TestSimRepeat runs seeds COORD_SIM_REPEAT_SEEDS (comma separated, or
+// first-last) COORD_SIM_REPEAT times each (default 5) and fails on a seed
+// whose runs differ.
 func TestSimRepeat(t *testing.T) {
 	list := os.Getenv("COORD_SIM_REPEAT_SEEDS")
 	if list == "" {
 		t.Skip("set COORD_SIM_REPEAT_SEEDS")
 	}
+	var seeds []uint64
 	for _, f := range strings.Split(list, ",") {
-		seed, _ := strconv.ParseUint(f, 10, 64)
-		digests := map[uint64]int{}
-		fails := 0
-		for range envInt("COORD_SIM_REPEAT", 5) {
-			r := runSeed(t, Options{Seed: seed})
-			digests[r.Digest]++
-			if r.Failed() {
-				fails++
-			}
+		lo, hi, isRange := strings.Cut(f, "-")
+		a, err1 := strconv.ParseUint(lo, 10, 64)
+		b, err2 := a, error(nil)
+		if isRange {
+			b, err2 = strconv.ParseUint(hi, 10, 64)
 		}
-		t.Logf("seed %d: %d distinct digests %v, %d failed", seed, len(digests), digests, fails)
+		if err1 != nil || err2 != nil || b < a {
+			t.Fatalf("COORD_SIM_REPEAT_SEEDS: bad item %q", f)
+		}
+		for s := a; s <= b; s++ {
+			seeds = append(seeds, s)
+		}
+	}
+	var mu sync.Mutex
+	differ := 0
+	for _, seed := range seeds {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			t.Parallel()
+			digests := map[uint64]int{}
+			fails := 0
+			for range envInt("COORD_SIM_REPEAT", 5) {
+				r := runSeed(t, Options{Seed: seed})
+				digests[r.Digest]++
+				if r.Failed() {
+					fails++
+				}
+			}
+			if len(digests) != 1 {
+				mu.Lock()
+				differ++
+				mu.Unlock()
+				t.Errorf("seed %d: %d distinct digests %v, %d failed", seed, len(digests), digests, fails)
+			}
+		})
+	}
+	t.Cleanup(func() {
+		t.Logf("%d seeds, %d runs each: %d did not replay exactly", len(seeds), envInt("COORD_SIM_REPEAT", 5), differ)
+	})
+}
+
+// TestSimDiff runs one seed twice and shows where the two timelines first
+// differ: COORD_SIM_DIFF=1234 go test -run TestSimDiff ./internal/sim -v
+func TestSimDiff(t *testing.T) {
+	seed := envInt("COORD_SIM_DIFF", -1)
+	if seed < 0 {
+		t.Skip("set COORD_SIM_DIFF=<seed>")
+	}
+	a := runSeed(t, Options{Seed: uint64(seed), Trace: true})
+	b := runSeed(t, Options{Seed: uint64(seed), Trace: true})
+	if a.Digest == b.Digest {
+		t.Logf("seed %d replayed exactly (digest %x, %d lines)", seed, a.Digest, len(a.Trace))
+		return
+	}
+	i := 0
+	for i < len(a.Trace) && i < len(b.Trace) && a.Trace[i] == b.Trace[i] {
+		i++
+	}
+	from := max(0, i-15)
+	t.Errorf("seed %d: timelines differ from line %d", seed, i)
+	for j := from; j < min(i+10, len(a.Trace)); j++ {
+		t.Logf("a %s", a.Trace[j])
+	}
+	for j := from; j < min(i+10, len(b.Trace)); j++ {
+		t.Logf("b %s", b.Trace[j])
 	}
 }

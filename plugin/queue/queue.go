@@ -79,10 +79,9 @@ package queue
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
 	"strings"
@@ -93,6 +92,7 @@ import (
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/plugin"
 	"github.com/s3coord/coord/plugin/internal/fence"
+	"github.com/s3coord/coord/plugin/internal/nonce"
 	"github.com/s3coord/coord/plugin/internal/sealed"
 )
 
@@ -134,6 +134,10 @@ type Options struct {
 	// Now is this process's clock: message ids and claim deadlines
 	// (default time.Now).
 	Now func() time.Time
+	// Rand is the source of the random parts of ids and nonces (default
+	// crypto/rand). Give a seeded reader (math/rand/v2.ChaCha8) only to
+	// make a test or a simulation replay exactly.
+	Rand io.Reader
 }
 
 // Stats are a Queue's counters since it was created.
@@ -197,6 +201,7 @@ type Queue struct {
 	prefix string
 	opts   Options
 	fence  *fence.Fence
+	rand   *nonce.Source
 
 	mu     sync.Mutex
 	lastID int64
@@ -234,7 +239,8 @@ func New(store driver.Store, prefix string, opts Options) (*Queue, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Queue{store: store, prefix: prefix, opts: opts, fence: fence.New(store, prefix+"redelivery.json")}, nil
+	src := nonce.New(opts.Rand)
+	return &Queue{store: store, prefix: prefix, opts: opts, rand: src, fence: fence.New(store, prefix+"redelivery.json", src)}, nil
 }
 
 func (q *Queue) messageKey(id string) string { return q.prefix + "messages/" + id }
@@ -253,16 +259,14 @@ func (q *Queue) newID() string {
 	}
 	q.lastID = n
 	q.mu.Unlock()
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%020d-%016x", n, binary.BigEndian.Uint64(b[:]))
+	return fmt.Sprintf("%020d-%s", n, q.rand.Hex())
 }
 
 // Enqueue adds a message and returns its id.
 func (q *Queue) Enqueue(ctx context.Context, body []byte) (string, error) {
 	now := q.opts.Now()
 	id := q.newID()
-	data, err := sealed.Seal(message{ID: id, Body: body, Enqueued: now, Nonce: nonce()})
+	data, err := sealed.Seal(message{ID: id, Body: body, Enqueued: now, Nonce: q.nonce()})
 	if err != nil {
 		return "", err
 	}
@@ -327,7 +331,7 @@ func (q *Queue) tryClaim(ctx context.Context, id, consumer string) (*Message, er
 	}
 	attempt := rec.Attempts + 1
 	ck := q.claimKey(id, attempt)
-	data, err := sealed.Seal(claim{Consumer: consumer, Attempt: attempt, Version: obj.Version, Nonce: nonce()})
+	data, err := sealed.Seal(claim{Consumer: consumer, Attempt: attempt, Version: obj.Version, Nonce: q.nonce()})
 	if err != nil {
 		return nil, err
 	}
@@ -451,7 +455,7 @@ func (q *Queue) Nack(ctx context.Context, m *Message) error {
 // made on, so it happens once per attempt.
 func (q *Queue) bump(ctx context.Context, version string, rec message, attempt int) error {
 	rec.Attempts = attempt
-	rec.Nonce = nonce()
+	rec.Nonce = q.nonce()
 	data, err := sealed.Seal(rec)
 	if err != nil {
 		return err
@@ -473,7 +477,7 @@ func (q *Queue) bump(ctx context.Context, version string, rec message, attempt i
 // message that was redelivered meanwhile (and later handled): handle dead
 // letters idempotently, like deliveries.
 func (q *Queue) deadLetter(ctx context.Context, version string, rec message, attempts int, reason string) error {
-	data, err := sealed.Seal(DeadLetter{ID: rec.ID, Body: rec.Body, Attempts: attempts, Enqueued: rec.Enqueued, Reason: reason, Nonce: nonce()})
+	data, err := sealed.Seal(DeadLetter{ID: rec.ID, Body: rec.Body, Attempts: attempts, Enqueued: rec.Enqueued, Reason: reason, Nonce: q.nonce()})
 	if err != nil {
 		return err
 	}
@@ -666,8 +670,4 @@ func (q *Queue) Stats() Stats {
 	}
 }
 
-func nonce() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return strconv.FormatUint(binary.BigEndian.Uint64(b[:]), 36)
-}
+func (q *Queue) nonce() string { return strconv.FormatUint(q.rand.Uint64(), 36) }

@@ -67,16 +67,16 @@ package scheduler
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/plugin"
+	"github.com/s3coord/coord/plugin/internal/nonce"
 	"github.com/s3coord/coord/plugin/internal/sealed"
 )
 
@@ -144,6 +144,10 @@ type Options struct {
 	// shape of coord.Clock, so a Hub's clock (or a virtual one) can be
 	// passed. Slots themselves are always numbered by the server's clock.
 	Clock Clock
+	// Rand is the source of the random parts of ids and nonces (default
+	// crypto/rand). Give a seeded reader (math/rand/v2.ChaCha8) only to
+	// make a test or a simulation replay exactly.
+	Rand io.Reader
 }
 
 // Clock is the source of time for waiting between slots.
@@ -193,6 +197,7 @@ type Scheduler struct {
 	prefix string
 	jobs   []Job
 	opts   Options
+	rand   *nonce.Source
 
 	runs, failed, skipped, caughtUp, unfinished, lost, stale, failures, recovered, corrupt atomic.Uint64
 }
@@ -230,7 +235,7 @@ func New(store driver.Store, prefix string, jobs []Job, opts Options) (*Schedule
 	if opts.RetryBackoff <= 0 {
 		opts.RetryBackoff = time.Second
 	}
-	return &Scheduler{store: store, prefix: prefix, jobs: append([]Job(nil), jobs...), opts: opts}, nil
+	return &Scheduler{store: store, prefix: prefix, jobs: append([]Job(nil), jobs...), opts: opts, rand: nonce.New(opts.Rand)}, nil
 }
 
 func containsSlash(s string) bool {
@@ -400,7 +405,7 @@ func (s *Scheduler) step(ctx context.Context, term plugin.Term, j Job, cache *jo
 	}
 	claim := JobStatus{
 		Job: j.Name, Slot: target, Finished: prev.Finished, Epoch: term.Epoch, Leader: term.Leader,
-		Scheduled: slotStart(j, target), Error: prev.Error, Nonce: nonce(),
+		Scheduled: slotStart(j, target), Error: prev.Error, Nonce: s.rand.Hex(),
 	}
 	if cache.version == "" {
 		claim.Finished = target - 1
@@ -448,7 +453,7 @@ func (s *Scheduler) run(ctx context.Context, term plugin.Term, j Job, cache *job
 	s.runs.Add(1)
 	runErr := j.Run(ctx, Run{Job: j.Name, Slot: target, Scheduled: claim.Scheduled, Term: term, PreviousUnfinished: unfinished})
 	done := claim
-	done.Finished, done.Error, done.Nonce = target, "", nonce()
+	done.Finished, done.Error, done.Nonce = target, "", s.rand.Hex()
 	if runErr != nil {
 		s.failed.Add(1)
 		done.Error = runErr.Error()
@@ -553,10 +558,4 @@ func (s *Scheduler) Stats() Stats {
 		Unfinished: s.unfinished.Load(), Lost: s.lost.Load(), Stale: s.stale.Load(), Errors: s.failures.Load(),
 		Recovered: s.recovered.Load(), Corrupt: s.corrupt.Load(),
 	}
-}
-
-func nonce() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

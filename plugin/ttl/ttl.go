@@ -62,10 +62,9 @@ package ttl
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,6 +72,7 @@ import (
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/plugin"
 	"github.com/s3coord/coord/plugin/internal/fence"
+	"github.com/s3coord/coord/plugin/internal/nonce"
 	"github.com/s3coord/coord/plugin/internal/sealed"
 )
 
@@ -110,6 +110,10 @@ type Options struct {
 	ClockSkew time.Duration
 	// Now is the reader's clock for Get (default time.Now).
 	Now func() time.Time
+	// Rand is the source of the random parts of ids and nonces (default
+	// crypto/rand). Give a seeded reader (math/rand/v2.ChaCha8) only to
+	// make a test or a simulation replay exactly.
+	Rand io.Reader
 }
 
 // Stats are the Store's counters since it was created.
@@ -146,6 +150,7 @@ type Store struct {
 	prefix string
 	opts   Options
 	fence  *fence.Fence
+	rand   *nonce.Source
 
 	mu    sync.Mutex
 	known map[string]known // entry key -> what the sweeper learnt about its version
@@ -195,9 +200,10 @@ func New(store driver.Store, prefix string, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	src := nonce.New(opts.Rand)
 	return &Store{
-		store: store, prefix: prefix, opts: opts,
-		fence: fence.New(store, prefix+"sweeper.json"),
+		store: store, prefix: prefix, opts: opts, rand: src,
+		fence: fence.New(store, prefix+"sweeper.json", src),
 		known: make(map[string]known),
 	}, nil
 }
@@ -220,7 +226,7 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, ttl time.Dura
 	if err != nil {
 		return err
 	}
-	data, err := sealed.Seal(record{Value: value, TTL: int64(ttl), WriterExpiry: s.opts.Now().Add(ttl), Nonce: nonce()})
+	data, err := sealed.Seal(record{Value: value, TTL: int64(ttl), WriterExpiry: s.opts.Now().Add(ttl), Nonce: s.rand.Hex()})
 	if err != nil {
 		return err
 	}
@@ -383,7 +389,7 @@ func (s *Store) sweep(ctx context.Context, term plugin.Term) error {
 
 // tombstone replaces version of key by a tombstone, atomically.
 func (s *Store) tombstone(ctx context.Context, key, version string, term plugin.Term) error {
-	data, err := sealed.Seal(record{Tombstone: true, Epoch: term.Epoch, Nonce: nonce()})
+	data, err := sealed.Seal(record{Tombstone: true, Epoch: term.Epoch, Nonce: s.rand.Hex()})
 	if err != nil {
 		return err
 	}
@@ -464,10 +470,4 @@ func (s *Store) Stats() Stats {
 		Sweeps: s.sweeps.Load(), Swept: s.swept.Load(), Raced: s.raced.Load(), Stale: s.stale.Load(),
 		Interrupted: s.interrupted.Load(), Errors: s.failures.Load(), Corrupt: s.corrupt.Load(),
 	}
-}
-
-func nonce() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

@@ -17,13 +17,12 @@ package fence
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/plugin"
+	"github.com/s3coord/coord/plugin/internal/nonce"
 	"github.com/s3coord/coord/plugin/internal/sealed"
 )
 
@@ -40,10 +39,17 @@ type record struct {
 type Fence struct {
 	store driver.Store
 	key   string
+	rand  *nonce.Source
 }
 
-// New returns the fence kept at key.
-func New(store driver.Store, key string) *Fence { return &Fence{store: store, key: key} }
+// New returns the fence kept at key; its records' nonces come from rand
+// (nil: crypto/rand).
+func New(store driver.Store, key string, rand *nonce.Source) *Fence {
+	if rand == nil {
+		rand = nonce.New(nil)
+	}
+	return &Fence{store: store, key: key, rand: rand}
+}
 
 // Key returns the key of the fence record.
 func (f *Fence) Key() string { return f.key }
@@ -69,7 +75,7 @@ func (f *Fence) Check(ctx context.Context, term plugin.Term) error {
 		if version != "" {
 			cond = driver.IfMatch(version)
 		}
-		data, err := sealed.Seal(record{Epoch: term.Epoch, Leader: term.Leader, Nonce: nonce()})
+		data, err := sealed.Seal(record{Epoch: term.Epoch, Leader: term.Leader, Nonce: f.rand.Hex()})
 		if err != nil {
 			return err
 		}
@@ -114,11 +120,4 @@ func (f *Fence) read(ctx context.Context) (record, string, error) {
 		}
 		return r, obj.Version, nil
 	}
-}
-
-// nonce returns 8 random bytes in hex.
-func nonce() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
