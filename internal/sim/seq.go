@@ -3,6 +3,7 @@ package sim
 import (
 	"cmp"
 	"container/heap"
+	"hash/fnv"
 	"sync"
 	"testing/synctest"
 	"time"
@@ -17,9 +18,10 @@ import (
 // event at a time and then waits (synctest.Wait) until every other
 // goroutine of the bubble is blocked again, so that the goroutine it woke
 // runs alone until it waits for its next event. Events due at one instant
-// fire in the order of their labels (the process and what the event is),
-// then of their creation; time moves on to the next event only when no
-// event is due.
+// fire in an order drawn from the seed and their labels (the process and
+// what the event is: different seeds try different orders of one
+// instant's events, one seed always the same), then in the order they were
+// made; time moves on to the next event only when no event is due.
 //
 // What the goroutines do between two events therefore depends only on the
 // events fired so far, and those are drawn from the seed. The one place
@@ -28,6 +30,7 @@ import (
 // simulation keep what those goroutines do before their next event free
 // of effects on the others (their store calls take turns by label).
 type sequencer struct {
+	salt   uint64 // from the seed: orders one instant's events
 	mu     sync.Mutex
 	events eventHeap
 	made   uint64 // events created so far: the creation order
@@ -39,6 +42,7 @@ type sequencer struct {
 
 type event struct {
 	at    time.Time
+	rank  uint64 // hash of the salt and the label
 	label string
 	n     uint64
 	fire  func() // runs on the sequencer's goroutine; must not block
@@ -50,6 +54,9 @@ func (h eventHeap) Len() int { return len(h) }
 func (h eventHeap) Less(i, j int) bool {
 	a, b := h[i], h[j]
 	if c := a.at.Compare(b.at); c != 0 {
+		return c < 0
+	}
+	if c := cmp.Compare(a.rank, b.rank); c != 0 {
 		return c < 0
 	}
 	if c := cmp.Compare(a.label, b.label); c != 0 {
@@ -68,9 +75,10 @@ func (h *eventHeap) Pop() any {
 }
 
 // startSequencer starts the sequencer's goroutine; it must be called
-// inside the bubble, and stopped with close.
-func startSequencer() *sequencer {
-	q := &sequencer{signal: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+// inside the bubble, and stopped with close. salt orders the events due at
+// one instant.
+func startSequencer(salt uint64) *sequencer {
+	q := &sequencer{salt: salt, signal: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go q.run()
 	return q
 }
@@ -79,12 +87,23 @@ func startSequencer() *sequencer {
 func (q *sequencer) schedule(at time.Time, label string, fire func()) {
 	q.mu.Lock()
 	q.made++
-	heap.Push(&q.events, &event{at: at, label: label, n: q.made, fire: fire})
+	h := fnv.New64a()
+	h.Write([]byte(label))
+	heap.Push(&q.events, &event{at: at, rank: mix(q.salt ^ h.Sum64()), label: label, n: q.made, fire: fire})
 	q.mu.Unlock()
 	select {
 	case q.signal <- struct{}{}:
 	default:
 	}
+}
+
+// mix is splitmix64's finalizer.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
 }
 
 // After returns a channel that receives the true time once d has passed.

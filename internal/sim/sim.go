@@ -125,7 +125,7 @@ func Run(opts Options) Result {
 		opts.Processes = 3 + rng.IntN(3)
 	}
 	start := time.Now()
-	w := &world{opts: opts, rng: rng, start: start, rec: newRecorder(start), counts: make(map[string]int), q: startSequencer()}
+	w := &world{opts: opts, rng: rng, start: start, rec: newRecorder(start), counts: make(map[string]int), q: startSequencer(mix(opts.Seed ^ 0x5e9e4ce5))}
 	w.shared = &ledger{
 		Store:      mem.New(mem.Options{MaxRead: 64 << 10}),
 		ttlEntries: appPrefix + "ttl/entries/",
