@@ -48,7 +48,7 @@ bench-minio: servers
 ## (worker processes on MinIO and versitygw; the leader is killed -9,
 ## SIGSTOPped, partitioned, reset; >= 50 failovers per server; leadership
 ## intervals checked for overlap).
-SIM_SEEDS ?= 5000
+SIM_SEEDS ?= 20000
 chaos: servers
 	COORD_SIM_SEEDS=$(SIM_SEEDS) $(GO) test -count=1 -timeout 60m -run '^TestSimSweep$$' -v ./internal/sim
 	./internal/testserver/run.sh $(GO) test -tags chaos -count=1 -v -run '^TestChaos$$' -timeout 20m ./internal/chaos

@@ -237,8 +237,9 @@ type verdict struct {
 }
 
 // check judges the recorded run. heal is when every fault stopped; end
-// is the end of the run; bound is the liveness bound after heal.
-func (r *recorder) check(plugins []string, heal, end time.Time, bound time.Duration) verdict {
+// is the end of the run; bounds are the liveness bounds after heal, by
+// plugin.
+func (r *recorder) check(plugins []string, heal, end time.Time, bounds map[string]time.Duration) verdict {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	v := verdict{violations: slices.Clone(r.violations), ttl: make(map[string]time.Duration)}
@@ -326,7 +327,7 @@ func (r *recorder) check(plugins []string, heal, end time.Time, bound time.Durat
 			v.ttl[name] = end.Sub(heal)
 		default:
 			v.ttl[name] = first.Sub(heal)
-			if first.Sub(heal) > bound {
+			if bound := bounds[name]; first.Sub(heal) > bound {
 				bad("%s: first leader %v after the faults healed, bound %v", name, first.Sub(heal), bound)
 			}
 		}

@@ -54,6 +54,14 @@ type Result struct {
 	// TimeToLeader is the worst time, over the plugins, from the healing
 	// of every fault to a leader; Bound the allowed one.
 	TimeToLeader, Bound time.Duration
+	// Garbage at heal: the plugins whose lease record (or whose
+	// namespace's) still held garbage when the other faults healed. Such
+	// a record is waited out for a lease from when the process that takes
+	// it first reads it, which may be only once it has won the namespace
+	// election, so their bound is twice Bound; TimeToLeaderGarbage is
+	// their worst time to a leader.
+	GarbageAtHeal       int
+	TimeToLeaderGarbage time.Duration
 	// Samples is how many Subscription.Term readings the sampler checked.
 	Samples int
 	// StoreDigest hashes every store request in the order the store
@@ -100,6 +108,7 @@ type world struct {
 	countsMu sync.Mutex
 	injected faultstore.Counts // of closed views
 	pending  []action          // scheduled by the action being run
+	garbage  map[string]string // lease key → version of the garbage written
 	bg       sync.WaitGroup
 	q        *sequencer
 }
@@ -154,20 +163,27 @@ func Run(opts Options) Result {
 		plan = append(plan, action{at: at, name: "start", do: func() { s.boot(rng.Uint64()) }})
 	}
 	w.execute(plan, heal)
+	w.sleepUntil(heal)
 	w.heal()
+	bounds, garbled := w.bounds()
 	w.sleepUntil(end)
 	close(stopSampler)
 	<-samplerDone
 	w.rec.note("end")
 
 	bound := w.bound()
-	v := w.rec.check(w.plugs, heal, end, bound)
+	v := w.rec.check(w.plugs, heal, end, bounds)
 	res := Result{
 		Seed: opts.Seed, Processes: opts.Processes, Violations: v.violations,
 		Terms: v.terms, Failovers: v.failovers, Overlaps: v.overlaps, Bound: bound,
+		GarbageAtHeal: len(garbled),
 	}
-	for _, d := range v.ttl {
-		res.TimeToLeader = max(res.TimeToLeader, d)
+	for name, d := range v.ttl {
+		if garbled[name] {
+			res.TimeToLeaderGarbage = max(res.TimeToLeaderGarbage, d)
+		} else {
+			res.TimeToLeader = max(res.TimeToLeader, d)
+		}
 	}
 	// Stop everything (gracefully) and collect counts.
 	for _, s := range w.slots {
@@ -236,6 +252,32 @@ func (w *world) execute(plan []action, heal time.Time) {
 		}
 		w.pending = w.pending[:0]
 	}
+}
+
+// bounds is the liveness bound of each plugin (see Result.GarbageAtHeal),
+// and the plugins whose lease record, or whose namespace's, still holds
+// the garbage written into it.
+func (w *world) bounds() (map[string]time.Duration, map[string]bool) {
+	bound := w.bound()
+	out := make(map[string]time.Duration)
+	garbled := make(map[string]bool)
+	nsKey := Root + Namespace + "/state.json"
+	still := func(key string) bool {
+		v, ok := w.garbage[key]
+		if !ok {
+			return false
+		}
+		obj, err := w.shared.Store.Get(context.Background(), key)
+		return err == nil && obj.Version == v
+	}
+	for _, name := range w.plugs {
+		out[name] = bound
+		if still(nsKey) || still(Root+Namespace+"/plugins/"+name+"/state.json") {
+			out[name] = 2 * bound
+			garbled[name] = true
+		}
+	}
+	return out, garbled
 }
 
 // heal ends every fault: faults off, partitions healed, pauses resumed,
@@ -394,7 +436,12 @@ func (w *world) plan() []action {
 				}
 				w.count("corrupt record written")
 				w.rec.note("garbage %s (%d bytes)", key, size)
-				_, _ = p.view.WriteGarbage(context.Background(), key, size)
+				if v, err := p.view.WriteGarbage(context.Background(), key, size); err == nil {
+					if w.garbage == nil {
+						w.garbage = make(map[string]string)
+					}
+					w.garbage[key] = v
+				}
 			}}
 		}
 		a.at = at

@@ -31,6 +31,9 @@ type summary struct {
 	sim                    map[string]int
 	worst                  time.Duration
 	worstSeed              uint64
+	garbled, garbledSeeds  int
+	worstGarbled           time.Duration
+	worstGarbledSeed       uint64
 	failures               []uint64
 }
 
@@ -52,6 +55,13 @@ func (s *summary) add(r Result) {
 	if r.TimeToLeader > s.worst {
 		s.worst, s.worstSeed = r.TimeToLeader, r.Seed
 	}
+	if r.GarbageAtHeal > 0 {
+		s.garbled += r.GarbageAtHeal
+		s.garbledSeeds++
+	}
+	if r.TimeToLeaderGarbage > s.worstGarbled {
+		s.worstGarbled, s.worstGarbledSeed = r.TimeToLeaderGarbage, r.Seed
+	}
 	if r.Failed() {
 		s.failed++
 		s.failures = append(s.failures, r.Seed)
@@ -69,6 +79,8 @@ func (s *summary) String() string {
 	fmt.Fprintf(&b, "\nplugin leaderships: %d, failovers (leader changes): %d, Subscription.Term samples: %d\n", s.terms, s.failovers, s.samples)
 	fmt.Fprintf(&b, "overlaps: %d\n", s.over)
 	fmt.Fprintf(&b, "worst time to leader after heal: %v (seed %d)\n", s.worst, s.worstSeed)
+	fmt.Fprintf(&b, "plugins whose lease record still held garbage at heal: %d in %d seeds, worst time to leader %v (seed %d, bound twice the usual)\n",
+		s.garbled, s.garbledSeeds, s.worstGarbled, s.worstGarbledSeed)
 	return b.String()
 }
 
