@@ -35,7 +35,13 @@
 // (also across the Subscription.Term readings sampled every 500ms, which
 // must never show two leaders at one instant); a leader within
 // LeaseTimeout + 2 heartbeats (interval + jitter) of the healing, on the
-// slowest clock, and still one at the end. For the plugins: every message
+// slowest clock, and still one at the end. Garbage written into a lease
+// record is the one fault that outlives the healing (nothing but a
+// takeover replaces it), and it is waited out for a lease from when the
+// taker first reads it, which for a plugin lease in global mode is only
+// once the taker has won the namespace: a plugin whose lease record, or
+// namespace record, still holds garbage at the healing has twice the
+// bound (Result.GarbageAtHeal). For the plugins: every message
 // enqueued is handled, no message is held by two consumers at once (a
 // consumer holds a message until its claim's deadline on its own clock),
 // no scheduler slot runs twice, and no ttl entry is removed before it
