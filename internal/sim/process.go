@@ -110,9 +110,10 @@ func (s *slot) boot(seed uint64) {
 	if s.gen > 0 && !s.sameID {
 		id = fmt.Sprintf("p%d-g%d", s.index, s.gen)
 	}
+	name := fmt.Sprintf("p%d.%d", s.index, s.gen)
 	p := &proc{
-		w: w, slot: s, name: fmt.Sprintf("p%d.%d", s.index, s.gen), id: id, rng: rng,
-		clock: newProcClock(w.q, fmt.Sprintf("p%d.%d/", s.index, s.gen), time.Now(), offset, rate),
+		w: w, slot: s, name: name, id: id, rng: rng,
+		clock: newProcClock(w.q, name+"/", time.Now(), offset, rate),
 		view:  faultstore.New(w.shared, rng.Uint64()),
 		subs:  make(map[string]*coord.Subscription),
 	}

@@ -165,13 +165,12 @@ func Run(opts Options) Result {
 	w.execute(plan, heal)
 	w.sleepUntil(heal)
 	w.heal()
-	bounds, garbled := w.bounds()
+	bound, bounds, garbled := w.bounds()
 	w.sleepUntil(end)
 	close(stopSampler)
 	<-samplerDone
 	w.rec.note("end")
 
-	bound := w.bound()
 	v := w.rec.check(w.plugs, heal, end, bounds)
 	res := Result{
 		Seed: opts.Seed, Processes: opts.Processes, Violations: v.violations,
@@ -254,14 +253,21 @@ func (w *world) execute(plan []action, heal time.Time) {
 	}
 }
 
-// bounds is the liveness bound of each plugin (see Result.GarbageAtHeal),
-// and the plugins whose lease record, or whose namespace's, still holds
-// the garbage written into it.
-func (w *world) bounds() (map[string]time.Duration, map[string]bool) {
+// leaseKey is the lease record of a plugin, or of the namespace for "".
+func leaseKey(plugin string) string {
+	if plugin == "" {
+		return Root + Namespace + "/state.json"
+	}
+	return Root + Namespace + "/plugins/" + plugin + "/state.json"
+}
+
+// bounds returns the liveness bound, the bound of each plugin (see
+// Result.GarbageAtHeal) and the plugins whose lease record, or whose
+// namespace's, still holds the garbage written into it.
+func (w *world) bounds() (time.Duration, map[string]time.Duration, map[string]bool) {
 	bound := w.bound()
 	out := make(map[string]time.Duration)
 	garbled := make(map[string]bool)
-	nsKey := Root + Namespace + "/state.json"
 	still := func(key string) bool {
 		v, ok := w.garbage[key]
 		if !ok {
@@ -272,12 +278,12 @@ func (w *world) bounds() (map[string]time.Duration, map[string]bool) {
 	}
 	for _, name := range w.plugs {
 		out[name] = bound
-		if still(nsKey) || still(Root+Namespace+"/plugins/"+name+"/state.json") {
+		if still(leaseKey("")) || still(leaseKey(name)) {
 			out[name] = 2 * bound
 			garbled[name] = true
 		}
 	}
-	return out, garbled
+	return bound, out, garbled
 }
 
 // heal ends every fault: faults off, partitions healed, pauses resumed,
@@ -420,9 +426,9 @@ func (w *world) plan() []action {
 			}}
 		default:
 			// Garbage in a lease record (sometimes too large to read).
-			keys := []string{Root + Namespace + "/state.json"}
+			keys := []string{leaseKey("")}
 			for _, name := range w.plugs {
-				keys = append(keys, Root+Namespace+"/plugins/"+name+"/state.json")
+				keys = append(keys, leaseKey(name))
 			}
 			key := keys[rng.IntN(len(keys))]
 			size := 1 + rng.IntN(200)
