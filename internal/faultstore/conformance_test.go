@@ -3,6 +3,7 @@ package faultstore_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/s3coord/coord/conformance"
 	"github.com/s3coord/coord/driver"
@@ -45,6 +46,10 @@ func TestConformance(t *testing.T) {
 				AmbiguousRate: 1,
 				CorruptRate:   1,
 				OversizeRate:  1,
+				// A hang that slipped through fails fast.
+				HangRate:           1,
+				HangIgnoresContext: true,
+				HangFor:            faultstore.Delay{Min: time.Millisecond},
 			})
 		}})
 	})

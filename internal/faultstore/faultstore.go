@@ -2,13 +2,24 @@
 // coordination engine meets in production: latency (beyond the lease if
 // asked), transport error bursts, 409 conflicts on conditional writes,
 // ambiguous writes (applied, yet reported failed), partitions of one
-// process, process pauses, corrupt records and oversize reads.
+// process, process pauses, corrupt records, oversize reads, and calls that
+// are accepted and never answered (hangs).
+//
+// A hang is what a half-dead connection or a stuck server does: the
+// request is sent, a write may or may not be applied, and no answer comes.
+// A client that honours its context gets the context's error at its
+// deadline; a badly written driver that ignores its context
+// (Faults.HangIgnoresContext) blocks until the hang is released
+// (ReleaseHangs, Heal, Close) or the transport gives up (Faults.HangFor).
 //
 // It exists for the deterministic simulation and for engine tests. Every
 // random decision comes from a PCG generator seeded with the Store's seed
 // and keyed by (operation, key, n-th call of that operation on that key),
 // so a run replays exactly when the calls on each key come in the same
-// order, and turning one fault on does not shift the dice of another.
+// order, and turning one fault on does not shift the dice of another. The
+// decisions for hangs come from a second stream keyed the same way, drawn
+// only when their rate is set, so the first stream's dice are the same
+// with them off as before they existed.
 //
 // Waiting uses the runtime's timers by default, so inside a
 // testing/synctest bubble all injected latency is virtual; SetClock puts
@@ -68,10 +79,14 @@ const (
 	Corrupt
 	// Oversize: Get reported driver.ErrTooLarge.
 	Oversize
+	// Hang: the call was accepted and not answered (a write may have
+	// been applied); it ended with its context, a release or the
+	// transport's timeout.
+	Hang
 	numKinds
 )
 
-var kindNames = [numKinds]string{"latency", "error", "conflict", "ambiguous", "partition", "pause", "corrupt", "oversize"}
+var kindNames = [numKinds]string{"latency", "error", "conflict", "ambiguous", "partition", "pause", "corrupt", "oversize", "hang"}
 
 func (k Kind) String() string {
 	if k < 0 || k >= numKinds {
@@ -129,7 +144,7 @@ var ErrInjected = errors.New("injected fault")
 // Fault is the native error of an injected failure, wrapped in a
 // driver.OpError like any driver error. It implements net.Error, so it
 // looks like a transport error; Timeout reports true for the faults a
-// client sees as a timeout (ambiguous writes, partitions).
+// client sees as a timeout (ambiguous writes, partitions, hangs).
 type Fault struct {
 	Kind Kind
 	Op   string
@@ -137,7 +152,7 @@ type Fault struct {
 
 func (f *Fault) Error() string {
 	switch f.Kind {
-	case Ambiguous, Partition:
+	case Ambiguous, Partition, Hang:
 		return fmt.Sprintf("%s: i/o timeout (injected %s)", f.Op, f.Kind)
 	case Conflict:
 		return "ConditionalRequestConflict: a conflicting conditional operation is in progress (injected)"
@@ -149,7 +164,9 @@ func (f *Fault) Error() string {
 }
 
 // Timeout reports whether the fault looks like a timeout.
-func (f *Fault) Timeout() bool { return f.Kind == Ambiguous || f.Kind == Partition }
+func (f *Fault) Timeout() bool {
+	return f.Kind == Ambiguous || f.Kind == Partition || f.Kind == Hang
+}
 
 // Temporary reports true: every injected fault is transient.
 func (f *Fault) Temporary() bool { return true }
@@ -167,9 +184,10 @@ type Clock interface {
 // Sequencer orders the calls of a Store for a simulation that must replay
 // exactly (internal/sim): Turn blocks until the caller may go on. A Store
 // with a Sequencer calls Turn with a label naming the call (op and key)
-// when a call starts and when a call held by Pause is released, so that
-// calls ready at one instant reach the store and draw their faults in an
-// order that does not depend on the Go scheduler. Its injected waits
+// when a call starts and when a call held by Pause or a hung call is
+// released, so that calls ready at one instant reach the store, draw
+// their faults and return in an order that does not depend on the Go
+// scheduler. Its injected waits
 // should then use a Clock from the same simulation (SetClock).
 type Sequencer interface {
 	Turn(label string)
@@ -219,6 +237,30 @@ type Faults struct {
 	// OversizeRate makes a Get that reached the store report
 	// driver.ErrTooLarge.
 	OversizeRate float64
+
+	// HangRate makes a call hang: it is accepted (after RequestDelay),
+	// reaches the store or not (even odds, drawn; a write is then
+	// applied or not, in doubt to the caller) and gets no answer. No
+	// other fault of the call applies. A hang ends when the call's
+	// context ends (unless HangIgnoresContext) with an error wrapping
+	// the context's, on ReleaseHangs or Heal with a transport timeout,
+	// on Close with driver.ErrClosed, or after HangFor with a transport
+	// timeout. A call honouring a context that has already ended does
+	// not reach the store. See HangNext for hangs on demand.
+	HangRate float64
+	// HangIgnoresContext makes hung calls ignore their context, as a
+	// badly written driver would: they block until released or HangFor.
+	HangIgnoresContext bool
+	// HangFor, when its Min or Max is positive, bounds every hang: the
+	// call ends after a duration drawn from it, as the transport's own
+	// timeout, whether or not it honours its context. The zero Delay
+	// leaves hangs unbounded.
+	HangFor Delay
+}
+
+// extra reports whether f draws from the second stream.
+func (f *Faults) extra() bool {
+	return f.HangRate > 0
 }
 
 // Store is a fault-injecting driver.Store. It is safe for concurrent use;
@@ -234,6 +276,9 @@ type Store struct {
 	faults      Faults
 	calls       map[string]uint64 // op+"\x00"+key → calls so far
 	failNext    int
+	hangNext    int
+	hangs       chan struct{} // closed by ReleaseHangs; nil until a call hangs
+	hanging     int           // calls hung now
 	partitioned bool
 	partDelay   time.Duration
 	resume      chan struct{} // non-nil while paused; closed on Resume
@@ -327,11 +372,44 @@ func (s *Store) Partition(delay time.Duration) {
 	s.partDelay = max(delay, 0)
 }
 
-// Heal ends a partition.
+// Heal ends a partition and releases every hung call (see ReleaseHangs).
 func (s *Store) Heal() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.partitioned = false
+	s.releaseHangsLocked()
+}
+
+// HangNext makes the next n calls (in arrival order, any operation, Match
+// ignored, after a pending FailNext burst) hang as with HangRate,
+// following HangIgnoresContext and HangFor. n <= 0 cancels pending hangs.
+func (s *Store) HangNext(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hangNext = max(n, 0)
+}
+
+// ReleaseHangs ends every call hung now: each reports a transport timeout
+// (a write it carried stays applied or not). Calls that hang afterwards
+// hang until the next release.
+func (s *Store) ReleaseHangs() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.releaseHangsLocked()
+}
+
+func (s *Store) releaseHangsLocked() {
+	if s.hangs != nil {
+		close(s.hangs)
+		s.hangs = nil
+	}
+}
+
+// Hanging reports the number of calls hung now.
+func (s *Store) Hanging() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hanging
 }
 
 // Partitioned reports whether the view is partitioned.
@@ -407,8 +485,9 @@ func (s *Store) Requests() driver.Counts {
 // Capabilities reports the inner store's capabilities unchanged.
 func (s *Store) Capabilities() driver.Capabilities { return s.inner.Capabilities() }
 
-// Close closes this view: later calls fail with driver.ErrClosed and
-// calls held by Pause are released. The inner store stays open.
+// Close closes this view: later calls fail with driver.ErrClosed, and
+// calls held by Pause and hung calls are released (hung calls report
+// driver.ErrClosed). The inner store stays open.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -426,17 +505,42 @@ type plan struct {
 	ambiguous           bool
 	corrupt, oversize   bool
 	rng                 *rand.Rand // for garbage
+
+	hang           bool
+	hangReaches    bool // the hung call reaches the store
+	hangBounded    bool // it ends after hangFor
+	hangFor        time.Duration
+	hangIgnoresCtx bool
 }
 
 // rngLocked returns the generator for the next call of op on key.
 func (s *Store) rngLocked(op, key string) *rand.Rand {
-	id := op + "\x00" + key
-	n := s.calls[id]
+	id, n := s.callLocked(op, key)
+	return s.stream("", id, n)
+}
+
+// callLocked counts a call of op on key and returns the call's identity:
+// id and its position n among the calls with that id.
+func (s *Store) callLocked(op, key string) (id string, n uint64) {
+	id = op + "\x00" + key
+	n = s.calls[id]
 	s.calls[id] = n + 1
+	return id, n
+}
+
+// stream returns the generator of the named stream for call n of id.
+// Streams of different names are independent; the unnamed one is the
+// first, and the only one there was before hangs.
+func (s *Store) stream(name, id string, n uint64) *rand.Rand {
 	h := fnv.New64a()
+	h.Write([]byte(name))
 	h.Write([]byte(id))
 	return rand.New(rand.NewPCG(s.seed^h.Sum64(), n))
 }
+
+// secondStream names the stream of hang decisions (and of those to
+// come: new decisions are drawn after the ones there are).
+const secondStream = "hang+lie\x00"
 
 func roll(r *rand.Rand, p float64) bool {
 	x := r.Float64() // drawn even when p is 0, to keep later draws stable
@@ -470,7 +574,8 @@ func (s *Store) begin(ctx context.Context, op, key string, conditional bool) (pl
 
 	s.mu.Lock()
 	f := s.faults
-	r := s.rngLocked(op, key)
+	id, n := s.callLocked(op, key)
+	r := s.stream("", id, n)
 	var p plan
 	p.rng = r
 	p.reqDelay = f.RequestDelay.pick(r)
@@ -480,14 +585,34 @@ func (s *Store) begin(ctx context.Context, op, key string, conditional bool) (pl
 	p.ambiguous = roll(r, f.AmbiguousRate) && (op == OpPut || op == OpDelete)
 	p.corrupt = roll(r, f.CorruptRate) && op == OpGet
 	p.oversize = roll(r, f.OversizeRate) && op == OpGet
-	if f.Match != nil && !f.Match(op, key) {
+	matched := f.Match == nil || f.Match(op, key)
+	if !matched {
 		p = plan{rng: r}
 	}
 	partitioned, partDelay := s.partitioned, s.partDelay
-	burst := false
-	if !partitioned && s.failNext > 0 {
+	burst, forcedHang := false, false
+	switch {
+	case partitioned:
+	case s.failNext > 0:
 		s.failNext--
 		burst = true
+	case s.hangNext > 0:
+		s.hangNext--
+		forcedHang = true
+	}
+	if (matched && f.extra()) || forcedHang {
+		// Always the same draws in the same order, as for the first
+		// stream.
+		x := s.stream(secondStream, id, n)
+		hang := roll(x, f.HangRate)
+		p.hangReaches = x.Uint64()&1 == 1
+		p.hangFor = f.HangFor.pick(x)
+		if matched {
+			p.hang = hang
+		}
+		p.hang = p.hang || forcedHang
+		p.hangBounded = f.HangFor.Min > 0 || f.HangFor.Max > 0
+		p.hangIgnoresCtx = f.HangIgnoresContext
 	}
 	s.mu.Unlock()
 
@@ -509,6 +634,9 @@ func (s *Store) begin(ctx context.Context, op, key string, conditional bool) (pl
 		if partitioned { // cut off while the request was on its way
 			return plan{}, s.partitionFail(ctx, op, key, partDelay)
 		}
+	}
+	if p.hang {
+		return p, nil // no answer, so no other fault
 	}
 	if p.fail {
 		s.count(Error)
@@ -554,6 +682,81 @@ func (s *Store) end(ctx context.Context, op, key string, p plan, err error) erro
 		return driver.Wrap(op, key, nil, &Fault{Kind: Ambiguous, Op: op})
 	}
 	return err
+}
+
+// hang runs a call that gets no answer: send reaches the store if the plan
+// says so (its answer is lost), then the call waits until its context ends
+// (unless it ignores it), a release, Close or the plan's bound.
+func (s *Store) hang(ctx context.Context, op, key string, p plan, send func(context.Context)) error {
+	s.mu.Lock()
+	s.injected[Hang]++
+	s.hanging++
+	if s.hangs == nil {
+		s.hangs = make(chan struct{})
+	}
+	released := s.hangs
+	c := s.clock
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.hanging--
+		s.mu.Unlock()
+	}()
+
+	if p.hangReaches && (p.hangIgnoresCtx || ctx.Err() == nil) {
+		// Once sent, whether it is applied is drawn, not left to the
+		// context; a driver honouring its context sends nothing when it
+		// has already ended.
+		send(context.WithoutCancel(ctx))
+	}
+	var bound <-chan time.Time
+	if p.hangBounded {
+		if c != nil {
+			bound = c.After(p.hangFor)
+		} else {
+			t := time.NewTimer(p.hangFor)
+			defer t.Stop()
+			bound = t.C
+		}
+	}
+	var done <-chan struct{}
+	if !p.hangIgnoresCtx {
+		done = ctx.Done()
+	}
+	select {
+	case <-released:
+	case <-s.closedCh:
+	case <-bound:
+	case <-done:
+	}
+
+	// Decide by precedence, not by which case select chose, so that
+	// two ends at once give one answer.
+	var err error
+	turn := true // a release wakes many calls: they take turns
+	switch {
+	case isDone(s.closedCh):
+		err = driver.Wrap(op, key, driver.ErrClosed, nil)
+	case isDone(released):
+		err = driver.Wrap(op, key, nil, &Fault{Kind: Hang, Op: op})
+	case done != nil && ctx.Err() != nil:
+		err, turn = driver.Wrap(op, key, nil, ctx.Err()), false
+	default: // the bound
+		err, turn = driver.Wrap(op, key, nil, &Fault{Kind: Hang, Op: op}), false
+	}
+	if s.holdIfPaused() || turn {
+		s.turn(op, key)
+	}
+	return err
+}
+
+func isDone(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 func (s *Store) count(k Kind) {
@@ -623,6 +826,9 @@ func (s *Store) Get(ctx context.Context, key string) (driver.Object, error) {
 	if err != nil {
 		return driver.Object{}, err
 	}
+	if p.hang {
+		return driver.Object{}, s.hang(ctx, OpGet, key, p, func(ctx context.Context) { _, _ = s.inner.Get(ctx, key) })
+	}
 	obj, err := s.inner.Get(ctx, key)
 	if err = s.end(ctx, OpGet, key, p, err); err != nil {
 		return driver.Object{}, err
@@ -670,6 +876,9 @@ func (s *Store) Put(ctx context.Context, key string, data []byte, cond driver.Co
 	if err != nil {
 		return "", err
 	}
+	if p.hang {
+		return "", s.hang(ctx, OpPut, key, p, func(ctx context.Context) { _, _ = s.inner.Put(ctx, key, data, cond) })
+	}
 	v, err := s.inner.Put(ctx, key, data, cond)
 	if err = s.end(ctx, OpPut, key, p, err); err != nil {
 		return "", err
@@ -687,6 +896,9 @@ func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) e
 	if err != nil {
 		return err
 	}
+	if p.hang {
+		return s.hang(ctx, OpDelete, key, p, func(ctx context.Context) { _ = s.inner.Delete(ctx, key, cond) })
+	}
 	err = s.inner.Delete(ctx, key, cond)
 	return s.end(ctx, OpDelete, key, p, err)
 }
@@ -696,6 +908,9 @@ func (s *Store) List(ctx context.Context, prefix string) (driver.ListResult, err
 	p, err := s.begin(ctx, OpList, prefix, false)
 	if err != nil {
 		return driver.ListResult{}, err
+	}
+	if p.hang {
+		return driver.ListResult{}, s.hang(ctx, OpList, prefix, p, func(ctx context.Context) { _, _ = s.inner.List(ctx, prefix) })
 	}
 	res, err := s.inner.List(ctx, prefix)
 	if err = s.end(ctx, OpList, prefix, p, err); err != nil {

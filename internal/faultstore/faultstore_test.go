@@ -801,10 +801,11 @@ func TestConcurrentSwitching(t *testing.T) {
 }
 
 func TestKindAndCountsFormatting(t *testing.T) {
-	if len(Kinds()) != 8 || Kinds()[0] != Latency || Kinds()[7] != Oversize {
+	// New kinds come last: the indices of the others stay.
+	if len(Kinds()) != 9 || Kinds()[0] != Latency || Kinds()[7] != Oversize || Kinds()[8] != Hang {
 		t.Fatalf("Kinds = %v", Kinds())
 	}
-	if Ambiguous.String() != "ambiguous" || Kind(99).String() != "Kind(99)" {
+	if Ambiguous.String() != "ambiguous" || Hang.String() != "hang" || Kind(99).String() != "Kind(99)" {
 		t.Fatal("Kind.String")
 	}
 	var a, b Counts
