@@ -50,6 +50,8 @@ func TestConformance(t *testing.T) {
 				HangRate:           1,
 				HangIgnoresContext: true,
 				HangFor:            faultstore.Delay{Min: time.Millisecond},
+				IgnoreIfAbsentRate: 1,
+				IgnoreIfMatchRate:  1,
 			})
 		}})
 	})

@@ -65,7 +65,7 @@ var firstStreamFaults = Faults{
 
 // The decisions of the first stream must never change: simulation seeds
 // kept as regression tests depend on the exact dice. The digest was taken
-// before hangs existed; with their rate at zero (whatever their
+// before hangs and lies existed; with their rates at zero (whatever their
 // other settings) it must stay the same.
 func TestFirstStreamDiceUnchanged(t *testing.T) {
 	const want uint64 = 0xf42b0c984a9f2b3f

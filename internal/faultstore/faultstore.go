@@ -2,8 +2,9 @@
 // coordination engine meets in production: latency (beyond the lease if
 // asked), transport error bursts, 409 conflicts on conditional writes,
 // ambiguous writes (applied, yet reported failed), partitions of one
-// process, process pauses, corrupt records, oversize reads, and calls that
-// are accepted and never answered (hangs).
+// process, process pauses, corrupt records, oversize reads, calls that are
+// accepted and never answered (hangs), and stores that ignore the
+// condition of a conditional write (lies).
 //
 // A hang is what a half-dead connection or a stuck server does: the
 // request is sent, a write may or may not be applied, and no answer comes.
@@ -11,15 +12,19 @@
 // deadline; a badly written driver that ignores its context
 // (Faults.HangIgnoresContext) blocks until the hang is released
 // (ReleaseHangs, Heal, Close) or the transport gives up (Faults.HangFor).
+// A lie is a store whose conditional writes are not atomic: a Put with
+// IfAbsent or IfMatch, or a Delete with IfMatch, whose condition fails is
+// applied unconditionally and reports success. No conforming store does
+// that; tests use it to show which guarantees rest on atomic conditions.
 //
 // It exists for the deterministic simulation and for engine tests. Every
 // random decision comes from a PCG generator seeded with the Store's seed
 // and keyed by (operation, key, n-th call of that operation on that key),
 // so a run replays exactly when the calls on each key come in the same
 // order, and turning one fault on does not shift the dice of another. The
-// decisions for hangs come from a second stream keyed the same way, drawn
-// only when their rate is set, so the first stream's dice are the same
-// with them off as before they existed.
+// decisions for hangs and lies come from a second stream keyed the same
+// way, drawn only when one of their rates is set, so the first stream's
+// dice are the same with them off as before they existed.
 //
 // Waiting uses the runtime's timers by default, so inside a
 // testing/synctest bubble all injected latency is virtual; SetClock puts
@@ -83,10 +88,13 @@ const (
 	// been applied); it ended with its context, a release or the
 	// transport's timeout.
 	Hang
+	// IgnoredCondition: a conditional Put or Delete whose condition did
+	// not hold was applied unconditionally and reported success.
+	IgnoredCondition
 	numKinds
 )
 
-var kindNames = [numKinds]string{"latency", "error", "conflict", "ambiguous", "partition", "pause", "corrupt", "oversize", "hang"}
+var kindNames = [numKinds]string{"latency", "error", "conflict", "ambiguous", "partition", "pause", "corrupt", "oversize", "hang", "ignored-condition"}
 
 func (k Kind) String() string {
 	if k < 0 || k >= numKinds {
@@ -256,11 +264,19 @@ type Faults struct {
 	// timeout, whether or not it honours its context. The zero Delay
 	// leaves hangs unbounded.
 	HangFor Delay
+	// IgnoreIfAbsentRate makes a Put with IfAbsent on an existing key
+	// overwrite it and report success, as if unconditional.
+	IgnoreIfAbsentRate float64
+	// IgnoreIfMatchRate makes a Put or Delete with IfMatch whose version
+	// does not match (stale, or the key is missing) be applied
+	// unconditionally and report success: a Put overwrites or creates the
+	// key, a Delete removes it.
+	IgnoreIfMatchRate float64
 }
 
 // extra reports whether f draws from the second stream.
 func (f *Faults) extra() bool {
-	return f.HangRate > 0
+	return f.HangRate > 0 || f.IgnoreIfAbsentRate > 0 || f.IgnoreIfMatchRate > 0
 }
 
 // Store is a fault-injecting driver.Store. It is safe for concurrent use;
@@ -511,6 +527,8 @@ type plan struct {
 	hangBounded    bool // it ends after hangFor
 	hangFor        time.Duration
 	hangIgnoresCtx bool
+	// lieIfAbsent and lieIfMatch ignore a failing condition.
+	lieIfAbsent, lieIfMatch bool
 }
 
 // rngLocked returns the generator for the next call of op on key.
@@ -530,7 +548,7 @@ func (s *Store) callLocked(op, key string) (id string, n uint64) {
 
 // stream returns the generator of the named stream for call n of id.
 // Streams of different names are independent; the unnamed one is the
-// first, and the only one there was before hangs.
+// first, and the only one there was before hangs and lies.
 func (s *Store) stream(name, id string, n uint64) *rand.Rand {
 	h := fnv.New64a()
 	h.Write([]byte(name))
@@ -538,8 +556,7 @@ func (s *Store) stream(name, id string, n uint64) *rand.Rand {
 	return rand.New(rand.NewPCG(s.seed^h.Sum64(), n))
 }
 
-// secondStream names the stream of hang decisions (and of those to
-// come: new decisions are drawn after the ones there are).
+// secondStream names the stream of hang and lie decisions.
 const secondStream = "hang+lie\x00"
 
 func roll(r *rand.Rand, p float64) bool {
@@ -607,8 +624,11 @@ func (s *Store) begin(ctx context.Context, op, key string, conditional bool) (pl
 		hang := roll(x, f.HangRate)
 		p.hangReaches = x.Uint64()&1 == 1
 		p.hangFor = f.HangFor.pick(x)
+		lieIfAbsent := roll(x, f.IgnoreIfAbsentRate)
+		lieIfMatch := roll(x, f.IgnoreIfMatchRate)
 		if matched {
 			p.hang = hang
+			p.lieIfAbsent, p.lieIfMatch = lieIfAbsent, lieIfMatch
 		}
 		p.hang = p.hang || forcedHang
 		p.hangBounded = f.HangFor.Min > 0 || f.HangFor.Max > 0
@@ -877,13 +897,26 @@ func (s *Store) Put(ctx context.Context, key string, data []byte, cond driver.Co
 		return "", err
 	}
 	if p.hang {
-		return "", s.hang(ctx, OpPut, key, p, func(ctx context.Context) { _, _ = s.inner.Put(ctx, key, data, cond) })
+		return "", s.hang(ctx, OpPut, key, p, func(ctx context.Context) { _, _ = s.put(ctx, key, data, cond, p) })
 	}
-	v, err := s.inner.Put(ctx, key, data, cond)
+	v, err := s.put(ctx, key, data, cond, p)
 	if err = s.end(ctx, OpPut, key, p, err); err != nil {
 		return "", err
 	}
 	return v, nil
+}
+
+// put sends a Put to the inner store and, if the plan lies about its
+// condition and the condition failed, sends it again unconditionally.
+func (s *Store) put(ctx context.Context, key string, data []byte, cond driver.Condition, p plan) (string, error) {
+	v, err := s.inner.Put(ctx, key, data, cond)
+	_, isMatch := cond.Match()
+	lie := (cond.IsIfAbsent() && p.lieIfAbsent) || (isMatch && p.lieIfMatch)
+	if lie && errors.Is(err, driver.ErrPrecondition) {
+		s.count(IgnoredCondition)
+		return s.inner.Put(ctx, key, data, driver.None)
+	}
+	return v, err
 }
 
 // Delete implements driver.Store.
@@ -897,10 +930,22 @@ func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) e
 		return err
 	}
 	if p.hang {
-		return s.hang(ctx, OpDelete, key, p, func(ctx context.Context) { _ = s.inner.Delete(ctx, key, cond) })
+		return s.hang(ctx, OpDelete, key, p, func(ctx context.Context) { _ = s.delete(ctx, key, cond, p) })
 	}
-	err = s.inner.Delete(ctx, key, cond)
+	err = s.delete(ctx, key, cond, p)
 	return s.end(ctx, OpDelete, key, p, err)
+}
+
+// delete sends a Delete to the inner store and, if the plan lies about an
+// IfMatch condition and it failed, sends it again unconditionally. A store
+// without conditional delete answers ErrUnsupported: no lie then.
+func (s *Store) delete(ctx context.Context, key string, cond driver.Condition, p plan) error {
+	err := s.inner.Delete(ctx, key, cond)
+	if _, isMatch := cond.Match(); isMatch && p.lieIfMatch && errors.Is(err, driver.ErrPrecondition) {
+		s.count(IgnoredCondition)
+		return s.inner.Delete(ctx, key, driver.None)
+	}
+	return err
 }
 
 // List implements driver.Store.

@@ -802,10 +802,10 @@ func TestConcurrentSwitching(t *testing.T) {
 
 func TestKindAndCountsFormatting(t *testing.T) {
 	// New kinds come last: the indices of the others stay.
-	if len(Kinds()) != 9 || Kinds()[0] != Latency || Kinds()[7] != Oversize || Kinds()[8] != Hang {
+	if len(Kinds()) != 10 || Kinds()[0] != Latency || Kinds()[7] != Oversize || Kinds()[8] != Hang || Kinds()[9] != IgnoredCondition {
 		t.Fatalf("Kinds = %v", Kinds())
 	}
-	if Ambiguous.String() != "ambiguous" || Hang.String() != "hang" || Kind(99).String() != "Kind(99)" {
+	if Ambiguous.String() != "ambiguous" || Hang.String() != "hang" || IgnoredCondition.String() != "ignored-condition" || Kind(99).String() != "Kind(99)" {
 		t.Fatal("Kind.String")
 	}
 	var a, b Counts

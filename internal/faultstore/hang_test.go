@@ -555,7 +555,7 @@ func TestConcurrentHangs(t *testing.T) {
 			s := views[step%len(views)]
 			switch step % 5 {
 			case 0:
-				s.Set(Faults{HangRate: 0.3, HangIgnoresContext: step%2 == 0})
+				s.Set(Faults{HangRate: 0.3, HangIgnoresContext: step%2 == 0, IgnoreIfAbsentRate: 0.5})
 			case 1:
 				s.ReleaseHangs()
 			case 2:
