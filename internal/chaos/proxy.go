@@ -23,6 +23,24 @@ type Fault struct {
 	// Blackhole swallows every byte in both directions without closing
 	// anything: a partition, seen by the client as timeouts.
 	Blackhole bool
+	// HangRate is the probability, per chunk a client sends, that its
+	// request is accepted and never answered: from then on no byte of
+	// the server's reaches the client, and the connection is held open
+	// until the fault is turned off (SetFault with HangRate 0), ResetAll
+	// or Close, which close it. The client sees a timeout, then the
+	// connection closing.
+	HangRate float64
+	// HangForwards makes a held connection still forward what the client
+	// sends (the server may act on a request the client never hears
+	// about); otherwise the proxy swallows it.
+	HangForwards bool
+}
+
+// faultState is the current fault with the channel that releases the
+// connections held by it.
+type faultState struct {
+	f       Fault
+	release chan struct{} // closed when the fault stops holding
 }
 
 // FaultProxy is a TCP proxy on loopback in front of one server, for one
@@ -32,16 +50,18 @@ type Fault struct {
 type FaultProxy struct {
 	ln     net.Listener
 	target string
-	fault  atomic.Pointer[Fault]
+	fault  atomic.Pointer[faultState]
 
+	setMu  sync.Mutex // serialises SetFault
 	mu     sync.Mutex
 	rng    *rand.Rand
 	conns  map[*net.TCPConn]struct{}
+	held   map[*link]struct{}
 	closed bool
 	wg     sync.WaitGroup
 
-	// Counters of what the proxy did.
-	Accepted, Dropped, Reset atomic.Int64
+	// Counters of what the proxy did. Hung counts held connections.
+	Accepted, Dropped, Reset, Hung atomic.Int64
 }
 
 // NewFaultProxy listens on 127.0.0.1 (a free port) and forwards every
@@ -51,8 +71,8 @@ func NewFaultProxy(target string, seed uint64) (*FaultProxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &FaultProxy{ln: ln, target: target, rng: rand.New(rand.NewPCG(seed, seed+1)), conns: make(map[*net.TCPConn]struct{})}
-	p.fault.Store(&Fault{})
+	p := &FaultProxy{ln: ln, target: target, rng: rand.New(rand.NewPCG(seed, seed+1)), conns: make(map[*net.TCPConn]struct{}), held: make(map[*link]struct{})}
+	p.fault.Store(&faultState{release: make(chan struct{})})
 	p.wg.Go(p.accept)
 	return p, nil
 }
@@ -63,22 +83,43 @@ func (p *FaultProxy) Addr() string { return p.ln.Addr().String() }
 // URL is the proxy's address as an http:// endpoint.
 func (p *FaultProxy) URL() string { return "http://" + p.Addr() }
 
-// SetFault switches the proxy to f, for open and new connections.
-func (p *FaultProxy) SetFault(f Fault) { p.fault.Store(&f) }
+// SetFault switches the proxy to f, for open and new connections. An f
+// whose HangRate is 0 releases the held connections.
+func (p *FaultProxy) SetFault(f Fault) {
+	p.setMu.Lock()
+	defer p.setMu.Unlock()
+	old := p.fault.Load()
+	st := &faultState{f: f, release: old.release}
+	if f.HangRate <= 0 {
+		st.release = make(chan struct{})
+	}
+	p.fault.Store(st)
+	if st.release != old.release {
+		close(old.release)
+	}
+}
 
 // Fault returns the current fault.
-func (p *FaultProxy) Fault() Fault { return *p.fault.Load() }
+func (p *FaultProxy) Fault() Fault { return p.fault.Load().f }
 
-// ResetAll aborts every open connection (TCP RST on both sides).
+// ResetAll aborts every open connection (TCP RST on both sides), held
+// ones included.
 func (p *FaultProxy) ResetAll() {
 	p.mu.Lock()
 	conns := make([]*net.TCPConn, 0, len(p.conns))
 	for c := range p.conns {
 		conns = append(conns, c)
 	}
+	held := make([]*link, 0, len(p.held))
+	for l := range p.held {
+		held = append(held, l)
+	}
 	p.mu.Unlock()
 	for _, c := range conns {
 		abort(c)
+	}
+	for _, l := range held {
+		l.kill(true)
 	}
 }
 
@@ -160,59 +201,126 @@ func (p *FaultProxy) serve(client *net.TCPConn) {
 		return
 	}
 	defer p.untrack(server)
-	var once sync.Once
-	kill := func(reset bool) {
-		once.Do(func() {
-			if reset {
-				abort(client)
-				abort(server)
-				return
-			}
-			_ = client.Close()
-			_ = server.Close()
-		})
-	}
+	l := &link{client: client, server: server, killed: make(chan struct{})}
 	var wg sync.WaitGroup
-	wg.Go(func() { p.pipe(server, client, kill) })
-	wg.Go(func() { p.pipe(client, server, kill) })
+	wg.Go(func() { p.pipe(server, client, l, true) })
+	wg.Go(func() { p.pipe(client, server, l, false) })
 	wg.Wait()
-	kill(false)
+	if l.hung.Load() {
+		<-l.killed // held open until released
+	}
+	l.kill(false)
+}
+
+// link is one proxied connection: the client's side and the server's.
+type link struct {
+	client, server *net.TCPConn
+	once           sync.Once
+	killed         chan struct{} // closed by kill
+	hung           atomic.Bool   // held: nothing goes back to the client
+	forward        bool          // while held, forward the client's bytes; set before hung
+}
+
+// kill closes both sides, once: with a RST if reset.
+func (l *link) kill(reset bool) {
+	l.once.Do(func() {
+		defer close(l.killed)
+		if reset {
+			abort(l.client)
+			abort(l.server)
+			return
+		}
+		_ = l.client.Close()
+		_ = l.server.Close()
+	})
+}
+
+// hold makes l a held connection until release is closed, ResetAll or
+// Close; then it is closed.
+func (p *FaultProxy) hold(l *link, release <-chan struct{}, forward bool) {
+	l.forward = forward
+	l.hung.Store(true)
+	p.Hung.Add(1)
+	p.mu.Lock()
+	closed := p.closed
+	if !closed {
+		p.held[l] = struct{}{}
+	}
+	p.mu.Unlock()
+	if closed {
+		l.kill(true)
+		return
+	}
+	p.wg.Go(func() {
+		select {
+		case <-release:
+			l.kill(false)
+		case <-l.killed: // reset, or the client went away
+		}
+		p.mu.Lock()
+		delete(p.held, l)
+		p.mu.Unlock()
+	})
 }
 
 // pipe copies src to dst chunk by chunk, applying the current fault to
-// each chunk.
-func (p *FaultProxy) pipe(dst, src *net.TCPConn, kill func(reset bool)) {
+// each chunk. request is the client-to-server direction.
+func (p *FaultProxy) pipe(dst, src *net.TCPConn, l *link, request bool) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			f := p.Fault()
+			st := p.fault.Load()
+			f := st.f
 			switch {
+			case l.hung.Load():
+				if request && l.forward {
+					_, _ = dst.Write(buf[:n]) // the server may be gone: no matter
+				}
+				continue // never answered, or swallowed
 			case f.Blackhole:
 				continue // swallowed
 			case p.roll(f.ResetRate):
 				p.Reset.Add(1)
-				kill(true)
+				l.kill(true)
 				return
 			case p.roll(f.DropRate):
 				p.Dropped.Add(1)
-				kill(false)
+				l.kill(false)
 				return
-			}
-			if f.Latency > 0 {
-				time.Sleep(f.Latency) // the injected fault itself
+			case request && p.roll(f.HangRate):
+				p.hold(l, st.release, f.HangForwards)
+				if !f.HangForwards {
+					continue
+				}
+			default:
+				if f.Latency > 0 {
+					time.Sleep(f.Latency) // the injected fault itself
+				}
 			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
-				kill(false)
+				l.kill(false)
 				return
 			}
 		}
 		if err != nil {
+			if l.hung.Load() {
+				// A held client hears nothing, not even the server
+				// going away; one that broke off ends the hold.
+				switch {
+				case !request:
+				case !errors.Is(err, io.EOF):
+					l.kill(false)
+				case l.forward:
+					_ = dst.CloseWrite()
+				}
+				return
+			}
 			if errors.Is(err, io.EOF) {
 				_ = dst.CloseWrite() // pass the half-close on
 				return
 			}
-			kill(false)
+			l.kill(false)
 			return
 		}
 	}
