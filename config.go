@@ -84,6 +84,14 @@ type Config struct {
 	// WorkerTimeout/3, no cleanup LIST); ActiveWorkers then returns an
 	// empty list.
 	DisableMembership bool
+	// SkipStoreCheck skips the check a Hub makes, once, before it leads
+	// anything: that the store honours conditional writes (CheckStore:
+	// 5 PUTs and 1 DELETE on a scratch key under Root). Set it only for a
+	// store you have proven (coordctl check): on a store that ignores
+	// conditions several processes lead at once, with equal epochs, so
+	// that fencing by epoch cannot tell them apart. A store seen breaking
+	// a rule while running still makes every leader step down.
+	SkipStoreCheck bool
 	// Diagnostics logs the migration guide's lines (service started,
 	// leader changed, plugin subscribed, heartbeat cycle executed) at Info
 	// level; otherwise at Debug.

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-multierror"
 
 	"github.com/s3coord/coord/driver"
+	"github.com/s3coord/coord/internal/deadline"
 	"github.com/s3coord/coord/plugin"
 )
 
@@ -24,6 +25,9 @@ type Hub struct {
 	store  driver.Store
 	cfg    Config
 	epochs *epochBook
+	// checkStore is store with the deadlines of the store check.
+	checkStore driver.Store
+	check      storeCheck
 
 	mu        sync.Mutex
 	rng       *rand.Rand
@@ -51,13 +55,18 @@ func NewHub(store driver.Store, cfg Config) (*Hub, error) {
 		_, _ = crand.Read(b[:])
 		seed = binary.LittleEndian.Uint64(b[:]) | 1
 	}
+	var dclock deadline.Clock
+	if cfg.Clock != RealClock {
+		dclock = cfg.Clock
+	}
 	return &Hub{
 		store: store, cfg: cfg,
-		epochs:    &epochBook{max: make(map[string]uint64)},
-		rng:       rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		globals:   make(map[string]*Coordinator),
-		subs:      make(map[string]*Subscription),
-		workerIDs: make(map[string]string),
+		checkStore: deadline.New(store, dclock, cfg.HeartbeatInterval),
+		epochs:     &epochBook{max: make(map[string]uint64)},
+		rng:        rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		globals:    make(map[string]*Coordinator),
+		subs:       make(map[string]*Subscription),
+		workerIDs:  make(map[string]string),
 	}, nil
 }
 
@@ -160,6 +169,9 @@ func (h *Hub) Use(ctx context.Context, name string, p plugin.Plugin, opts UseOpt
 }
 
 func (h *Hub) attach(ctx context.Context, sub *Subscription, p plugin.Plugin) error {
+	if err := h.ensureStoreChecked(ctx); errors.Is(err, ErrUnsafeStore) || noFallbackCures(err) {
+		return err
+	}
 	if sub.mode == Global {
 		var s *slot
 		c, err := h.globalCoordinator(ctx, sub.ns, func(c *Coordinator) (err error) {
@@ -180,6 +192,16 @@ func (h *Hub) attach(ctx context.Context, sub *Subscription, p plugin.Plugin) er
 	}
 	c := newCoordinator(h, PerPlugin, sub.ns, sub.name)
 	c.fallback = sub.fellBack
+	if !sub.fellBack {
+		// The first heartbeat's read, now: a missing bucket or denied
+		// access fails Use (no mode can cure them).
+		switch err := c.lease.poll(ctx); {
+		case noFallbackCures(err):
+			return fmt.Errorf("%s: %w", c.prefix, err)
+		case err == nil:
+			c.fresh = true
+		}
+	}
 	s, err := c.subscribe(sub.name, p)
 	if err != nil {
 		return err
@@ -370,4 +392,11 @@ func (s *Subscription) Close(ctx context.Context) error {
 		s.hub.mu.Unlock()
 	})
 	return s.closeErr
+}
+
+// noFallbackCures reports whether err is one that per-plugin mode cannot
+// cure either: its leases live under the same root with the same
+// permissions.
+func noFallbackCures(err error) bool {
+	return errors.Is(err, driver.ErrBucketNotFound) || errors.Is(err, driver.ErrAccessDenied)
 }

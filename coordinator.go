@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/s3coord/coord/driver"
+	"github.com/s3coord/coord/internal/deadline"
 	"github.com/s3coord/coord/plugin"
 )
 
@@ -43,11 +44,12 @@ type Coordinator struct {
 	fresh       bool // the lease observation was just read by start
 	coldStart   bool // the namespace lease was absent when we won it
 	retries     int
-	cleanupDue  bool
 	member      membership
 	lastLeader  string
 	lastEpoch   uint64
-	quickPolled int // early reads since the leader we see changed (soonerIfUnlisted)
+	quickPolled int       // early reads since the leader we see changed (soonerIfUnlisted)
+	notBefore   time.Time // PerPlugin: no acquisition before (a resignation's back-off)
+	termGen     uint64    // the Hub's store-check generation when the lease was won
 
 	// Shared state, under mu.
 	mu       sync.Mutex
@@ -64,12 +66,16 @@ type Coordinator struct {
 	workerCount   atomic.Int64
 	lastBeatTime  atomic.Pointer[time.Time]
 	latency       latencyRing
+	unsafeSeen    atomic.Uint64
+	leadReturns   atomic.Uint64
+	leadErrors    atomic.Uint64
 
 	wake       chan struct{}
 	stopping   chan struct{}
 	loopCtx    context.Context
 	loopCancel context.CancelFunc
 	done       chan struct{}
+	closeCtx   context.Context // bounds the shutdown; set before stopping closes
 	closeErr   error
 	wg         sync.WaitGroup // plugin goroutines
 }
@@ -83,18 +89,24 @@ type slot struct {
 	gone   chan struct{} // closed once the loop has let go of the plugin
 
 	// under Coordinator.mu
-	run *pluginRun
+	run      *pluginRun
+	resigned *pluginRun // a run whose Lead returned, for the loop to end
 
 	// loop-owned: last change notified
 	lastLeader string
 	lastEpoch  uint64
 	noted      bool
+	// loop-owned: resignations (Lead returned while leading)
+	backoffUntil time.Time
+	earlyReturns int
 }
 
 type pluginRun struct {
 	cancel context.CancelFunc
 	term   plugin.Term
 	parent *term
+	done   chan struct{} // closed when the run's Lead and Tick have returned
+	err    error         // what Lead returned (set before resigned)
 }
 
 type watcher struct {
@@ -115,7 +127,7 @@ func newCoordinator(h *Hub, mode Mode, ns, pluginName string) *Coordinator {
 		wake:   make(chan struct{}, 1), stopping: make(chan struct{}), done: make(chan struct{}),
 	}
 	c.rng = rand.New(rand.NewPCG(h.seed(), h.seed()))
-	c.store = newMeteredStore(h.store, c.clock, cfg.HeartbeatInterval)
+	c.store = newMeteredStore(h.store, c.clock, c.deadlineClock(), c.requestTimeout(), cfg.HeartbeatInterval)
 	if mode == Global {
 		c.prefix = fmt.Sprintf("[coordinator:global] [%s]", ns)
 		c.lease = c.newKeeper(namespaceLeaseKey(cfg.Root, ns), "")
@@ -152,6 +164,9 @@ func (c *Coordinator) probe(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if noFallbackCures(err) {
+			return fmt.Errorf("%s: %w", c.prefix, err)
+		}
 		return fmt.Errorf("%w: %s: %w", ErrStoreUnavailable, c.prefix, err)
 	}
 	c.fresh = true
@@ -162,6 +177,7 @@ func (c *Coordinator) probe(ctx context.Context) error {
 func (c *Coordinator) start() {
 	c.loopCtx, c.loopCancel = context.WithCancel(context.Background())
 	c.diag("Service started")
+	c.member.start(c.loopCtx)
 	go c.run()
 }
 
@@ -172,7 +188,7 @@ func (c *Coordinator) run() {
 	for {
 		select {
 		case <-c.stopping:
-			c.shutdown(ctx)
+			c.shutdown(c.closeCtx)
 			return
 		default:
 		}
@@ -180,6 +196,9 @@ func (c *Coordinator) run() {
 			// A plugin subscribed while we lead: list it in a renewal
 			// now, then claim it (claims follow the listing).
 			nextLease = c.clock.Now()
+		}
+		if c.endResignations(ctx) && c.lease.held && c.mode == Global {
+			nextLease = c.clock.Now() // list the Claims without them now
 		}
 		if now := c.clock.Now(); !now.Before(nextLease) {
 			d := c.leaseCycle(ctx)
@@ -190,11 +209,7 @@ func (c *Coordinator) run() {
 			c.diag("Heartbeat cycle executed")
 			nextLease = end.Add(d)
 		}
-		nextBeat := c.member.cycle(ctx)
 		next := nextLease
-		if !nextBeat.IsZero() && nextBeat.Before(next) {
-			next = nextBeat
-		}
 		var lost <-chan struct{}
 		if c.lease.held {
 			lost = c.lease.term.ctx.Done()
@@ -209,13 +224,18 @@ func (c *Coordinator) run() {
 	}
 }
 
-// shutdown: step down, release, deregister, let go of plugins.
+// shutdown: step down, wait for the plugins to return, release,
+// deregister, let go of plugins. ctx is the close's own bounded context.
 func (c *Coordinator) shutdown(ctx context.Context) {
 	var errs []error
 	held := c.lease.held
 	c.stepDown("stopping")
 	c.store.probe()
-	if held || c.lease.ours() {
+	if err := c.waitPlugins(ctx); err != nil {
+		// A plugin still runs: leave the lease to expire rather than let
+		// a successor start beside it.
+		errs = append(errs, err)
+	} else if held || c.lease.ours() {
 		if err := c.lease.release(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("%s releasing lease: %w", c.prefix, err))
 		}
@@ -245,33 +265,59 @@ func (c *Coordinator) shutdown(ctx context.Context) {
 	c.closeErr = errors.Join(errs...)
 }
 
-// close stops the loop; ctx bounds the release and deregistration (a
-// cancelled ctx stops without writing anything, as a crash would).
-func (c *Coordinator) close(ctx context.Context) error {
-	c.mu.Lock()
-	if c.loopCancel == nil || c.isStopping() {
-		c.mu.Unlock()
-		<-c.doneOrNil()
-		return nil
-	}
-	if ctx.Err() != nil {
-		c.loopCancel() // before the loop sees stopping: nothing is written
-	}
-	stop := context.AfterFunc(ctx, c.loopCancel)
-	close(c.stopping)
-	c.mu.Unlock()
-	<-c.done
-	stop()
-	c.loopCancel()
+// waitPlugins waits until every plugin goroutine has returned, or ctx is
+// done.
+func (c *Coordinator) waitPlugins(ctx context.Context) error {
 	waited := make(chan struct{})
 	go func() { c.wg.Wait(); close(waited) }()
 	select {
 	case <-waited:
+		return nil
 	case <-ctx.Done():
-		if c.closeErr == nil {
-			return fmt.Errorf("%s: plugins still running: %w", c.prefix, ctx.Err())
+		return fmt.Errorf("%s: plugins still running: %w", c.prefix, deadline.Cause(ctx))
+	}
+}
+
+// closeContext is the context of a close: ctx's values, not its
+// cancellation, and a deadline of the close's own (HeartbeatInterval), or
+// ctx's deadline when that comes sooner. So a graceful stop still releases
+// when the caller's ctx is already cancelled (a signal.NotifyContext), and
+// returns in bounded time whatever the store does.
+func (c *Coordinator) closeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	bound := c.cfg.HeartbeatInterval
+	if dl, ok := ctx.Deadline(); ok {
+		if left := time.Until(dl); left > 0 && left < bound {
+			bound = left
 		}
 	}
+	return c.withTimeout(context.WithoutCancel(ctx), bound)
+}
+
+// close stops the loop: it steps down, waits for its plugins to return,
+// releases the lease and deletes the worker record, all within
+// closeContext's bound; requests still in flight then are abandoned.
+func (c *Coordinator) close(ctx context.Context) error {
+	c.mu.Lock()
+	if c.loopCancel == nil || c.isStopping() {
+		c.mu.Unlock()
+		select {
+		case <-c.doneOrNil():
+		case <-ctx.Done():
+		}
+		return nil
+	}
+	cctx, cancel := c.closeContext(ctx)
+	defer cancel()
+	c.closeCtx = cctx
+	close(c.stopping)
+	c.mu.Unlock()
+	select {
+	case <-c.done:
+	case <-cctx.Done():
+		c.loopCancel() // abandon what the loop is waiting for
+		<-c.done
+	}
+	c.loopCancel()
 	return c.closeErr
 }
 
@@ -329,23 +375,47 @@ func (c *Coordinator) syncSlots(ctx context.Context) bool {
 }
 
 // dropSlot lets go of an unsubscribed plugin: stops it, and in global mode
-// releases its lease if we hold it, so that a per-plugin worker may take
-// it over at once.
+// (release) releases its lease if we hold it, once the plugin has
+// returned, so that a per-plugin worker may take it over at once. gone is
+// closed when that is done.
 func (c *Coordinator) dropSlot(ctx context.Context, name string, s *slot, release bool) {
-	c.stopPlugin(s)
-	if s.claim != nil && s.claim.held {
-		s.claim.held = false
-		if release {
-			if err := s.claim.release(ctx); err != nil {
-				c.log.Warn(c.prefix+" releasing plugin lease", "plugin", name, "err", err)
-			}
-		}
-	}
+	r := c.stopPlugin(s)
 	delete(c.slots, name)
 	if s.events != nil {
 		close(s.events)
 	}
-	close(s.gone)
+	k := s.claim
+	s.claim = nil
+	if !release || k == nil || !k.held {
+		close(s.gone)
+		return
+	}
+	k.held = false
+	c.wg.Go(func() {
+		defer close(s.gone)
+		c.releaseAfter(ctx, name, k, r)
+	})
+}
+
+// releaseAfter releases a plugin lease that the loop has handed over (k
+// is no longer the loop's), once the run r of its plugin has returned;
+// both within HeartbeatInterval. When the plugin does not return in time
+// the lease is left to expire with the namespace leadership, or to be
+// taken once the namespace record no longer lists the plugin.
+func (c *Coordinator) releaseAfter(ctx context.Context, name string, k *leaseKeeper, r *pluginRun) {
+	rctx, cancel := c.withTimeout(context.WithoutCancel(ctx), c.cfg.HeartbeatInterval)
+	defer cancel()
+	if r != nil {
+		select {
+		case <-r.done:
+		case <-rctx.Done():
+			c.log.Warn(c.prefix+" plugin still running after its leadership ended; its lease is not released", "plugin", name)
+			return
+		}
+	}
+	if err := k.release(rctx); err != nil {
+		c.log.Warn(c.prefix+" releasing plugin lease", "plugin", name, "err", err)
+	}
 }
 
 // startPlugin begins the leadership of one plugin under term t with the
@@ -358,21 +428,25 @@ func (c *Coordinator) startPlugin(s *slot, t *term, epoch uint64) {
 	}
 	ctx, cancel := context.WithCancel(t.ctx)
 	pt := plugin.Term{Namespace: c.ns, Plugin: s.name, Leader: c.worker, Epoch: epoch, Mode: string(c.mode), Started: c.clock.Now()}
-	s.run = &pluginRun{cancel: cancel, term: pt, parent: t}
+	r := &pluginRun{cancel: cancel, term: pt, parent: t, done: make(chan struct{})}
+	s.run = r
 	c.mu.Unlock()
 	c.notePlugin(s, c.worker, epoch)
-	if l, ok := s.p.(plugin.Leader); ok {
-		c.wg.Go(func() {
-			if err := l.Lead(ctx, pt); err != nil && ctx.Err() == nil {
-				c.log.Warn(c.prefix+" plugin Lead returned an error", "plugin", s.name, "err", err)
+	lead, _, tick := plugin.Abilities(s.p)
+	var rg sync.WaitGroup
+	if lead != nil {
+		rg.Go(func() {
+			err := lead.Lead(ctx, pt)
+			if ctx.Err() == nil {
+				c.resign(s, r, err)
 			}
 		})
 	}
-	if p, ok := s.p.(plugin.Periodic); ok && p.Interval() > 0 {
-		every := p.Interval()
-		c.wg.Go(func() {
+	if tick != nil {
+		every := tick.Interval()
+		rg.Go(func() {
 			for ctx.Err() == nil {
-				if err := p.Tick(ctx, pt); err != nil && ctx.Err() == nil {
+				if err := tick.Tick(ctx, pt); err != nil && ctx.Err() == nil {
 					c.log.Warn(c.prefix+" plugin Tick returned an error", "plugin", s.name, "err", err)
 				}
 				select {
@@ -382,9 +456,86 @@ func (c *Coordinator) startPlugin(s *slot, t *term, epoch uint64) {
 			}
 		})
 	}
+	c.wg.Go(func() {
+		rg.Wait()
+		close(r.done)
+	})
 }
 
-func (c *Coordinator) stopPlugin(s *slot) {
+// resign hands the loop a run whose Lead returned while it still led.
+func (c *Coordinator) resign(s *slot, r *pluginRun, err error) {
+	c.mu.Lock()
+	r.err = err
+	if s.run == r {
+		s.resigned = r
+	}
+	c.mu.Unlock()
+	c.poke()
+}
+
+// endResignations ends the leaderships whose Lead returned (see
+// plugin.Leader): the plugin stops, its lease is released once it has
+// returned, and this process does not lead it again before a back-off.
+// It reports whether a global leader must list its claims anew.
+func (c *Coordinator) endResignations(ctx context.Context) bool {
+	type ended struct {
+		s *slot
+		r *pluginRun
+	}
+	var todo []ended
+	c.mu.Lock()
+	for _, name := range c.slotNames() {
+		s := c.slots[name]
+		if r := s.resigned; r != nil {
+			s.resigned = nil
+			if s.run == r {
+				todo = append(todo, ended{s, r})
+			}
+		}
+	}
+	c.mu.Unlock()
+	now := c.clock.Now()
+	for _, e := range todo {
+		s, r := e.s, e.r
+		c.leadReturns.Add(1)
+		if r.err != nil {
+			c.leadErrors.Add(1)
+		}
+		if now.Sub(r.term.Started) >= c.cfg.LeaseTimeout {
+			s.earlyReturns = 0
+		}
+		s.earlyReturns++
+		backoff := min(c.cfg.HeartbeatInterval<<min(s.earlyReturns-1, 16), 4*c.cfg.LeaseTimeout)
+		s.backoffUntil = now.Add(backoff)
+		c.log.Warn(c.prefix+" plugin Lead returned; resigning the plugin", "plugin", s.name, "epoch", r.term.Epoch,
+			"err", r.err, "backoff", backoff)
+		if c.mode == PerPlugin {
+			c.stepDown("Lead returned")
+			c.notBefore = s.backoffUntil
+			rctx, cancel := c.withTimeout(ctx, c.cfg.HeartbeatInterval)
+			select {
+			case <-r.done:
+				if err := c.lease.release(rctx); err != nil {
+					c.log.Warn(c.prefix+" releasing lease", "err", err)
+				}
+			case <-rctx.Done():
+				c.log.Warn(c.prefix+" plugin still running after its leadership ended; its lease is not released", "plugin", s.name)
+			}
+			cancel()
+			continue
+		}
+		c.stopPlugin(s)
+		if k := s.claim; k != nil && k.held {
+			s.claim = nil // the loop claims with a new keeper after the back-off
+			k.held = false
+			c.wg.Go(func() { c.releaseAfter(ctx, s.name, k, r) })
+		}
+	}
+	return len(todo) > 0
+}
+
+// stopPlugin ends the plugin's run, if any, and returns it.
+func (c *Coordinator) stopPlugin(s *slot) *pluginRun {
 	c.mu.Lock()
 	r := s.run
 	s.run = nil
@@ -393,6 +544,7 @@ func (c *Coordinator) stopPlugin(s *slot) {
 		r.cancel()
 		c.notePlugin(s, "", r.term.Epoch)
 	}
+	return r
 }
 
 // observeLeader turns the current view of the lease into notifications.
@@ -498,19 +650,16 @@ func (c *Coordinator) requestTimeout() time.Duration { return c.cfg.HeartbeatInt
 // request slowed down in virtual time times out in virtual time too. The
 // context's cause is context.DeadlineExceeded when the time ran out.
 func (c *Coordinator) withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return deadline.WithTimeout(ctx, c.deadlineClock(), d)
+}
+
+// deadlineClock is the clock of request deadlines: nil (the time package)
+// for RealClock.
+func (c *Coordinator) deadlineClock() deadline.Clock {
 	if c.clock == RealClock {
-		return context.WithTimeout(ctx, d)
+		return nil
 	}
-	tctx, cancel := context.WithCancelCause(ctx)
-	fired := c.clock.After(d) // before the goroutine: timers are made in program order
-	go func() {
-		select {
-		case <-fired:
-			cancel(context.DeadlineExceeded)
-		case <-tctx.Done():
-		}
-	}()
-	return tctx, func() { cancel(context.Canceled) }
+	return c.clock
 }
 
 // sleep waits d unless the coordinator stops (false).
@@ -603,7 +752,7 @@ func (c *Coordinator) Subscribe(name string, p plugin.Plugin) error {
 
 func (c *Coordinator) subscribe(name string, p plugin.Plugin) (*slot, error) {
 	s := &slot{name: name, p: p, gone: make(chan struct{})}
-	if o, ok := p.(plugin.Observer); ok {
+	if _, o, _ := plugin.Abilities(p); o != nil {
 		s.events = make(chan plugin.Change, observerBuffer)
 		go func() {
 			for ch := range s.events {
@@ -713,6 +862,9 @@ func (c *Coordinator) Metrics() Metrics {
 		Breaker:           state,
 		BreakerTrips:      trips,
 		FallbackActive:    c.fallback,
+		UnsafeStore:       c.unsafeSeen.Load(),
+		LeadReturns:       c.leadReturns.Load(),
+		LeadErrors:        c.leadErrors.Load(),
 		DroppedEvents:     c.dropped.Load(),
 		Subscribed:        len(c.Plugins()),
 	}

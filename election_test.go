@@ -13,6 +13,7 @@ import (
 	"github.com/s3coord/coord"
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/driver/mem"
+	"github.com/s3coord/coord/internal/faultstore"
 	"github.com/s3coord/coord/plugin"
 )
 
@@ -74,12 +75,18 @@ func checkNoOverlap(t *testing.T, ls []leadership) {
 	}
 }
 
+// crashViews holds, for each Hub made by newHub, the store view that crash
+// cuts off.
+var crashViews sync.Map // *coord.Hub → *faultstore.Store
+
 func newHub(t *testing.T, s driver.Store, cfg coord.Config) *coord.Hub {
 	t.Helper()
-	h, err := coord.NewHub(s, cfg)
+	view := faultstore.New(s, 0)
+	h, err := coord.NewHub(view, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	crashViews.Store(h, view)
 	t.Cleanup(func() { crash(h) }) // no-op after Close; stops everything on t.Fatal
 	return h
 }

@@ -26,6 +26,11 @@ var (
 	// is open after consecutive storage failures. It also satisfies
 	// errors.Is(err, ErrStoreUnavailable).
 	ErrCircuitOpen = fmt.Errorf("%w: circuit breaker open", ErrStoreUnavailable)
+	// ErrUnsafeStore: the store does not honour conditional writes (the
+	// store check of CheckStore failed, or the store was seen breaking a
+	// rule while running). The error is a *StoreCheckError naming the
+	// rule. Nothing leads on such a store.
+	ErrUnsafeStore = errors.New("coord: unsafe store")
 	// ErrAlreadySubscribed: a plugin name is used twice in one namespace
 	// of one Hub.
 	ErrAlreadySubscribed = errors.New("coord: plugin already subscribed")

@@ -288,45 +288,54 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-// TestFallbackAtOnceOnPermanentErrors: a store that refuses the
-// credentials or has no bucket is not asked again before falling back;
-// an unreachable one is tried 3 times.
-func TestFallbackAtOnceOnPermanentErrors(t *testing.T) {
+// TestUseRefusesWhatNoFallbackCures: a store that refuses the credentials
+// or has no bucket makes Use fail (per-plugin leases live under the same
+// root with the same permissions, so a fallback could never lead), with
+// the store check and without it; an unreachable store is tried 3 times
+// and then falls back.
+func TestUseRefusesWhatNoFallbackCures(t *testing.T) {
 	for _, tc := range []struct {
 		err      error
 		attempts int64
-	}{{driver.ErrAccessDenied, 1}, {driver.ErrBucketNotFound, 1}, {driver.ErrUnreachable, 3}} {
-		t.Run(tc.err.Error(), func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				f := newFaultStore(mem.New(mem.Options{}))
-				var reads atomic.Int64
-				f.setFail(func(op, key string) error {
-					// Every key fails, so the fallback coordinator's loop,
-					// stuck on its own lease, reads no namespace lease.
-					if key == "plg_coordinator_global/default/state.json" {
-						reads.Add(1)
+	}{{driver.ErrAccessDenied, 0}, {driver.ErrBucketNotFound, 0}, {driver.ErrUnreachable, 3}} {
+		for _, skip := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%v/skipcheck=%v", tc.err, skip), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					f := newFaultStore(mem.New(mem.Options{}))
+					var reads atomic.Int64
+					f.setFail(func(op, key string) error {
+						if key == "plg_coordinator_global/default/state.json" {
+							reads.Add(1)
+						}
+						return tc.err
+					})
+					var logs syncBuffer
+					h := newHub(t, f, coord.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil)), RandSeed: 3, SkipStoreCheck: skip})
+					for _, mode := range []coord.Mode{coord.Global, coord.PerPlugin} {
+						sub, err := h.Use(t.Context(), "queue", &plugin.Func{}, coord.UseOptions{Mode: mode})
+						if tc.attempts == 0 {
+							if !errors.Is(err, tc.err) || sub != nil {
+								t.Fatalf("%s: Use gave %v, %v; want an error for which errors.Is(err, %v) holds", mode, sub, err, tc.err)
+							}
+							if n := len(h.Coordinators()); n != 0 {
+								t.Errorf("%d coordinators running after a refused Use", n)
+							}
+							continue
+						}
+						if err != nil {
+							t.Fatal(err)
+						}
+						if mode == coord.Global && (!sub.FellBack() || !strings.Contains(logs.String(), "[queue] Global coordinator unavailable, falling back to per-plugin mode")) {
+							t.Fatalf("FellBack=%v; logs:\n%s", sub.FellBack(), logs.String())
+						}
+						if n := reads.Load(); mode == coord.Global && n != tc.attempts {
+							t.Errorf("%d reads of the namespace lease before falling back, want %d", n, tc.attempts)
+						}
+						_ = sub.Close(t.Context())
 					}
-					return tc.err
+					_ = h.Close(context.Background())
 				})
-				var logs syncBuffer
-				h := newHub(t, f, coord.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil)), RandSeed: 3})
-				start := time.Now()
-				sub, err := h.Use(t.Context(), "queue", &plugin.Func{}, coord.UseOptions{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				took := time.Since(start)
-				if !sub.FellBack() || !strings.Contains(logs.String(), "[queue] Global coordinator unavailable, falling back to per-plugin mode") {
-					t.Fatalf("FellBack=%v; logs:\n%s", sub.FellBack(), logs.String())
-				}
-				if n := reads.Load(); n != tc.attempts {
-					t.Errorf("%d reads of the namespace lease before falling back, want %d", n, tc.attempts)
-				}
-				if tc.attempts == 1 && took != 0 {
-					t.Errorf("fallback took %v, want no wait", took)
-				}
-				_ = h.Close(context.Background())
 			})
-		})
+		}
 	}
 }

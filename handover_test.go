@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/driver/bolt"
 	"github.com/s3coord/coord/driver/mem"
+	"github.com/s3coord/coord/internal/faultstore"
 )
 
 // stores runs f on each driver the engine is tested on.
@@ -34,10 +36,13 @@ func stores(t *testing.T, f func(t *testing.T, open func(t *testing.T) driver.St
 	})
 }
 
+// crash stops a Hub made by newHub as kill -9 would: its store view is cut
+// off first, so that nothing it writes on the way out arrives.
 func crash(h *coord.Hub) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	_ = h.Close(ctx) // a cancelled context: stop without writing anything
+	if v, ok := crashViews.Load(h); ok {
+		v.(*faultstore.Store).Partition(0)
+	}
+	_ = h.Close(context.Background())
 }
 
 func TestHandover(t *testing.T) {
@@ -46,9 +51,13 @@ func TestHandover(t *testing.T) {
 	stopBound := cfg.HeartbeatInterval + cfg.HeartbeatJitter
 	stores(t, func(t *testing.T, open func(t *testing.T) driver.Store) {
 		for _, mode := range []coord.Mode{coord.Global, coord.PerPlugin} {
-			for _, graceful := range []bool{false, true} {
+			// "cancelled": Close with a context that is already cancelled,
+			// as a service's signal.NotifyContext is when it stops: still
+			// a graceful stop.
+			for _, stop := range []string{"crash", "close", "cancelled"} {
+				graceful := stop != "crash"
 				for phase := range 4 {
-					name := fmt.Sprintf("%s/graceful=%v/phase=%d", mode, graceful, phase)
+					name := fmt.Sprintf("%s/%s/phase=%d", mode, stop, phase)
 					t.Run(name, func(t *testing.T) {
 						synctest.Test(t, func(t *testing.T) {
 							store := open(t)
@@ -74,8 +83,16 @@ func TestHandover(t *testing.T) {
 							}
 							old := l[0]
 							if graceful {
-								if err := hubs[old].Close(context.Background()); err != nil {
+								ctx, cancel := context.WithCancel(context.Background())
+								if stop == "cancelled" {
+									cancel()
+								}
+								if err := hubs[old].Close(ctx); err != nil {
 									t.Fatal(err)
+								}
+								cancel()
+								if ws := workerKeys(t, store); len(ws) != 2 {
+									t.Errorf("worker records after a graceful stop: %v, want the two live ones", ws)
 								}
 							} else {
 								crash(hubs[old])
@@ -193,4 +210,20 @@ func TestClockOffsetDoesNotMatter(t *testing.T) {
 		}
 		checkNoOverlap(t, rec.intervals())
 	})
+}
+
+// workerKeys lists the worker records in store.
+func workerKeys(t *testing.T, store driver.Store) []string {
+	t.Helper()
+	res, err := store.List(context.Background(), coord.DefaultRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, e := range res.Entries {
+		if strings.Contains(e.Key, "/workers/") {
+			keys = append(keys, e.Key)
+		}
+	}
+	return keys
 }

@@ -56,6 +56,7 @@ func TestAcquisitionAnsweredAfterDeadlineDoesNotLead(t *testing.T) {
 				mu.Lock()
 				leads = append(leads, who)
 				mu.Unlock()
+				<-ctx.Done()
 				return nil
 			}}
 		}

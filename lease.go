@@ -77,6 +77,46 @@ type leaseKeeper struct {
 	pendingSince time.Time
 	seq          uint64
 	term         *term
+
+	// What this keeper knows of the key's history, to catch a store that
+	// breaks conditional writes: the largest epoch read or confirmed and
+	// its holder, and versions it saw replaced.
+	maxEpoch  uint64
+	maxLeader string
+	replaced  []string
+}
+
+// noteHistory checks a record read or confirmed against what the keeper
+// knew of the key: an honest store never shows an epoch going down, nor
+// two holders at one epoch (ForceRelease keeps the holder's id).
+func (k *leaseKeeper) noteHistory(r *leaseRecord) {
+	switch {
+	case k.maxEpoch == 0:
+	case r.Epoch < k.maxEpoch:
+		k.broke(RuleEpochsIncrease, fmt.Sprintf("epoch %d after %d", r.Epoch, k.maxEpoch))
+	case r.Epoch == k.maxEpoch && r.Leader != k.maxLeader:
+		k.broke(RuleOneHolderPerEpoch, fmt.Sprintf("epoch %d held by %s and by %s", r.Epoch, k.maxLeader, r.Leader))
+	}
+	if r.Epoch >= k.maxEpoch {
+		k.maxEpoch, k.maxLeader = r.Epoch, r.Leader
+	}
+}
+
+// noteReplaced remembers a version the keeper saw replaced (the last few).
+func (k *leaseKeeper) noteReplaced(version string) {
+	if version == "" || slices.Contains(k.replaced, version) {
+		return
+	}
+	if len(k.replaced) == 4 {
+		k.replaced = k.replaced[1:]
+	}
+	k.replaced = append(k.replaced, version)
+}
+
+// broke reports a history no honest store gives (see Hub.storeBroke).
+func (k *leaseKeeper) broke(rule, detail string) {
+	k.c.unsafeSeen.Add(1)
+	k.c.hub.storeBroke(k.c.prefix, fmt.Errorf("%w: %s", &StoreCheckError{Rule: rule, Key: k.key}, detail))
 }
 
 func (c *Coordinator) newKeeper(key, plugin string) *leaseKeeper {
@@ -125,6 +165,10 @@ func (k *leaseKeeper) poll(ctx context.Context) error {
 	if next.rec != nil {
 		c.hub.epochs.see(k.key, next.rec.Epoch)
 		k.seq = max(k.seq, next.rec.Seq)
+		k.noteHistory(next.rec)
+	}
+	if k.obs.known && k.obs.exists && k.obs.version != next.version {
+		k.noteReplaced(k.obs.version)
 	}
 	if k.obs.known && k.obs.exists == next.exists && k.obs.version == next.version {
 		// Unchanged: keep the time it was first seen. A version first read
@@ -241,8 +285,12 @@ func (k *leaseKeeper) write(ctx context.Context, rec leaseRecord, cond driver.Co
 	cancel()
 	switch {
 	case err == nil:
+		if was, ok := cond.Match(); ok && slices.Contains(k.replaced, was) {
+			k.broke(RuleReplacedVersionStays, "a write conditioned on version "+was+" succeeded after it was replaced")
+		}
 		k.version, k.rec, k.pendingSince = v, rec, time.Time{}
 		c.hub.epochs.see(k.key, rec.Epoch)
+		k.noteHistory(&rec)
 		return wrote, start, nil
 	case errors.Is(err, driver.ErrPrecondition):
 		return lost, start, err
@@ -417,6 +465,9 @@ func (c *Coordinator) leaseCycle(ctx context.Context) time.Duration {
 	if k.held && !k.term.alive(c.clock.Now()) {
 		c.stepDown("renew deadline passed")
 	}
+	if gen, _ := c.hub.storeGen(); k.held && gen != c.termGen {
+		c.stepDown("the store broke a rule of conditional writes")
+	}
 	if k.held {
 		return c.leaderCycle(ctx)
 	}
@@ -428,12 +479,15 @@ func (c *Coordinator) leaderCycle(ctx context.Context) time.Duration {
 	start := c.clock.Now()
 	var mutate func(*leaseRecord)
 	if c.mode == Global {
-		claimed, names := c.claimedEpochs(), c.slotNames()
+		claimed, names := c.claimedEpochs(), c.claimNames()
 		mutate = func(r *leaseRecord) { r.Plugins, r.Claims = claimed, names }
 	}
 	held, adopted, err := k.renew(ctx, mutate)
 	if !held {
 		c.log.Warn(c.prefix+" lost the lease", "key", k.key, "err", err)
+		if k.pendingSince.IsZero() {
+			_ = k.poll(ctx) // who took it: a store breaking conditions shows here
+		}
 		c.stepDown("lease taken over")
 		return c.followerDelay()
 	}
@@ -533,6 +587,9 @@ func (c *Coordinator) followerCycle(ctx context.Context) time.Duration {
 			}
 		}
 	}
+	if c.mode == PerPlugin && now.Before(c.notBefore) {
+		at = later(at, c.notBefore) // the plugin resigned: its back-off
+	}
 	if wait := at.Sub(now); wait > 0 {
 		// Poll again at the regular time, or when the lease would expire
 		// if that comes first (the takeover is jittered then), or sooner
@@ -544,12 +601,17 @@ func (c *Coordinator) followerCycle(ctx context.Context) time.Duration {
 			return 0
 		}
 	}
+	gen, _ := c.hub.storeGen()
+	if err := c.hub.ensureStoreChecked(ctx); err != nil {
+		return c.followerDelay() // not on a store that breaks conditions
+	}
 	cold := !k.obs.exists
 	rec := leaseRecord{Mode: string(c.mode)}
 	if c.mode == Global {
-		rec.Claims = c.slotNames() // listed before they are claimed
+		rec.Claims = c.claimNames() // listed before they are claimed
 	}
 	won, start, err := k.acquire(ctx, rec)
+	c.termGen = gen
 	switch {
 	case won && !c.startTerm(start):
 		return c.followerDelay()
@@ -608,7 +670,7 @@ func (c *Coordinator) soonerIfUnlisted(d time.Duration, lostRace bool) time.Dura
 // afterAcquire runs right after winning (the acquisition started at
 // start): claims plugins (global) and schedules the first renewal.
 func (c *Coordinator) afterAcquire(ctx context.Context, start time.Time) time.Duration {
-	c.cleanupDue = true
+	c.member.askCleanup()
 	return c.untilNextRenewal(ctx, start)
 }
 
@@ -798,6 +860,19 @@ func (c *Coordinator) slotNames() []string {
 	return names
 }
 
+// claimNames lists the plugins a namespace leader may lead now, sorted:
+// the subscribed ones, less those resigned and still in their back-off.
+func (c *Coordinator) claimNames() []string {
+	now := c.clock.Now()
+	var names []string
+	for _, name := range c.slotNames() {
+		if !now.Before(c.slots[name].backoffUntil) {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
 // sortedSlots lists the loop's plugins in name order. The loop iterates
 // them in this order wherever it acts (draws random tokens, starts or
 // stops plugins), never in map order, so that a run on one seed replays
@@ -818,6 +893,9 @@ func (c *Coordinator) claimPlugins(ctx context.Context, deadline time.Time) {
 	t := c.lease.term
 	if !c.lease.held || !t.alive(c.clock.Now()) {
 		return
+	}
+	if gen, ok := c.hub.storeGen(); !ok || gen != c.termGen {
+		return // the store broke a rule: the next cycle steps down
 	}
 	var todo []*slot
 	for _, s := range c.sortedSlots() { // name order: keepers draw from the rng

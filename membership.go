@@ -29,7 +29,9 @@ const staleAfter = 3
 const cleanupEvery = 5
 
 // membership writes this process's worker record every WorkerTimeout/3
-// (an unconditional PUT), and, on the leader, deletes stale records.
+// (an unconditional PUT), and, on the leader, deletes stale records. It
+// runs in a goroutine of its own, so that a slow or hung worker-record
+// request never delays the election loop.
 type membership struct {
 	c           *Coordinator
 	prefix, key string
@@ -38,6 +40,8 @@ type membership struct {
 	nextBeat    time.Time
 	wrote       bool
 	nextCleanup time.Time
+	cleanupDue  chan struct{} // a cleanup is asked for (after an election)
+	done        chan struct{} // closed when the goroutine has ended
 }
 
 func (m *membership) init(c *Coordinator) {
@@ -46,23 +50,56 @@ func (m *membership) init(c *Coordinator) {
 	m.key = workerKey(c.cfg.Root, c.ns, c.plugin, c.worker)
 	m.started = c.clock.Now()
 	m.nextBeat = m.started
+	m.cleanupDue = make(chan struct{}, 1)
+	m.done = make(chan struct{})
 }
 
-// cycle does what is due and returns when it next has something to do
-// (zero when membership is disabled).
-func (m *membership) cycle(ctx context.Context) time.Time {
+// start runs the membership goroutine until the coordinator stops (or
+// closes done at once when membership is disabled).
+func (m *membership) start(ctx context.Context) {
 	c := m.c
 	if c.cfg.DisableMembership {
-		return time.Time{}
+		close(m.done)
+		return
 	}
+	go func() {
+		defer close(m.done)
+		asked := false
+		for {
+			next := m.cycle(ctx, asked)
+			asked = false
+			select {
+			case <-c.stopping:
+				return
+			case <-ctx.Done():
+				return
+			case <-m.cleanupDue:
+				asked = true
+			case <-c.clock.After(next.Sub(c.clock.Now())):
+			}
+		}
+	}()
+}
+
+// askCleanup makes the leader's next membership cycle list and clean the
+// worker records (once after each election).
+func (m *membership) askCleanup() {
+	select {
+	case m.cleanupDue <- struct{}{}:
+	default:
+	}
+}
+
+// cycle does what is due (a cleanup too when asked) and returns when it
+// next has something to do.
+func (m *membership) cycle(ctx context.Context, asked bool) time.Time {
+	c := m.c
 	now := c.clock.Now()
 	if !now.Before(m.nextBeat) {
 		m.seq++
 		rec := workerRecord{Format: recordFormat, ID: c.worker, Namespace: c.ns, Plugin: c.plugin, Mode: string(c.mode),
 			Seq: m.seq, Started: m.started.UTC(), Beat: now.UTC()}
-		rctx, cancel := c.withTimeout(ctx, c.requestTimeout())
-		_, err := c.store.Put(rctx, m.key, encodeWorker(&rec), driver.None)
-		cancel()
+		_, err := c.store.Put(ctx, m.key, encodeWorker(&rec), driver.None)
 		if err != nil {
 			c.log.Debug(c.prefix+" worker record write failed", "err", err)
 			m.nextBeat = now.Add(c.cfg.WorkerTimeout / 12)
@@ -71,8 +108,7 @@ func (m *membership) cycle(ctx context.Context) time.Time {
 			m.nextBeat = now.Add(c.cfg.WorkerTimeout / 3)
 		}
 	}
-	if c.lease.held && (c.cleanupDue || !now.Before(m.nextCleanup)) {
-		c.cleanupDue = false
+	if c.IsLeader() && (asked || !now.Before(m.nextCleanup)) {
 		m.nextCleanup = now.Add(cleanupEvery * c.cfg.WorkerTimeout)
 		m.cleanup(ctx)
 	}
@@ -114,8 +150,13 @@ func (m *membership) cleanup(ctx context.Context) {
 	c.workerCount.Store(int64(alive))
 }
 
-// deregister deletes our worker record.
+// deregister deletes our worker record, once the membership goroutine has
+// ended (or ctx is done: a late beat is then cleaned up by the leader).
 func (m *membership) deregister(ctx context.Context) error {
+	select {
+	case <-m.done:
+	case <-ctx.Done():
+	}
 	if !m.wrote {
 		return nil
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/s3coord/coord/driver"
+	"github.com/s3coord/coord/internal/deadline"
 )
 
 // Metrics is a snapshot of one Coordinator's counters.
@@ -46,6 +47,17 @@ type Metrics struct {
 	// FallbackActive: this coordinator runs a plugin in per-plugin mode
 	// because the global coordinator could not start.
 	FallbackActive bool
+	// UnsafeStore counts the times this coordinator saw the store break a
+	// rule of conditional writes (a history no honest store gives: two
+	// holders at one epoch, an epoch going down, a write conditioned on a
+	// replaced version that succeeded); each made the Hub's leaders step
+	// down until the store check passed again.
+	UnsafeStore uint64
+	// LeadReturns counts resignations: a plugin's Lead returned while
+	// this process still led it (see plugin.Leader); LeadErrors counts
+	// those that returned an error.
+	LeadReturns uint64
+	LeadErrors  uint64
 	// DroppedEvents counts leader-change events dropped because a
 	// watcher or observer was not keeping up.
 	DroppedEvents uint64
@@ -112,8 +124,10 @@ type meteredStore struct {
 	trips     uint64
 }
 
-func newMeteredStore(s driver.Store, clock Clock, cooldown time.Duration) *meteredStore {
-	return &meteredStore{Store: s, clock: clock, cooldown: cooldown, state: breakerClosed}
+// newMeteredStore wraps s; every request gets a deadline of timeout on
+// dclock (internal/deadline: the one place that bounds requests).
+func newMeteredStore(s driver.Store, clock Clock, dclock deadline.Clock, timeout, cooldown time.Duration) *meteredStore {
+	return &meteredStore{Store: deadline.New(s, dclock, timeout), clock: clock, cooldown: cooldown, state: breakerClosed}
 }
 
 func (m *meteredStore) allow() error {

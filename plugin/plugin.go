@@ -33,8 +33,13 @@ type Plugin any
 // Leader is a plugin with work to run while it leads.
 type Leader interface {
 	// Lead runs in its own goroutine when this process becomes leader of
-	// the plugin, and must return promptly once ctx is cancelled. Returning
-	// early does not give up leadership. An error is logged and counted.
+	// the plugin, and must return promptly once ctx is cancelled. A return
+	// while ctx is still live (nil or an error) resigns: this process stops
+	// leading the plugin (any Tick is cancelled too), releases the
+	// plugin's lease at once so that another process can take it, and is
+	// a candidate again after a back-off (a HeartbeatInterval, doubling
+	// with each early return in a row up to four LeaseTimeouts). An error
+	// is logged and counted (Metrics.LeadErrors).
 	Lead(ctx context.Context, term Term) error
 }
 
@@ -100,8 +105,10 @@ func CheckEpoch(recorded, mine uint64) error {
 	return nil
 }
 
-// Func adapts functions to a plugin with the optional abilities; nil
-// fields do nothing. It is handy in tests and small programs.
+// Func adapts functions to a plugin with the optional abilities: a Func
+// (a value or a pointer) has exactly the abilities whose fields are set
+// (OnLead: Leader; OnChange: Observer; Every > 0 and OnTick: Periodic), as
+// Abilities reports. It is handy in tests and small programs.
 type Func struct {
 	// OnLead, if set, is Lead.
 	OnLead func(ctx context.Context, term Term) error
@@ -113,7 +120,8 @@ type Func struct {
 	OnTick func(ctx context.Context, term Term) error
 }
 
-// Lead implements Leader; without OnLead it returns at once.
+// Lead implements Leader; without OnLead it returns at once (coord does
+// not call it then: see Abilities).
 func (f *Func) Lead(ctx context.Context, term Term) error {
 	if f.OnLead == nil {
 		return nil
@@ -137,4 +145,34 @@ func (f *Func) Tick(ctx context.Context, term Term) error {
 		return nil
 	}
 	return f.OnTick(ctx, term)
+}
+
+// Abilities returns the abilities of p that coord uses: nil for each one
+// p lacks. A Func, by value or by pointer, has exactly the abilities whose
+// fields are set; any other value has those of its method set.
+func Abilities(p Plugin) (lead Leader, observe Observer, tick Periodic) {
+	switch f := p.(type) {
+	case Func:
+		return Abilities(&f)
+	case *Func:
+		if f == nil {
+			return nil, nil, nil
+		}
+		if f.OnLead != nil {
+			lead = f
+		}
+		if f.OnChange != nil {
+			observe = f
+		}
+		if f.Every > 0 && f.OnTick != nil {
+			tick = f
+		}
+		return lead, observe, tick
+	}
+	lead, _ = p.(Leader)
+	observe, _ = p.(Observer)
+	if t, ok := p.(Periodic); ok && t.Interval() > 0 {
+		tick = t
+	}
+	return lead, observe, tick
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/driver/bolt"
 	"github.com/s3coord/coord/driver/mem"
+	"github.com/s3coord/coord/internal/faultstore"
 	"github.com/s3coord/coord/plugin"
 )
 
@@ -42,11 +43,7 @@ func ctl(ctx context.Context, store driver.Store, args ...string) result {
 
 func startHub(t *testing.T, store driver.Store, id string, plugins ...string) *coord.Hub {
 	t.Helper()
-	h, err := coord.NewHub(store, coord.Config{WorkerID: id})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { crash(h) })
+	h := crashableHub(t, store, coord.Config{WorkerID: id})
 	for _, p := range plugins {
 		if _, err := h.Use(t.Context(), p, &plugin.Func{}, coord.UseOptions{}); err != nil {
 			t.Fatal(err)
@@ -55,11 +52,30 @@ func startHub(t *testing.T, store driver.Store, id string, plugins ...string) *c
 	return h
 }
 
-// crash stops a hub without writing anything (like kill -9).
+// crashViews holds, for each Hub made by crashableHub, the store view
+// that crash cuts off.
+var crashViews sync.Map // *coord.Hub → *faultstore.Store
+
+// crashableHub is a Hub over a view of store that crash can cut off.
+func crashableHub(t *testing.T, store driver.Store, cfg coord.Config) *coord.Hub {
+	t.Helper()
+	view := faultstore.New(store, 0)
+	h, err := coord.NewHub(view, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crashViews.Store(h, view)
+	t.Cleanup(func() { crash(h) })
+	return h
+}
+
+// crash stops a hub as kill -9 would: its store view is cut off first, so
+// that nothing it writes on the way out arrives.
 func crash(h *coord.Hub) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	_ = h.Close(ctx)
+	if v, ok := crashViews.Load(h); ok {
+		v.(*faultstore.Store).Partition(0)
+	}
+	_ = h.Close(context.Background())
 }
 
 func statusJSON(t *testing.T, r result) coordhttp.Status {
@@ -135,10 +151,7 @@ func TestStatusOnBoltFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := coord.NewHub(store, coord.Config{WorkerID: "bolt-w1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := crashableHub(t, store, coord.Config{WorkerID: "bolt-w1"})
 	led := make(chan struct{})
 	if _, err := h.Use(t.Context(), "queue", &plugin.Func{OnLead: func(ctx context.Context, _ plugin.Term) error {
 		close(led)

@@ -184,6 +184,7 @@ func (r *recorded) Lead(ctx context.Context, t plugin.Term) error {
 	if l, ok := r.inner.(plugin.Leader); ok {
 		return l.Lead(ctx, t)
 	}
+	<-ctx.Done() // no work of its own: lead until the leadership ends
 	return nil
 }
 

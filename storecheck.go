@@ -1,0 +1,205 @@
+package coord
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/s3coord/coord/driver"
+)
+
+// StoreCheckError is the error of a store that breaks a rule of
+// conditional writes, found by CheckStore or while running.
+// errors.Is(err, ErrUnsafeStore) holds.
+type StoreCheckError struct {
+	// Rule is the rule the store broke, e.g. "IfAbsent on an existing key
+	// must fail".
+	Rule string
+	// Key is the key it broke it on.
+	Key string
+}
+
+func (e *StoreCheckError) Error() string {
+	return fmt.Sprintf("coord: unsafe store: %s (key %q)", e.Rule, e.Key)
+}
+
+// Is makes errors.Is(err, ErrUnsafeStore) hold.
+func (e *StoreCheckError) Is(target error) bool { return target == ErrUnsafeStore }
+
+// Rules of conditional writes that CheckStore checks (StoreCheckError.Rule).
+const (
+	RuleIfAbsentCreates      = "IfAbsent on a missing key must succeed"
+	RuleIfAbsentExisting     = "IfAbsent on an existing key must fail"
+	RuleIfMatchCurrent       = "IfMatch on the current version must succeed"
+	RuleIfMatchStale         = "IfMatch on a replaced version must fail"
+	RuleIfMatchMissing       = "IfMatch on a missing key must fail"
+	RuleOneHolderPerEpoch    = "a lease epoch has one holder"
+	RuleEpochsIncrease       = "a lease's epoch never goes down"
+	RuleReplacedVersionStays = "a write conditioned on a replaced version must fail"
+)
+
+// StoreCheckRequests is what CheckStore costs on a store that passes: 5
+// PUTs and 1 DELETE.
+const StoreCheckRequests = 6
+
+// CheckStore checks that store honours conditional writes, on two scratch
+// keys under root (<root>_check/…) that it deletes afterwards: IfAbsent
+// creates a missing key and fails on an existing one; IfMatch succeeds on
+// the current version and fails on a replaced one and on a missing key.
+// A store that lets a write through that must fail gives a
+// *StoreCheckError (errors.Is(err, ErrUnsafeStore)) naming the rule; a
+// store that cannot be asked (unreachable, no bucket, access denied) gives
+// its storage error, and a write that should succeed but lost its
+// precondition (S3's 409 to concurrent conditional writes) an error
+// saying the check was inconclusive. The requests use
+// ctx; give it a deadline.
+//
+// A Hub runs this check once before it leads anything on its store (see
+// Config.SkipStoreCheck).
+func CheckStore(ctx context.Context, store driver.Store, root string) error {
+	var b [8]byte
+	_, _ = crand.Read(b[:])
+	return checkStore(ctx, store, root, hex.EncodeToString(b[:]))
+}
+
+// checkStore is CheckStore on the scratch keys named by token.
+func checkStore(ctx context.Context, store driver.Store, root, token string) (err error) {
+	if root == "" {
+		root = DefaultRoot
+	}
+	key := root + "_check/" + token + ".json"
+	missing := root + "_check/" + token + "-missing.json"
+	body := func(step int) []byte { return fmt.Appendf(nil, `{"check":%q,"step":%d}`, token, step) }
+	unsafe := func(rule, k string) error { return &StoreCheckError{Rule: rule, Key: k} }
+	created := []string{}
+	defer func() {
+		for _, k := range created {
+			if derr := store.Delete(context.WithoutCancel(ctx), k, driver.None); derr != nil && err == nil && !errors.Is(derr, driver.ErrNotFound) {
+				err = fmt.Errorf("coord: store check: removing %s: %w", k, derr)
+			}
+		}
+	}()
+
+	// A lost precondition where the write should succeed is no proof:
+	// S3 answers 409 to concurrent conditional writes (ErrPrecondition).
+	inconclusive := func(rule string, err error) error {
+		return fmt.Errorf("coord: store check inconclusive: %s: %w", rule, err)
+	}
+	v1, err := store.Put(ctx, key, body(1), driver.IfAbsent())
+	switch {
+	case errors.Is(err, driver.ErrPrecondition):
+		return inconclusive(RuleIfAbsentCreates, err)
+	case err != nil:
+		return err
+	}
+	created = append(created, key)
+	if _, err = store.Put(ctx, key, body(2), driver.IfAbsent()); err == nil {
+		return unsafe(RuleIfAbsentExisting, key)
+	} else if !errors.Is(err, driver.ErrPrecondition) {
+		return err
+	}
+	if _, err = store.Put(ctx, key, body(3), driver.IfMatch(v1)); errors.Is(err, driver.ErrPrecondition) {
+		return inconclusive(RuleIfMatchCurrent, err)
+	} else if err != nil {
+		return err
+	}
+	if _, err = store.Put(ctx, key, body(4), driver.IfMatch(v1)); err == nil {
+		return unsafe(RuleIfMatchStale, key)
+	} else if !errors.Is(err, driver.ErrPrecondition) {
+		return err
+	}
+	if _, err = store.Put(ctx, missing, body(5), driver.IfMatch(v1)); err == nil {
+		created = append(created, missing)
+		return unsafe(RuleIfMatchMissing, missing)
+	} else if !errors.Is(err, driver.ErrPrecondition) {
+		return err
+	}
+	return nil
+}
+
+// storeCheck is a Hub's state of CheckStore: run once before anything
+// leads, again after the store was seen breaking a rule. Its lock is never
+// held across a request (a check in progress is waited for on running).
+type storeCheck struct {
+	mu      sync.Mutex
+	passed  bool
+	running chan struct{} // closed when the check in progress ends
+	tried   time.Time     // when the last check ended (zero: none since a failure was seen)
+	lastErr error
+	// gen counts the store's broken rules seen while running; a
+	// leadership that began under an older gen ends.
+	gen uint64
+}
+
+// storeCheckEvery is how often, in LeaseTimeouts, a check that found the
+// store unsafe is tried again (one that could not finish is tried again at
+// the next attempt to lead).
+const storeCheckEvery = 1
+
+// ensureStoreChecked runs the Hub's store check unless it passed (or is
+// skipped); callers at the same time share one check. It returns nil when
+// leading is allowed.
+func (h *Hub) ensureStoreChecked(ctx context.Context) error {
+	if h.cfg.SkipStoreCheck {
+		return nil
+	}
+	sc := &h.check
+	for {
+		sc.mu.Lock()
+		switch {
+		case sc.passed:
+			sc.mu.Unlock()
+			return nil
+		case sc.running != nil:
+			ch := sc.running
+			sc.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		case errors.Is(sc.lastErr, ErrUnsafeStore) && h.cfg.Clock.Now().Sub(sc.tried) < storeCheckEvery*h.cfg.LeaseTimeout:
+			err := sc.lastErr
+			sc.mu.Unlock()
+			return err
+		}
+		ch := make(chan struct{})
+		sc.running = ch
+		sc.mu.Unlock()
+		err := checkStore(ctx, h.checkStore, h.cfg.Root, fmt.Sprintf("%016x", h.seed()))
+		sc.mu.Lock()
+		sc.running, sc.tried, sc.lastErr, sc.passed = nil, h.cfg.Clock.Now(), err, err == nil
+		sc.mu.Unlock()
+		close(ch)
+		if errors.Is(err, ErrUnsafeStore) {
+			h.cfg.Logger.Error("coord: the store does not honour conditional writes; nothing leads on it", "root", h.cfg.Root, "err", err)
+		} else if err != nil {
+			h.cfg.Logger.Warn("coord: store check could not run", "root", h.cfg.Root, "err", err)
+		}
+		return err
+	}
+}
+
+// storeGen reports the Hub's count of broken rules seen, and whether the
+// store check allows leading.
+func (h *Hub) storeGen() (uint64, bool) {
+	h.check.mu.Lock()
+	defer h.check.mu.Unlock()
+	return h.check.gen, h.check.passed || h.cfg.SkipStoreCheck
+}
+
+// storeBroke records that the store broke a rule while running: every
+// coordinator of the Hub steps down, and none leads again before the
+// store check passes again.
+func (h *Hub) storeBroke(prefix string, err error) {
+	h.check.mu.Lock()
+	h.check.gen++
+	h.check.passed, h.check.tried, h.check.lastErr = false, time.Time{}, err
+	h.check.mu.Unlock()
+	h.cfg.Logger.Error(prefix+" the store broke a rule of conditional writes; stepping down until the store check passes again", "err", err)
+}
