@@ -353,8 +353,15 @@ func (s *Subscription) IsLeader() bool {
 func (s *Subscription) Term() (plugin.Term, bool) {
 	c := s.c
 	c.mu.Lock()
-	r := s.s.run
+	r, stand := s.s.run, s.s.standIn
 	c.mu.Unlock()
+	if r == nil && stand != nil { // a stand-in leads it in this process
+		stand.mu.Lock()
+		if ss := stand.subs[s.name]; ss != nil {
+			r = ss.run
+		}
+		stand.mu.Unlock()
+	}
 	if r == nil || !r.parent.alive(c.clock.Now()) {
 		return plugin.Term{}, false
 	}

@@ -91,6 +91,14 @@ type slot struct {
 	// under Coordinator.mu
 	run      *pluginRun
 	resigned *pluginRun // a run whose Lead returned, for the loop to end
+	// standIn (Global) leads the plugin in this process while the
+	// namespace leader, another process, does not subscribe it: a
+	// per-plugin coordinator over the plugin lease (see syncStandIns).
+	standIn *Coordinator
+	// standInGone is closed once the last stand-in stopped (nil: none
+	// stopping). Loop-owned.
+	standInGone  chan struct{}
+	sharedEvents bool // events belongs to another slot (a stand-in's)
 
 	// loop-owned: last change notified
 	lastLeader string
@@ -99,6 +107,22 @@ type slot struct {
 	// loop-owned: resignations (Lead returned while leading)
 	backoffUntil time.Time
 	earlyReturns int
+}
+
+// standInStopped reports whether no stand-in of s runs or is stopping.
+func (s *slot) standInStopped() bool {
+	if s.standIn != nil {
+		return false
+	}
+	if s.standInGone == nil {
+		return true
+	}
+	select {
+	case <-s.standInGone:
+		return true
+	default:
+		return false
+	}
 }
 
 type pluginRun struct {
@@ -209,6 +233,9 @@ func (c *Coordinator) run() {
 			c.diag("Heartbeat cycle executed")
 			nextLease = end.Add(d)
 		}
+		if c.mode == Global {
+			c.syncStandIns(ctx)
+		}
 		next := nextLease
 		var lost <-chan struct{}
 		if c.lease.held {
@@ -230,6 +257,9 @@ func (c *Coordinator) shutdown(ctx context.Context) {
 	var errs []error
 	held := c.lease.held
 	c.stepDown("stopping")
+	for _, s := range c.sortedSlots() {
+		c.stopStandIn(ctx, s)
+	}
 	c.store.probe()
 	if err := c.waitPlugins(ctx); err != nil {
 		// A plugin still runs: leave the lease to expire rather than let
@@ -380,20 +410,39 @@ func (c *Coordinator) syncSlots(ctx context.Context) bool {
 // closed when that is done.
 func (c *Coordinator) dropSlot(ctx context.Context, name string, s *slot, release bool) {
 	r := c.stopPlugin(s)
+	c.stopStandIn(ctx, s)
 	delete(c.slots, name)
-	if s.events != nil {
-		close(s.events)
+	if s.events != nil && !s.sharedEvents {
+		if gone := s.standInGone; gone != nil {
+			// The stand-in shares the channel: close it once it stopped.
+			events := s.events
+			c.wg.Go(func() {
+				<-gone
+				close(events)
+			})
+		} else {
+			close(s.events)
+		}
 	}
 	k := s.claim
 	s.claim = nil
-	if !release || k == nil || !k.held {
+	releasing := release && k != nil && k.held
+	if k != nil {
+		k.held = false
+	}
+	standIn := s.standInGone
+	if !releasing && standIn == nil {
 		close(s.gone)
 		return
 	}
-	k.held = false
 	c.wg.Go(func() {
 		defer close(s.gone)
-		c.releaseAfter(ctx, name, k, r)
+		if releasing {
+			c.releaseAfter(ctx, name, k, r)
+		}
+		if standIn != nil {
+			<-standIn
+		}
 	})
 }
 
@@ -459,6 +508,82 @@ func (c *Coordinator) startPlugin(s *slot, t *term, epoch uint64) {
 	c.wg.Go(func() {
 		rg.Wait()
 		close(r.done)
+	})
+}
+
+// syncStandIns starts a stand-in for each subscribed plugin that the
+// namespace leader, another live process, does not list in its Claims
+// (it does not subscribe the plugin, or resigned it), and stops the
+// stand-ins of plugins it lists, and all of them once this process leads
+// the namespace. A stand-in is a per-plugin coordinator over the plugin
+// lease: the plugin lease is the one authority in every mode, so it
+// leads only while no namespace leader holds the plugin by delegation,
+// and a namespace leader that claims the plugin waits for its release
+// (which stopping it writes). It costs nothing while every process
+// subscribes the same plugins; it reads the namespace record it already
+// has.
+func (c *Coordinator) syncStandIns(ctx context.Context) {
+	k := c.lease
+	r := k.obs.rec
+	foreign := !k.held && r != nil && !r.Released && !k.ours()
+	if foreign {
+		if at, _ := k.freeAt(); !at.After(c.clock.Now()) {
+			foreign = false // expired: this process may take the namespace over
+		}
+	}
+	for _, s := range c.sortedSlots() {
+		switch want := foreign && !slices.Contains(r.Claims, s.name); {
+		case k.held || (foreign && !want):
+			c.stopStandIn(ctx, s)
+		case want && s.standIn == nil:
+			c.startStandIn(s)
+		}
+	}
+}
+
+// startStandIn starts a stand-in for the plugin of s (see syncStandIns).
+// It shares this coordinator's metered store (counts and breaker), writes
+// no worker record, and reports leader changes on s's observer.
+func (c *Coordinator) startStandIn(s *slot) {
+	if s.standInGone != nil {
+		select {
+		case <-s.standInGone:
+			s.standInGone = nil
+		default:
+			return // the last one is still stopping
+		}
+	}
+	sc := newCoordinator(c.hub, PerPlugin, c.ns, s.name)
+	sc.cfg.DisableMembership = true
+	sc.store = c.store
+	sc.prefix = fmt.Sprintf("%s [stand-in %s]", c.prefix, s.name)
+	ss := &slot{name: s.name, p: s.p, gone: make(chan struct{}), events: s.events, sharedEvents: true}
+	sc.subs[s.name] = ss
+	c.mu.Lock()
+	s.standIn = sc
+	c.mu.Unlock()
+	c.log.Info(c.prefix+" the namespace leader does not subscribe this plugin: leading it as a stand-in", "plugin", s.name)
+	sc.start()
+}
+
+// stopStandIn stops the stand-in of s, if any, in a goroutine of its own
+// (its close releases the plugin lease); s.standInGone is closed when it
+// has stopped. Claims of the plugin wait for that.
+func (c *Coordinator) stopStandIn(ctx context.Context, s *slot) {
+	sc := s.standIn
+	if sc == nil {
+		return
+	}
+	c.mu.Lock()
+	s.standIn = nil
+	c.mu.Unlock()
+	gone := make(chan struct{})
+	s.standInGone = gone
+	c.wg.Go(func() {
+		defer close(gone)
+		if err := sc.close(context.WithoutCancel(ctx)); err != nil {
+			c.log.Warn(c.prefix+" stopping stand-in", "plugin", s.name, "err", err)
+		}
 	})
 }
 
@@ -572,6 +697,7 @@ func (c *Coordinator) observeLeader() {
 		switch {
 		case c.mode == PerPlugin:
 			c.notePlugin(s, leader, epoch)
+		case s.standIn != nil: // the stand-in notifies
 		case k.held: // our own claims notify from startPlugin/stopPlugin
 		case k.obs.rec != nil && !k.obs.rec.Released && !k.ours() && k.obs.rec.Plugins[s.name] != 0:
 			c.notePlugin(s, k.obs.rec.Leader, k.obs.rec.Plugins[s.name])

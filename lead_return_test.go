@@ -18,7 +18,7 @@ import (
 // takes over within a heartbeat (not a whole lease), the return is
 // counted, and the resigning process leads again after its back-off.
 func TestLeadReturnResigns(t *testing.T) {
-	for _, mode := range []coord.Mode{coord.PerPlugin} {
+	for _, mode := range []coord.Mode{coord.PerPlugin, coord.Global} {
 		t.Run(string(mode), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				cfg := coord.DefaultConfig()

@@ -702,6 +702,13 @@ func (c *Coordinator) delegatedFreeAt(ctx context.Context, e uint64) (time.Time,
 	if err := w.poll(ctx); err != nil {
 		return c.clock.Now().Add(c.cfg.LeaseTimeout), false // cannot judge: held
 	}
+	if r := w.obs.rec; r != nil && r.Epoch == e && !r.lists(c.plugin) {
+		// The delegating leader's current record no longer lists the
+		// plugin: it stopped leading it before writing that record, and
+		// leads it again only after a claim, which writes the plugin
+		// lease (so our IfMatch of the delegated version fails then).
+		return time.Time{}, true
+	}
 	return c.namespaceFreeAt(e)
 }
 
@@ -902,8 +909,9 @@ func (c *Coordinator) claimPlugins(ctx context.Context, deadline time.Time) {
 		if s.claim == nil {
 			s.claim = c.newKeeper(pluginLeaseKey(c.cfg.Root, c.ns, s.name), s.name)
 		}
-		// Only plugins listed in our last confirmed write (see Claims).
-		if !s.claim.held && slices.Contains(c.lease.rec.Claims, s.name) {
+		// Only plugins listed in our last confirmed write (see Claims),
+		// and not while a stand-in of ours may still hold the lease.
+		if !s.claim.held && slices.Contains(c.lease.rec.Claims, s.name) && s.standInStopped() {
 			todo = append(todo, s)
 		}
 	}

@@ -1,0 +1,141 @@
+package coord_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/s3coord/coord"
+	"github.com/s3coord/coord/driver/mem"
+)
+
+// TestUnsubscribedLeaderHandsOver: in Global mode the namespace leader
+// closes its subscription of a plugin that another process subscribes;
+// that process leads the plugin within a heartbeat or two (it led nobody's
+// plugin before: only the namespace leader did), never beside it, and the
+// plugin goes back to the namespace leader when it subscribes it again.
+func TestUnsubscribedLeaderHandsOver(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := coord.DefaultConfig()
+		store := mem.New(mem.Options{})
+		rec := &recorder{}
+		a := newHub(t, store, coord.Config{WorkerID: "a", RandSeed: 1})
+		sa, err := a.Use(t.Context(), "job", rec.plugin(), coord.UseOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, time.Minute, "a leads", sa.IsLeader)
+		b := newHub(t, store, coord.Config{WorkerID: "b", RandSeed: 2})
+		sb, err := b.Use(t.Context(), "job", rec.plugin(), coord.UseOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if !sa.IsLeader() || sb.IsLeader() {
+			t.Fatalf("a leads %v, b leads %v; want a", sa.IsLeader(), sb.IsLeader())
+		}
+		if err := sa.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		took := waitFor(t, 2*time.Minute, "b leads after a unsubscribed", sb.IsLeader)
+		if bound := 2 * (cfg.HeartbeatInterval + cfg.HeartbeatJitter); took > bound {
+			t.Errorf("b took the plugin %v after a unsubscribed it, want at most %v", took, bound)
+		}
+		// a subscribes again: as the namespace leader it claims the
+		// plugin back, once b's stand-in has let go.
+		sa, err = a.Use(t.Context(), "job", rec.plugin(), coord.UseOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, time.Minute, "a leads again", sa.IsLeader)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if !sa.IsLeader() || sb.IsLeader() {
+			t.Errorf("after a subscribed again: a leads %v, b leads %v; want a", sa.IsLeader(), sb.IsLeader())
+		}
+		_ = a.Close(context.Background())
+		_ = b.Close(context.Background())
+		checkNoOverlap(t, rec.intervals())
+	})
+}
+
+// TestHeterogeneousFleet: processes that subscribe different plugins, in
+// Global mode: every plugin that a live process subscribes has one
+// leader, also after the namespace leader crashes and while processes come
+// and go, and never two.
+func TestHeterogeneousFleet(t *testing.T) {
+	cfg := coord.DefaultConfig()
+	bound := cfg.LeaseTimeout + cfg.HeartbeatInterval + cfg.HeartbeatJitter
+	sets := [][]string{{"queue", "ttl"}, {"queue"}, {"scheduler", "ttl"}, {"canary"}}
+	for seed := range 4 {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				store := mem.New(mem.Options{})
+				rec := &recorder{}
+				hubs := make([]*coord.Hub, len(sets))
+				subs := make([]map[string]*coord.Subscription, len(sets))
+				start := func(i int) {
+					hubs[i] = newHub(t, store, coord.Config{WorkerID: fmt.Sprintf("w%d-%d", i, seed), RandSeed: uint64(100*seed + i + 1)})
+					subs[i] = map[string]*coord.Subscription{}
+					for _, p := range sets[i] {
+						s, err := hubs[i].Use(t.Context(), p, rec.plugin(), coord.UseOptions{})
+						if err != nil {
+							t.Fatal(err)
+						}
+						subs[i][p] = s
+					}
+				}
+				// The processes start in a seed-dependent order: any of
+				// them may win the namespace.
+				for k := range sets {
+					start((k + seed) % len(sets))
+				}
+				// settled: every plugin some live process subscribes has
+				// exactly one leader.
+				settled := func() bool {
+					leaders := map[string]int{}
+					subscribed := map[string]bool{}
+					for i := range hubs {
+						for p, s := range subs[i] {
+							subscribed[p] = true
+							if s.IsLeader() {
+								leaders[p]++
+							}
+						}
+					}
+					for p := range subscribed {
+						if leaders[p] != 1 {
+							return false
+						}
+					}
+					return true
+				}
+				waitFor(t, bound, "every plugin led", settled)
+				for round := range 3 {
+					// Crash the namespace leader.
+					leader := -1
+					for i, h := range hubs {
+						if subs[i] != nil && h.Coordinators()[0].IsLeader() {
+							leader = i
+						}
+					}
+					if leader < 0 {
+						t.Fatalf("round %d: no namespace leader", round)
+					}
+					crash(hubs[leader])
+					subs[leader] = nil
+					waitFor(t, 2*bound, fmt.Sprintf("round %d: every plugin led after the namespace leader crashed", round), settled)
+					start(leader) // it comes back, with a new worker id's record
+					waitFor(t, 2*bound, fmt.Sprintf("round %d: every plugin led after the restart", round), settled)
+				}
+				for _, h := range hubs {
+					_ = h.Close(context.Background())
+				}
+				checkNoOverlap(t, rec.intervals())
+			})
+		})
+	}
+}
