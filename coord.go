@@ -36,6 +36,7 @@ type Hub struct {
 	subs      map[string]*Subscription // namespace + "/" + plugin
 	workerIDs map[string]string
 	closed    bool
+	closing   chan struct{} // closed by Close
 }
 
 // NewHub returns a Hub over store. cfg is validated (zero fields take
@@ -67,6 +68,7 @@ func NewHub(store driver.Store, cfg Config) (*Hub, error) {
 		globals:    make(map[string]*Coordinator),
 		subs:       make(map[string]*Subscription),
 		workerIDs:  make(map[string]string),
+		closing:    make(chan struct{}),
 	}, nil
 }
 
@@ -113,21 +115,30 @@ type UseOptions struct {
 	Namespace string
 }
 
-// Use registers plugin p under name and starts coordinating it. In Global
-// mode it subscribes p to the namespace's coordinator (creating it); when
-// that coordinator cannot start (the store does not answer a first read
-// of the namespace lease after 3 attempts, or refuses it at the first with
-// driver.ErrAccessDenied or driver.ErrBucketNotFound, which no retry
-// changes), Use logs "[<name>] Global coordinator unavailable, falling
-// back to per-plugin mode" and runs p in PerPlugin mode
-// (Subscription.FellBack, Metrics.FallbackActive). A Subscription that
-// fell back stays in PerPlugin mode for its whole life, even once the
-// store works again: to return to Global mode, make the store available
-// and Use the plugin again (Close the Subscription first, or restart the
-// process). Running beside Global processes meanwhile is safe (see
-// "Mixed modes" in the package documentation). Nothing is written for a
-// rejected call (invalid name: ErrInvalidName; a name used twice in a
-// namespace: ErrAlreadySubscribed).
+// Use registers plugin p under name and starts coordinating it. ctx bounds
+// the call only (the first reads of the store); the plugin is coordinated
+// until the Subscription or the Hub is closed.
+//
+// Before anything leads, the Hub checks once that the store honours
+// conditional writes (see Config.SkipStoreCheck): a store that does not
+// makes Use fail with an error for which errors.Is(err, ErrUnsafeStore)
+// holds. A missing bucket or denied access (driver.ErrBucketNotFound,
+// driver.ErrAccessDenied) fails Use too: no mode can lead on such a store.
+//
+// In Global mode Use subscribes p to the namespace's coordinator
+// (creating it); when that coordinator cannot start (the store does not
+// answer a first read of the namespace lease after 3 attempts), Use logs
+// "[<name>] Global coordinator unavailable, falling back to per-plugin
+// mode" and runs p in PerPlugin mode (Subscription.FellBack,
+// Metrics.FallbackActive). A Subscription that fell back tries the
+// namespace coordinator again every LeaseTimeout and, once it starts,
+// returns to Global mode by itself (logging "[<name>] Global coordinator
+// available again, returning to global mode"): it releases its plugin
+// lease and subscribes to the namespace coordinator. Running beside
+// Global processes meanwhile is safe (see "Mixed modes" in the package
+// documentation). Nothing is written for a rejected call (invalid name:
+// ErrInvalidName; a name used twice in a namespace:
+// ErrAlreadySubscribed).
 func (h *Hub) Use(ctx context.Context, name string, p plugin.Plugin, opts UseOptions) (*Subscription, error) {
 	if opts.Namespace == "" {
 		opts.Namespace = DefaultNamespace
@@ -146,7 +157,7 @@ func (h *Hub) Use(ctx context.Context, name string, p plugin.Plugin, opts UseOpt
 	}
 	ns := opts.Namespace
 	regKey := ns + "/" + name
-	sub := &Subscription{hub: h, name: name, ns: ns, mode: opts.Mode}
+	sub := &Subscription{hub: h, name: name, ns: ns, mode: opts.Mode, closing: make(chan struct{}), returned: make(chan struct{})}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -181,6 +192,7 @@ func (h *Hub) attach(ctx context.Context, sub *Subscription, p plugin.Plugin) er
 		switch {
 		case err == nil:
 			sub.c, sub.s = c, s
+			close(sub.returned)
 			return nil
 		case errors.Is(err, ErrStoreUnavailable):
 			h.cfg.Logger.Warn(fmt.Sprintf("[%s] Global coordinator unavailable, falling back to per-plugin mode", sub.name),
@@ -215,7 +227,61 @@ func (h *Hub) attach(ctx context.Context, sub *Subscription, p plugin.Plugin) er
 	c.start()
 	h.mu.Unlock()
 	sub.c, sub.s = c, s
+	if sub.fellBack {
+		go h.returnToGlobal(sub, p)
+	} else {
+		close(sub.returned)
+	}
 	return nil
+}
+
+// returnToGlobal tries, every LeaseTimeout, to start the namespace
+// coordinator for a Subscription that fell back, and moves the plugin
+// over once it starts: the per-plugin coordinator stops (releasing the
+// plugin lease, which stays the one authority in every mode), then the
+// plugin subscribes to the namespace coordinator.
+func (h *Hub) returnToGlobal(sub *Subscription, p plugin.Plugin) {
+	defer close(sub.returned)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-sub.closing:
+		case <-h.closing:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.cfg.Clock.After(h.cfg.LeaseTimeout):
+		}
+		c, err := h.globalCoordinator(ctx, sub.ns, nil)
+		if err != nil {
+			if errors.Is(err, ErrClosed) || ctx.Err() != nil {
+				return
+			}
+			continue
+		}
+		old, _, _ := sub.state()
+		if err := old.close(ctx); err != nil {
+			h.cfg.Logger.Warn(fmt.Sprintf("[%s] stopping the fallback coordinator", sub.name), "namespace", sub.ns, "err", err)
+		}
+		h.mu.Lock()
+		h.coords = slices.DeleteFunc(h.coords, func(x *Coordinator) bool { return x == old })
+		h.mu.Unlock()
+		sl, err := c.subscribe(sub.name, p)
+		if err != nil {
+			return // the Hub is closing
+		}
+		sub.mu.Lock()
+		sub.c, sub.s, sub.mode, sub.fellBack = c, sl, Global, false
+		sub.mu.Unlock()
+		h.cfg.Logger.Info(fmt.Sprintf("[%s] Global coordinator available again, returning to global mode", sub.name), "namespace", sub.ns)
+		return
+	}
 }
 
 // GlobalCoordinator returns the namespace's shared coordinator, creating
@@ -292,6 +358,7 @@ func (h *Hub) Close(ctx context.Context) error {
 		return nil
 	}
 	h.closed = true
+	close(h.closing)
 	coords := slices.Clone(h.coords)
 	h.mu.Unlock()
 	var (
@@ -316,12 +383,23 @@ func (h *Hub) Close(ctx context.Context) error {
 type Subscription struct {
 	hub      *Hub
 	name, ns string
+	closing  chan struct{} // closed by Close
+	returned chan struct{} // closed when no return to Global mode runs
+
+	mu       sync.Mutex
 	mode     Mode
 	fellBack bool
 	c        *Coordinator
 	s        *slot
+
 	once     sync.Once
 	closeErr error
+}
+
+func (s *Subscription) state() (*Coordinator, *slot, Mode) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.c, s.s, s.mode
 }
 
 // Name returns the plugin's name.
@@ -330,18 +408,27 @@ func (s *Subscription) Name() string { return s.name }
 // Namespace returns the plugin's namespace.
 func (s *Subscription) Namespace() string { return s.ns }
 
-// Mode returns the effective mode: PerPlugin after a fallback.
-func (s *Subscription) Mode() Mode { return s.mode }
+// Mode returns the effective mode: PerPlugin during a fallback.
+func (s *Subscription) Mode() Mode {
+	_, _, m := s.state()
+	return m
+}
 
 // FellBack reports whether Global mode was asked for but the global
-// coordinator could not start, so the plugin runs in PerPlugin mode. It
-// never changes: a Subscription does not return to Global mode by itself
-// (see Use).
-func (s *Subscription) FellBack() bool { return s.fellBack }
+// coordinator could not start, so the plugin runs in PerPlugin mode now.
+// It turns false when the Subscription returns to Global mode (see Use).
+func (s *Subscription) FellBack() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fellBack
+}
 
-// Coordinator returns the coordinator running the plugin (the namespace's
-// in Global mode).
-func (s *Subscription) Coordinator() *Coordinator { return s.c }
+// Coordinator returns the coordinator running the plugin now (the
+// namespace's in Global mode).
+func (s *Subscription) Coordinator() *Coordinator {
+	c, _, _ := s.state()
+	return c
+}
 
 // IsLeader reports whether this process leads the plugin right now.
 func (s *Subscription) IsLeader() bool {
@@ -351,9 +438,9 @@ func (s *Subscription) IsLeader() bool {
 
 // Term returns the current leadership of the plugin by this process.
 func (s *Subscription) Term() (plugin.Term, bool) {
-	c := s.c
+	c, sl, _ := s.state()
 	c.mu.Lock()
-	r, stand := s.s.run, s.s.standIn
+	r, stand := sl.run, sl.standIn
 	c.mu.Unlock()
 	if r == nil && stand != nil { // a stand-in leads it in this process
 		stand.mu.Lock()
@@ -369,27 +456,35 @@ func (s *Subscription) Term() (plugin.Term, bool) {
 }
 
 // Close stops coordinating the plugin: its leadership context is
-// cancelled, and its lease released if this process held it (Global), or
-// its coordinator stopped (PerPlugin). The name may then be used again.
+// cancelled, and once the plugin has returned its lease is released if
+// this process held it (Global), or its coordinator stopped (PerPlugin).
+// Like Hub.Close it ignores the cancellation of ctx, not its deadline: it
+// returns within HeartbeatInterval (or by ctx's deadline, if sooner)
+// whatever the store does. The name may then be used again.
 func (s *Subscription) Close(ctx context.Context) error {
 	s.once.Do(func() {
-		if s.mode == Global {
-			if _, err := s.c.unsubscribe(s.name); err != nil {
-				if !s.c.isStopping() { // after Hub.Close there is nothing left to do
+		close(s.closing)
+		<-s.returned // a return to Global mode stops, or is done
+		c, sl, mode := s.state()
+		if mode == Global {
+			if _, err := c.unsubscribe(s.name); err != nil {
+				if !c.isStopping() { // after Hub.Close there is nothing left to do
 					s.closeErr = err
 				}
 			} else {
+				cctx, cancel := c.closeContext(ctx)
 				select {
-				case <-s.s.gone:
-				case <-s.c.done:
-				case <-ctx.Done():
-					s.closeErr = ctx.Err()
+				case <-sl.gone:
+				case <-c.done:
+				case <-cctx.Done():
+					s.closeErr = fmt.Errorf("%s: closing %s: %w", c.prefix, s.name, deadline.Cause(cctx))
 				}
+				cancel()
 			}
 		} else {
-			s.closeErr = s.c.close(ctx)
+			s.closeErr = c.close(ctx)
 			s.hub.mu.Lock()
-			s.hub.coords = slices.DeleteFunc(s.hub.coords, func(x *Coordinator) bool { return x == s.c })
+			s.hub.coords = slices.DeleteFunc(s.hub.coords, func(x *Coordinator) bool { return x == c })
 			s.hub.mu.Unlock()
 		}
 		s.hub.mu.Lock()

@@ -339,3 +339,63 @@ func TestUseRefusesWhatNoFallbackCures(t *testing.T) {
 		}
 	}
 }
+
+// TestFallbackReturnsToGlobal: a Subscription that fell back to per-plugin
+// mode while the namespace record could not be read returns to Global
+// mode by itself once it can, without two leaders at any time, and leads
+// there.
+func TestFallbackReturnsToGlobal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := coord.DefaultConfig()
+		base := mem.New(mem.Options{})
+		f := newFaultStore(base)
+		var broken atomic.Bool
+		broken.Store(true)
+		f.setFail(func(op, key string) error {
+			if broken.Load() && key == "plg_coordinator_global/default/state.json" {
+				return driver.ErrUnreachable
+			}
+			return nil
+		})
+		var logs syncBuffer
+		rec := &recorder{}
+		h := newHub(t, f, coord.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil)), RandSeed: 3, WorkerID: "a"})
+		sub, err := h.Use(t.Context(), "queue", rec.plugin(), coord.UseOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sub.FellBack() || sub.Mode() != coord.PerPlugin {
+			t.Fatalf("FellBack=%v mode=%v, want a fallback", sub.FellBack(), sub.Mode())
+		}
+		waitFor(t, time.Minute, "leader in fallback mode", sub.IsLeader)
+		// A healthy Global process beside it.
+		h2 := newHub(t, base, coord.Config{RandSeed: 4, WorkerID: "b"})
+		sub2, err := h2.Use(t.Context(), "queue", rec.plugin(), coord.UseOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Minute)
+		broken.Store(false)
+		took := waitFor(t, 2*cfg.LeaseTimeout, "back in global mode", func() bool { return !sub.FellBack() && sub.Mode() == coord.Global })
+		t.Logf("returned to global mode %v after the store healed", took)
+		if !strings.Contains(logs.String(), "[queue] Global coordinator available again, returning to global mode") {
+			t.Errorf("return not logged; logs:\n%s", logs.String())
+		}
+		if sub.Coordinator().Mode() != coord.Global {
+			t.Errorf("coordinator mode %v", sub.Coordinator().Mode())
+		}
+		waitFor(t, time.Minute, "a leader after the return", func() bool { return sub.IsLeader() || sub2.IsLeader() })
+		// The process that returned can lead in Global mode.
+		if err := h2.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, time.Minute, "a leads in global mode", sub.IsLeader)
+		if term, _ := sub.Term(); term.Mode != string(coord.Global) {
+			t.Errorf("term mode %q, want global", term.Mode)
+		}
+		if err := h.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+		checkNoOverlap(t, rec.intervals())
+	})
+}
