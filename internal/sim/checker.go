@@ -58,6 +58,10 @@ type recorder struct {
 	violations []string
 	trace      []string
 	samples    int
+	alarms     int // the engine's reports of a store breaking a rule
+	// unsafe: the store ignores conditions (Options.UnsafeStore), so
+	// nothing may lead.
+	unsafe bool
 }
 
 func newRecorder(start time.Time) *recorder {
@@ -104,7 +108,56 @@ func (r *recorder) leadStart(inst string, t plugin.Term) *belief {
 	r.beliefs = append(r.beliefs, b)
 	r.noteLocked(now, "lead %s %s epoch=%d mode=%s", inst, t.Plugin, t.Epoch, t.Mode)
 	r.mu.Unlock()
+	if r.unsafe {
+		r.violate("%s leads %s (epoch %d, %s) on a store that ignores conditions", inst, t.Plugin, t.Epoch, t.Mode)
+	}
 	return b
+}
+
+// leadReturned records that the plugin's Lead returned while its context
+// was live (a resignation).
+func (r *recorder) leadReturned(b *belief, err error) {
+	r.note("lead returned %s %s epoch=%d: %v", b.inst, b.plugin, b.epoch, err)
+}
+
+// openBeliefs returns copies of inst's leaderships not ended yet.
+func (r *recorder) openBeliefs(inst string) []belief {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []belief
+	for _, b := range r.beliefs {
+		if b.inst == inst && b.to.IsZero() {
+			out = append(out, *b)
+		}
+	}
+	return out
+}
+
+// stillLeads reports a violation for each leadership of inst (of plugin,
+// or of any plugin for "") not ended once it must be: after what
+// happened.
+func (r *recorder) stillLeads(inst, plugin, what string) {
+	for _, b := range r.openBeliefs(inst) {
+		if plugin == "" || b.plugin == plugin {
+			r.violate("%s still leads %s (epoch %d, %s) after %s", inst, b.plugin, b.epoch, b.mode, what)
+		}
+	}
+}
+
+// alarm counts an engine report that the store broke a rule.
+func (r *recorder) alarm(inst string) {
+	now := time.Now()
+	r.mu.Lock()
+	r.alarms++
+	r.noteLocked(now, "unsafe-store alarm %s", inst)
+	r.mu.Unlock()
+}
+
+// counts returns the number of samples and of unsafe-store alarms.
+func (r *recorder) counts() (samples, alarms int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.samples, r.alarms
 }
 
 func (r *recorder) leadEnd(b *belief) {
@@ -145,6 +198,11 @@ func (r *recorder) sample(now time.Time, inst, name string, epoch uint64, leader
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.samples++
+	if r.unsafe {
+		msg := fmt.Sprintf("%s reports leading %s (epoch %d, Subscription.Term) on a store that ignores conditions", inst, name, epoch)
+		r.violations = append(r.violations, fmt.Sprintf("t=%.3fs: %s", r.at(now).Seconds(), msg))
+		r.noteLocked(now, "VIOLATION %s", msg)
+	}
 	if other, ok := leaders[name]; ok && other != inst {
 		msg := fmt.Sprintf("two leaders of %s sampled at once: %s and %s", name, other, inst)
 		r.violations = append(r.violations, fmt.Sprintf("t=%.3fs: %s", r.at(now).Seconds(), msg))
@@ -238,8 +296,11 @@ type verdict struct {
 
 // check judges the recorded run. heal is when every fault stopped; end
 // is the end of the run; bounds are the liveness bounds after heal, by
-// plugin.
-func (r *recorder) check(plugins []string, heal, end time.Time, bounds map[string]time.Duration) verdict {
+// plugin: a plugin without one (no live process subscribes it, or the
+// store ignores conditions) need not have a leader. subscribers, by
+// plugin, name the processes subscribing it at the end, and under "" the
+// namespace's leader (for the messages).
+func (r *recorder) check(plugins []string, heal, end time.Time, bounds map[string]time.Duration, subscribers map[string][]string) verdict {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	v := verdict{violations: slices.Clone(r.violations), ttl: make(map[string]time.Duration)}
@@ -307,7 +368,19 @@ func (r *recorder) check(plugins []string, heal, end time.Time, bounds map[strin
 				bad("%s: epoch %d led by %s (Lead) and reported by %s (Subscription.Term)", name, e, o, inst)
 			}
 		}
-		// Liveness: a leader within bound after heal, still there at the end.
+		// Liveness: a leader within bound after heal, still there at the
+		// end, for a plugin that a live process subscribes.
+		bound, wanted := bounds[name]
+		if !wanted {
+			continue
+		}
+		subs := strings.Join(subscribers[name], " ")
+		if l := subscribers[""]; len(l) > 0 {
+			subs += "; namespace led by " + l[0]
+			if needsStandIn(subscribers[name], l[0]) {
+				subs += ", which does not subscribe it: " + StandInMark
+			}
+		}
 		first := time.Time{}
 		leadsAtEnd := false
 		for _, s := range segs {
@@ -323,16 +396,16 @@ func (r *recorder) check(plugins []string, heal, end time.Time, bounds map[strin
 		}
 		switch {
 		case first.IsZero():
-			bad("%s: no leader after the faults healed at %.3fs", name, secs(heal))
+			bad("%s: no leader after the faults healed at %.3fs (subscribed by %s)", name, secs(heal), subs)
 			v.ttl[name] = end.Sub(heal)
 		default:
 			v.ttl[name] = first.Sub(heal)
-			if bound := bounds[name]; first.Sub(heal) > bound {
-				bad("%s: first leader %v after the faults healed, bound %v", name, first.Sub(heal), bound)
+			if first.Sub(heal) > bound {
+				bad("%s: first leader %v after the faults healed, bound %v (subscribed by %s)", name, first.Sub(heal), bound, subs)
 			}
 		}
 		if !leadsAtEnd {
-			bad("%s: no leader at the end of the run", name)
+			bad("%s: no leader at the end of the run (subscribed by %s)", name, subs)
 		}
 	}
 
@@ -378,6 +451,26 @@ func (r *recorder) check(plugins []string, heal, end time.Time, bounds map[strin
 	slices.Sort(v.violations)
 	return v
 }
+
+// needsStandIn reports whether a plugin subscribed by subs (inst(mode))
+// only in global mode has a namespace leader, leader, that does not
+// subscribe it: only a global follower standing in for the leader can
+// lead it then.
+func needsStandIn(subs []string, leader string) bool {
+	if leader == "none" || len(subs) == 0 {
+		return false
+	}
+	for _, s := range subs {
+		if !strings.HasSuffix(s, "(global)") || strings.TrimSuffix(s, "(global)") == leader {
+			return false
+		}
+	}
+	return true
+}
+
+// StandInMark ends the liveness violations of a plugin that only a
+// global follower standing in for the namespace leader could lead.
+const StandInMark = "a global follower must stand in"
 
 // digest hashes the trace, sorted, so that a replay can be compared.
 func (r *recorder) digest() (uint64, []string) {

@@ -31,6 +31,7 @@ type slot struct {
 	index  int
 	gen    int
 	sameID bool
+	plugs  []string // the plugins its processes subscribe (in w.plugs order)
 	cur    atomic.Pointer[proc]
 }
 
@@ -48,11 +49,27 @@ type proc struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // workloads
 
-	mu     sync.Mutex
-	hub    *coord.Hub
-	subs   map[string]*coord.Subscription
-	dead   bool
-	paused bool
+	plugins map[string]plugin.Plugin // built once: a plugin used again is the same value
+	modes   map[string]coord.Mode
+
+	mu      sync.Mutex
+	hub     *coord.Hub
+	subs    map[string]*coord.Subscription
+	closing map[string]bool // Subscription.Close in progress
+	reopen  map[string]bool // to Use again once its Close returns
+	opening map[string]bool // Use in progress
+	dead    bool
+	paused  bool
+	// stopping: Hub.Close (a graceful stop) began; closed is closed when
+	// it returned.
+	stopping bool
+	closed   chan struct{}
+	shut     bool // shut down at the end of the run
+	// faulty counts the faults on the view now; calm is when the last
+	// one ended (its effects, such as a delayed request, may outlive it
+	// by calmAfter).
+	faulty int
+	calm   time.Time
 }
 
 // current returns the slot's process if it is running (alive, not
@@ -86,6 +103,23 @@ func (p *proc) isDead() bool {
 	return p.dead
 }
 
+// stillClosing reports whether p was stopped gracefully and its Hub.Close
+// has not returned yet.
+func (p *proc) stillClosing() bool {
+	p.mu.Lock()
+	stopping := p.stopping
+	p.mu.Unlock()
+	if !stopping {
+		return false
+	}
+	select {
+	case <-p.closed:
+		return false
+	default:
+		return true
+	}
+}
+
 func (p *proc) isPaused() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -113,37 +147,43 @@ func (s *slot) boot(seed uint64) {
 	name := fmt.Sprintf("p%d.%d", s.index, s.gen)
 	p := &proc{
 		w: w, slot: s, name: name, id: id, rng: rng,
-		clock: newProcClock(w.q, name+"/", time.Now(), offset, rate),
-		view:  faultstore.New(w.shared, rng.Uint64()),
-		subs:  make(map[string]*coord.Subscription),
+		clock:   newProcClock(w.q, name+"/", time.Now(), offset, rate),
+		view:    faultstore.New(w.shared, rng.Uint64()),
+		subs:    make(map[string]*coord.Subscription),
+		closing: make(map[string]bool),
+		reopen:  make(map[string]bool),
+		opening: make(map[string]bool),
+		closed:  make(chan struct{}),
 	}
 	// The view's calls take turns and its delays are events (labelled by
 	// the process), so that the run replays exactly.
 	p.view.SetSequencer(labelled{w.q, p.name + "/s "})
 	p.view.SetClock(labelled{w.q, p.name + "/"})
+	p.view.Set(w.baseFaults())
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	s.cur.Store(p)
-	w.rec.note("boot %s id=%s offset=%v rate=%.4f", p.name, id, offset, rate)
+	w.procs = append(w.procs, p)
+	w.rec.note("boot %s id=%s offset=%v rate=%.4f plugins=%s", p.name, id, offset, rate, strings.Join(s.plugs, ","))
 
 	cfg := engineConfig
 	cfg.WorkerID = id
 	cfg.Clock = p.clock
 	cfg.RandSeed = rng.Uint64() | 1
 	cfg.DisableMembership = rng.IntN(4) == 0
-	if w.opts.Trace {
-		cfg.Logger = slog.New(&traceHandler{rec: w.rec, inst: p.name})
-		cfg.Diagnostics = true
-	}
+	// The engine's logs go to the timeline when tracing; its reports of
+	// a store breaking a rule are counted always (Result.UnsafeAlarms).
+	cfg.Logger = slog.New(&traceHandler{rec: w.rec, inst: p.name, trace: w.opts.Trace})
+	cfg.Diagnostics = w.opts.Trace
 	policy := rng.IntN(3) // 0 all global, 1 all per-plugin, 2 mixed
-	modes := make(map[string]coord.Mode)
+	p.modes = make(map[string]coord.Mode)
 	for _, name := range w.plugs {
 		m := coord.Global
 		if policy == 1 || policy == 2 && rng.IntN(2) == 0 {
 			m = coord.PerPlugin
 		}
-		modes[name] = m
+		p.modes[name] = m
 	}
-	plugins := p.workloads()
+	p.plugins = p.workloads()
 	w.bg.Go(func() {
 		hub, err := coord.NewHub(p.view, cfg)
 		if err != nil {
@@ -152,22 +192,165 @@ func (s *slot) boot(seed uint64) {
 		}
 		p.mu.Lock()
 		p.hub = hub
-		p.mu.Unlock()
-		for _, name := range w.plugs {
-			sub, err := hub.Use(p.ctx, name, &recorded{p: p, inner: plugins[name]}, coord.UseOptions{Mode: modes[name], Namespace: Namespace})
-			if err != nil {
-				if p.ctx.Err() == nil && !errors.Is(err, coord.ErrClosed) {
-					w.rec.violate("%s: Use(%s): %v", p.name, name, err)
-				}
-				continue
-			}
-			p.mu.Lock()
-			p.subs[name] = sub
-			p.mu.Unlock()
-			// Let the loops just started run until they wait before
-			// subscribing the next plugin (an exact replay).
-			w.q.Turn(p.name + "/use")
+		for _, name := range s.plugs {
+			p.opening[name] = true
 		}
+		p.mu.Unlock()
+		for _, name := range s.plugs {
+			p.use(name)
+		}
+		if w.opts.UnsafeStore {
+			p.retryUse(rng.Uint64())
+		}
+	})
+}
+
+// use subscribes the plugin (p.opening[name] set by the caller). A Use
+// that fails leaves it unsubscribed: heal, a later resubscription or, on
+// a store that ignores conditions, retryUse tries again.
+func (p *proc) use(name string) {
+	w := p.w
+	p.mu.Lock()
+	hub := p.hub
+	p.mu.Unlock()
+	sub, err := hub.Use(p.ctx, name, &recorded{p: p, inner: p.plugins[name]}, coord.UseOptions{Mode: p.modes[name], Namespace: Namespace})
+	ending := p.ctx.Err() != nil || errors.Is(err, coord.ErrClosed)
+	switch {
+	case err != nil && ending:
+	case w.opts.UnsafeStore && errors.Is(err, coord.ErrUnsafeStore):
+		w.count("Use refused: unsafe store")
+		w.rec.note("use %s %s refused: %v", p.name, name, err)
+	case w.opts.UnsafeStore && err == nil:
+		w.rec.violate("%s: Use(%s) succeeded on a store that ignores conditions (%s)", p.name, name, w.lies)
+	case err != nil:
+		w.rec.violate("%s: Use(%s): %v", p.name, name, err)
+	}
+	p.mu.Lock()
+	delete(p.opening, name)
+	if err == nil {
+		p.subs[name] = sub
+	}
+	p.mu.Unlock()
+	// Let the loops just started run until they wait before the next
+	// step (an exact replay).
+	w.q.Turn(p.name + "/use")
+}
+
+// retryUse, on a store that ignores conditions, tries the refused Uses
+// again every 10 to 30 seconds (each may run the store check again) until
+// the process ends.
+func (p *proc) retryUse(seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 4))
+	for p.sleep(10*time.Second + time.Duration(rng.Int64N(int64(20*time.Second)))) {
+		for _, name := range p.slot.plugs {
+			p.mu.Lock()
+			again := p.subs[name] == nil && !p.opening[name] && !p.closing[name] && !p.dead
+			if again {
+				p.opening[name] = true
+			}
+			p.mu.Unlock()
+			if again {
+				p.use(name)
+			}
+		}
+	}
+}
+
+// unsubscribe closes one of the process's subscriptions (one it leads if
+// any, drawn with rng) with a cancelled or a live ctx, and reports the
+// plugin ("" if none). The Close runs in its own goroutine; once it
+// returned, the process no longer leads the plugin (unless the ctx was
+// cancelled: a Global Close then returns at once, the loop finishing the
+// work).
+func (p *proc) unsubscribe(rng *rand.Rand) string {
+	w := p.w
+	open := make(map[string]*coord.Subscription)
+	p.mu.Lock()
+	for _, name := range p.slot.plugs {
+		if sub := p.subs[name]; sub != nil && !p.closing[name] {
+			open[name] = sub
+		}
+	}
+	p.mu.Unlock()
+	var led, all []string
+	for _, name := range p.slot.plugs {
+		if sub := open[name]; sub != nil {
+			all = append(all, name)
+			if sub.IsLeader() {
+				led = append(led, name)
+			}
+		}
+	}
+	pick := led
+	if len(pick) == 0 {
+		pick = all
+	}
+	if len(pick) == 0 {
+		return ""
+	}
+	name := pick[rng.IntN(len(pick))]
+	sub := open[name]
+	p.mu.Lock()
+	p.closing[name] = true
+	p.mu.Unlock()
+	cancelled := rng.IntN(3) == 0
+	w.count("unsubscribe")
+	if len(led) > 0 {
+		w.count("unsubscribe while leading")
+	}
+	w.rec.note("unsubscribe %s %s leading=%v cancelled=%v", p.name, name, len(led) > 0, cancelled)
+	w.bg.Go(func() {
+		w.q.Turn(p.name + "/unsubscribe")
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if cancelled {
+			cancel()
+		}
+		err := sub.Close(ctx)
+		cancel()
+		w.q.Turn(p.name + "/unsubscribed")
+		w.rec.note("unsubscribed %s %s: %v", p.name, name, err)
+		if !cancelled && err == nil && p.ctx.Err() == nil {
+			w.rec.stillLeads(p.name, name, "Subscription.Close returned")
+		}
+		p.mu.Lock()
+		delete(p.subs, name)
+		delete(p.closing, name)
+		again := p.reopen[name] && !p.dead
+		delete(p.reopen, name)
+		if again {
+			p.opening[name] = true
+		}
+		p.mu.Unlock()
+		if again {
+			w.count("resubscribe")
+			p.use(name)
+		}
+	})
+	return name
+}
+
+// resubscribe Uses the plugin again if it is not subscribed (after its
+// Close returned, if that is still running). It must run on the
+// simulation's goroutine.
+func (p *proc) resubscribe(name string) {
+	w := p.w
+	p.mu.Lock()
+	switch {
+	case p.dead || p.subs[name] != nil || p.opening[name] || p.hub == nil:
+		p.mu.Unlock()
+		return
+	case p.closing[name]:
+		p.reopen[name] = true
+		p.mu.Unlock()
+		return
+	}
+	p.opening[name] = true
+	p.mu.Unlock()
+	w.count("resubscribe")
+	w.rec.note("resubscribe %s %s", p.name, name)
+	w.bg.Go(func() {
+		w.q.Turn(p.name + "/resubscribe")
+		p.use(name)
 	})
 }
 
@@ -182,7 +365,11 @@ func (r *recorded) Lead(ctx context.Context, t plugin.Term) error {
 	b := r.p.w.rec.leadStart(r.p.name, t)
 	context.AfterFunc(ctx, func() { r.p.w.rec.leadEnd(b) })
 	if l, ok := r.inner.(plugin.Leader); ok {
-		return l.Lead(ctx, t)
+		err := l.Lead(ctx, t)
+		if ctx.Err() == nil {
+			r.p.w.rec.leadReturned(b, err)
+		}
+		return err
 	}
 	<-ctx.Done() // no work of its own: lead until the leadership ends
 	return nil
@@ -202,6 +389,64 @@ func (r *recorded) Tick(ctx context.Context, t plugin.Term) error {
 	return nil
 }
 
+// resigning is the plugin gamma: leadership only, and its Lead returns
+// (with an error or without, by seed) after 2 to 30 seconds of its
+// clock, which resigns the plugin: the process releases it and does not
+// lead it again for a back-off of up to 4 LeaseTimeouts. It returns only
+// if 4 LeaseTimeouts of its clock from then end before the faults heal,
+// so that every back-off is over at the healing and the liveness bound
+// holds as it is; otherwise it leads until its context ends.
+type resigning struct {
+	p  *proc
+	mu sync.Mutex
+	rg *rand.Rand
+}
+
+func (g *resigning) Lead(ctx context.Context, t plugin.Term) error {
+	g.mu.Lock()
+	d := 2*time.Second + time.Duration(g.rg.Int64N(int64(28*time.Second)))
+	withErr := g.rg.IntN(2) == 0
+	g.mu.Unlock()
+	p := g.p
+	heal := p.w.start.Add(p.w.opts.FaultPhase)
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-p.clock.After(d):
+	}
+	if time.Now().Add(p.clock.trueDuration(4 * engineConfig.LeaseTimeout)).After(heal) {
+		<-ctx.Done() // too late: the back-off would outlive the faults
+		return nil
+	}
+	if withErr {
+		p.w.count("lead return with an error")
+		return fmt.Errorf("gamma epoch %d gives up", t.Epoch)
+	}
+	p.w.count("lead return")
+	return nil
+}
+
+// noteFault records that a fault on the process's view began (+1) or
+// ended (-1).
+func (p *proc) noteFault(delta int) {
+	p.mu.Lock()
+	p.faulty += delta
+	p.calm = time.Now()
+	p.mu.Unlock()
+}
+
+// calmAfter is how long a fault may outlive its end: a request delayed by
+// a latency spell (up to 1.3 + 0.65 leases) or held by a pause.
+const calmAfter = 30 * time.Second
+
+// isCalm reports whether no fault is on the view and none ended within
+// calmAfter: its requests are then answered at once.
+func (p *proc) isCalm() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.faulty == 0 && time.Since(p.calm) > calmAfter
+}
+
 // pause stops the process: its clock fires no timer and its requests are
 // held (new ones before they are sent, those in flight before they
 // return).
@@ -209,6 +454,7 @@ func (p *proc) pause() {
 	p.mu.Lock()
 	p.paused = true
 	p.mu.Unlock()
+	p.noteFault(1)
 	p.w.rec.stop(p.name, "pause")
 	p.view.Pause()
 	p.clock.pause()
@@ -219,37 +465,99 @@ func (p *proc) resume() {
 	p.mu.Lock()
 	p.paused = false
 	p.mu.Unlock()
+	p.noteFault(-1)
 	p.w.rec.resume(p.name)
 	p.clock.resume()
 	p.view.Resume()
 }
 
-// crash abandons the process: nothing it does reaches the store any more,
-// nothing is released.
+// crash abandons the process: nothing it does reaches the store any more
+// (its view is closed: requests fail with driver.ErrClosed, hung ones are
+// released), nothing is released. Its Hub is left running, cut off, until
+// the end of the run (closeAbandoned): a Close now would wait for its
+// loop, and a loop that leaves a slow request to find both its stop and
+// its renew deadline due picks one of them at random (the trace would not
+// replay).
 func (p *proc) crash() {
 	p.mu.Lock()
 	p.dead = true
-	hub := p.hub
 	p.mu.Unlock()
 	p.w.rec.stop(p.name, "crash")
 	p.view.Close()
 	p.clock.resume()
 	p.cancel()
-	p.w.injected = p.w.injected.Add(p.view.Injected())
+	p.w.addInjected(p.view.Injected())
+}
+
+// closeAbandoned stops a crashed process's goroutines at the end of the
+// run (its view is closed: nothing is written).
+func (p *proc) closeAbandoned() {
+	p.mu.Lock()
+	hub := p.hub
+	p.mu.Unlock()
 	p.w.bg.Go(func() {
 		if hub != nil {
-			ctx, cancel := context.WithCancel(context.Background())
-			cancel() // a cancelled Close writes nothing
-			_ = hub.Close(ctx)
+			_ = hub.Close(context.Background())
 		}
 		p.wg.Wait()
+	})
+}
+
+// stop stops the process gracefully during the run: its context is
+// cancelled (the workloads end) and the Hub closed with that cancelled
+// context when cancelled is set (the signal.NotifyContext pattern), with
+// a live one otherwise. Close must return within its own bound (a
+// HeartbeatInterval on the process's clock, plus a second) with nothing
+// led any more, and, if the view was calm, with every lease the process
+// led released (or already taken over).
+func (p *proc) stop(cancelled bool) {
+	w := p.w
+	p.mu.Lock()
+	p.dead, p.stopping = true, true
+	hub := p.hub
+	p.mu.Unlock()
+	calm := p.isCalm()
+	held := w.rec.openBeliefs(p.name)
+	w.rec.note("stop %s cancelled=%v calm=%v", p.name, cancelled, calm)
+	p.cancel()
+	w.bg.Go(func() {
+		defer close(p.closed)
+		w.q.Turn(p.name + "/stop")
+		ctx := p.ctx // cancelled
+		if !cancelled {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+		}
+		start := time.Now()
+		var err error
+		if hub != nil {
+			err = hub.Close(ctx)
+		}
+		took := time.Since(start)
+		w.q.Turn(p.name + "/stopped")
+		w.rec.note("stopped %s in %v: %v", p.name, took, err)
+		if bound := p.clock.trueDuration(engineConfig.HeartbeatInterval) + time.Second; took > bound {
+			w.rec.violate("%s: Hub.Close took %v (cancelled ctx %v), bound %v", p.name, took, cancelled, bound)
+		}
+		w.rec.stillLeads(p.name, "", "Hub.Close returned")
+		if calm {
+			w.count("graceful stop on a calm store")
+			w.handedOver(p, held)
+		}
+		w.rec.stop(p.name, "stopped")
+		// The view closes before the workloads are waited for: a call
+		// hung ignoring its context ends only then.
+		p.view.Close()
+		p.wg.Wait()
+		w.addInjected(p.view.Injected())
 	})
 }
 
 // shutdown stops the process gracefully at the end of the run.
 func (p *proc) shutdown() {
 	p.mu.Lock()
-	p.dead = true
+	p.dead, p.shut = true, true
 	hub := p.hub
 	p.mu.Unlock()
 	p.clock.resume()
@@ -264,13 +572,15 @@ func (p *proc) shutdown() {
 		p.wg.Wait()
 		p.view.Close()
 	})
-	p.w.injected = p.w.injected.Add(p.view.Injected())
+	p.w.addInjected(p.view.Injected())
 }
 
 // workloads builds the process's plugins and starts its producers and
-// consumers; they stop with the process.
+// consumers; they stop with the process. On a store that ignores
+// conditions there is no workload (the plugins' own guarantees rest on
+// atomic conditions): the plugins are only subscribed, to be refused.
 func (p *proc) workloads() map[string]plugin.Plugin {
-	m := map[string]plugin.Plugin{"alpha": nil, "beta": nil}
+	m := map[string]plugin.Plugin{"alpha": nil, "beta": nil, "gamma": &resigning{p: p, rg: rand.New(rand.NewPCG(p.rng.Uint64(), 5))}}
 	if p.w.opts.NoPlugins {
 		return m
 	}
@@ -302,6 +612,9 @@ func (p *proc) workloads() map[string]plugin.Plugin {
 	m["queue"], m["ttl"], m["scheduler"] = q, tt, sch
 	heal := p.w.start.Add(p.w.opts.FaultPhase)
 	seed := p.rng.Uint64()
+	if p.w.opts.UnsafeStore {
+		return m
+	}
 	p.wg.Go(func() { p.produce(q, heal, seed) })
 	p.wg.Go(func() { p.consume(q, seed+1) })
 	p.wg.Go(func() { p.putEntries(tt, heal, seed+2) })
@@ -399,16 +712,27 @@ func (p *proc) putEntries(tt *ttl.Store, heal time.Time, seed uint64) {
 	}
 }
 
-// traceHandler puts a process's engine logs into the run's timeline.
+// traceHandler puts a process's engine logs into the run's timeline when
+// tracing, and counts the engine's reports that the store broke a rule of
+// conditional writes in every run (Result.UnsafeAlarms).
 type traceHandler struct {
 	rec   *recorder
 	inst  string
+	trace bool
 	attrs []slog.Attr
 }
 
-func (h *traceHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *traceHandler) Enabled(_ context.Context, l slog.Level) bool {
+	return h.trace || l >= slog.LevelError
+}
 
 func (h *traceHandler) Handle(_ context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, "broke a rule of conditional writes") {
+		h.rec.alarm(h.inst)
+	}
+	if !h.trace {
+		return nil
+	}
 	var b strings.Builder
 	b.WriteString(r.Message)
 	for _, a := range h.attrs {
@@ -423,7 +747,7 @@ func (h *traceHandler) Handle(_ context.Context, r slog.Record) error {
 }
 
 func (h *traceHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return &traceHandler{rec: h.rec, inst: h.inst, attrs: append(slices.Clip(h.attrs), attrs...)}
+	return &traceHandler{rec: h.rec, inst: h.inst, trace: h.trace, attrs: append(slices.Clip(h.attrs), attrs...)}
 }
 
 func (h *traceHandler) WithGroup(string) slog.Handler { return h }

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -32,6 +33,11 @@ type Options struct {
 	// NoPlugins leaves out the queue, scheduler and ttl workloads (plain
 	// leadership plugins only).
 	NoPlugins bool
+	// UnsafeStore makes every process's view ignore failing conditions
+	// (IfAbsent and IfMatch, only IfMatch or only IfAbsent, by seed), with
+	// no other store fault and no workload: the engine must refuse it
+	// (every Use fails with coord.ErrUnsafeStore, nothing ever leads).
+	UnsafeStore bool
 	// Trace keeps the sorted timeline in Result.Trace.
 	Trace bool
 }
@@ -40,6 +46,15 @@ type Options struct {
 type Result struct {
 	Seed      uint64
 	Processes int
+	// Plugins is the number of plugins; Heterogeneous is set when the
+	// processes do not all subscribe every one of them.
+	Plugins       int
+	Heterogeneous bool
+	// Lies names the conditions the store ignored (Options.UnsafeStore),
+	// "" for an honest store; Refused counts the Uses that failed with
+	// coord.ErrUnsafeStore.
+	Lies    string
+	Refused int
 	// Violations of safety or liveness, empty when the run passed.
 	Violations []string
 	// Injected faults: the fault stores' counts by kind, plus the
@@ -64,6 +79,10 @@ type Result struct {
 	TimeToLeaderGarbage time.Duration
 	// Samples is how many Subscription.Term readings the sampler checked.
 	Samples int
+	// UnsafeAlarms counts the engine's reports, while running, that the
+	// store broke a rule of conditional writes (on an honest store, a
+	// false alarm: its leaders step down for nothing).
+	UnsafeAlarms int
 	// StoreDigest hashes every store request in the order the store
 	// served it, with its time, arguments and answer; StoreRequests is
 	// their number. Digest hashes StoreDigest and the sorted timeline
@@ -102,6 +121,7 @@ type world struct {
 	rec    *recorder
 	shared *ledger
 	slots  []*slot
+	procs  []*proc // every process booted
 	plugs  []string
 
 	counts   map[string]int
@@ -111,6 +131,21 @@ type world struct {
 	garbage  map[string]string // lease key → version of the garbage written
 	bg       sync.WaitGroup
 	q        *sequencer
+	// lies are the conditions every view ignores (Options.UnsafeStore).
+	lies                          string
+	ignoreIfAbsent, ignoreIfMatch float64
+}
+
+// baseFaults is what a view injects outside the fault schedule: nothing,
+// or the lies of Options.UnsafeStore.
+func (w *world) baseFaults() faultstore.Faults {
+	return faultstore.Faults{IgnoreIfAbsentRate: w.ignoreIfAbsent, IgnoreIfMatchRate: w.ignoreIfMatch}
+}
+
+func (w *world) addInjected(c faultstore.Counts) {
+	w.countsMu.Lock()
+	w.injected = w.injected.Add(c)
+	w.countsMu.Unlock()
 }
 
 func (w *world) count(kind string) {
@@ -142,13 +177,25 @@ func Run(opts Options) Result {
 			w.rec.violate("ttl: %s swept %v before it expired", key, early)
 		},
 	}
-	w.plugs = []string{"alpha", "beta"}
+	w.plugs = []string{"alpha", "beta", "gamma"}
 	if !opts.NoPlugins {
 		w.plugs = append(w.plugs, "queue", "scheduler", "ttl")
+	}
+	w.rec.unsafe = opts.UnsafeStore
+	if opts.UnsafeStore {
+		switch rng.IntN(3) {
+		case 0:
+			w.lies, w.ignoreIfAbsent, w.ignoreIfMatch = "IfAbsent and IfMatch", 1, 1
+		case 1:
+			w.lies, w.ignoreIfMatch = "IfMatch", 1
+		default:
+			w.lies, w.ignoreIfAbsent = "IfAbsent", 1
+		}
 	}
 	for i := range opts.Processes {
 		w.slots = append(w.slots, &slot{w: w, index: i})
 	}
+	heterogeneous := w.choosePlugins()
 	plan := w.plan()
 	heal := start.Add(opts.FaultPhase)
 	end := heal.Add(opts.Tail)
@@ -171,9 +218,10 @@ func Run(opts Options) Result {
 	<-samplerDone
 	w.rec.note("end")
 
-	v := w.rec.check(w.plugs, heal, end, bounds)
+	v := w.rec.check(w.plugs, heal, end, bounds, w.subscribers())
 	res := Result{
 		Seed: opts.Seed, Processes: opts.Processes, Violations: v.violations,
+		Plugins: len(w.plugs), Heterogeneous: heterogeneous, Lies: w.lies,
 		Terms: v.terms, Failovers: v.failovers, Overlaps: v.overlaps, Bound: bound,
 		GarbageAtHeal: len(garbled),
 	}
@@ -190,11 +238,17 @@ func Run(opts Options) Result {
 			p.shutdown()
 		}
 	}
+	for _, p := range w.procs {
+		if p.isDead() && !p.stopping && !p.shut {
+			p.closeAbandoned()
+		}
+	}
 	w.bg.Wait()
 	w.q.close()
 	res.Injected = w.injected
 	res.Sim = w.counts
-	res.Samples = w.rec.samples
+	res.Refused = w.counts["Use refused: unsafe store"]
+	res.Samples, res.UnsafeAlarms = w.rec.counts()
 	res.Digest, res.Trace = w.rec.digest()
 	res.StoreRequests, res.StoreDigest = w.shared.digest()
 	res.Digest = res.Digest*31 ^ res.StoreDigest
@@ -261,9 +315,12 @@ func leaseKey(plugin string) string {
 	return Root + Namespace + "/plugins/" + plugin + "/state.json"
 }
 
-// bounds returns the liveness bound, the bound of each plugin (see
-// Result.GarbageAtHeal) and the plugins whose lease record, or whose
-// namespace's, still holds the garbage written into it.
+// bounds returns the liveness bound, the bound of each plugin that a
+// live process subscribes after the healing (every slot's process then
+// subscribes its plugins; see Result.GarbageAtHeal) and the plugins whose
+// lease record, or whose namespace's, still holds the garbage written
+// into it. On a store that ignores conditions no plugin has a bound: none
+// may lead.
 func (w *world) bounds() (time.Duration, map[string]time.Duration, map[string]bool) {
 	bound := w.bound()
 	out := make(map[string]time.Duration)
@@ -276,7 +333,16 @@ func (w *world) bounds() (time.Duration, map[string]time.Duration, map[string]bo
 		obj, err := w.shared.Store.Get(context.Background(), key)
 		return err == nil && obj.Version == v
 	}
+	subscribed := make(map[string]bool)
+	for _, s := range w.slots {
+		for _, name := range s.plugs {
+			subscribed[name] = true
+		}
+	}
 	for _, name := range w.plugs {
+		if !subscribed[name] || w.opts.UnsafeStore {
+			continue // no live subscriber, or no leader wanted
+		}
 		out[name] = bound
 		if still(leaseKey("")) || still(leaseKey(name)) {
 			out[name] = 2 * bound
@@ -286,21 +352,140 @@ func (w *world) bounds() (time.Duration, map[string]time.Duration, map[string]bo
 	return bound, out, garbled
 }
 
-// heal ends every fault: faults off, partitions healed, pauses resumed,
-// crashed processes restarted.
+// heal ends every fault: faults off, partitions healed, hung calls
+// released, pauses resumed, crashed and stopped processes restarted,
+// closed subscriptions opened again.
 func (w *world) heal() {
 	w.rec.note("heal")
 	for _, s := range w.slots {
 		p := s.cur.Load()
 		if p == nil || p.isDead() {
+			if p != nil && p.stillClosing() {
+				s.sameID = false
+			}
 			s.boot(w.rng.Uint64())
 			continue
 		}
-		p.view.Set(faultstore.Faults{})
+		p.view.Set(w.baseFaults())
 		p.view.FailNext(0)
+		p.view.HangNext(0)
 		p.view.Heal()
 		if p.isPaused() {
 			p.resume()
+		}
+		for _, name := range s.plugs {
+			p.resubscribe(name)
+		}
+	}
+}
+
+// choosePlugins draws the plugins each slot's processes subscribe, and
+// reports whether they differ: in a third of the seeds every process
+// subscribes every plugin; otherwise each slot takes each plugin with odds
+// of 2 in 3, at least one, and every plugin is taken by a slot at least
+// (so that after the healing each has a live subscriber).
+func (w *world) choosePlugins() bool {
+	rng := w.rng
+	if rng.IntN(3) == 0 {
+		for _, s := range w.slots {
+			s.plugs = slices.Clone(w.plugs)
+		}
+		return false
+	}
+	taken := make(map[string]bool)
+	for _, s := range w.slots {
+		for _, name := range w.plugs {
+			if rng.IntN(3) != 0 {
+				s.plugs = append(s.plugs, name)
+				taken[name] = true
+			}
+		}
+		if len(s.plugs) == 0 {
+			name := w.plugs[rng.IntN(len(w.plugs))]
+			s.plugs = append(s.plugs, name)
+			taken[name] = true
+		}
+	}
+	for _, name := range w.plugs {
+		if !taken[name] {
+			s := w.slots[rng.IntN(len(w.slots))]
+			s.plugs = append(s.plugs, name)
+		}
+	}
+	heterogeneous := false
+	for _, s := range w.slots {
+		slices.SortFunc(s.plugs, func(a, b string) int { return slices.Index(w.plugs, a) - slices.Index(w.plugs, b) })
+		heterogeneous = heterogeneous || len(s.plugs) < len(w.plugs)
+	}
+	return heterogeneous
+}
+
+// subscribers describes, by plugin, the live processes subscribing it and
+// their modes, and under "" the namespace's leader (for the checker's
+// messages).
+func (w *world) subscribers() map[string][]string {
+	out := make(map[string][]string)
+	for _, s := range w.slots {
+		p := s.cur.Load()
+		if p == nil || p.isDead() {
+			continue
+		}
+		for name, sub := range p.subscriptions() {
+			out[name] = append(out[name], fmt.Sprintf("%s(%s)", p.name, sub.Mode()))
+		}
+	}
+	for _, l := range out {
+		slices.Sort(l)
+	}
+	// And the namespace's leader, as its lease record says.
+	leader := "none"
+	if obj, err := w.shared.Store.Get(context.Background(), leaseKey("")); err == nil {
+		var rec struct {
+			Leader   string `json:"leader"`
+			Released bool   `json:"released"`
+		}
+		if json.Unmarshal(obj.Data, &rec) == nil && !rec.Released {
+			leader = rec.Leader
+			for _, s := range w.slots {
+				if p := s.cur.Load(); p != nil && !p.isDead() && p.id == rec.Leader {
+					leader = p.name
+				}
+			}
+		}
+	}
+	out[""] = []string{leader}
+	return out
+}
+
+// handedOver checks, after a graceful stop of p on a calm view, that
+// every lease p led when it stopped (held: its leaderships then) was
+// released or taken over: a plugin's own lease (per-plugin mode, or a
+// global follower standing in), and the namespace lease for a plugin led
+// in global mode (its delegated plugin lease lives as long as that).
+func (w *world) handedOver(p *proc, held []belief) {
+	type record struct {
+		Leader    string `json:"leader"`
+		Epoch     uint64 `json:"epoch"`
+		Released  bool   `json:"released"`
+		Delegated bool   `json:"delegated"`
+	}
+	read := func(key string) (record, bool) {
+		var rec record
+		obj, err := w.shared.Store.Get(context.Background(), key)
+		return rec, err == nil && json.Unmarshal(obj.Data, &rec) == nil
+	}
+	for _, b := range held {
+		key := leaseKey(b.plugin)
+		if rec, ok := read(key); ok && rec.Leader == p.id && rec.Epoch == b.epoch && !rec.Released && !rec.Delegated {
+			w.rec.violate("%s: stopped gracefully on a calm store but did not hand %s over (its lease %s still names it, epoch %d, not released)",
+				p.name, b.plugin, key, rec.Epoch)
+		}
+		if b.mode != string(coord.Global) {
+			continue
+		}
+		if rec, ok := read(leaseKey("")); ok && rec.Leader == p.id && !rec.Released {
+			w.rec.violate("%s: stopped gracefully on a calm store but did not hand %s over (the namespace lease still names it, epoch %d, not released)",
+				p.name, b.plugin, rec.Epoch)
 		}
 	}
 }
@@ -332,6 +517,44 @@ func (w *world) sample(stop <-chan struct{}) {
 	}
 }
 
+// A fault kind of the schedule and its weight (out of the weights' sum).
+type faultKind struct {
+	name       string
+	weight     int
+	honestOnly bool // not on a store that ignores conditions (Options.UnsafeStore)
+}
+
+// faultKinds are the schedule's kinds, in the order of their dice.
+var faultKinds = []faultKind{
+	{"latency", 10, true}, {"errors", 9, true}, {"error burst", 6, true}, {"conflicts", 8, true},
+	{"ambiguous writes", 10, true}, {"corrupt reads", 5, true}, {"partition", 8, true}, {"pause", 10, true},
+	{"crash", 9, false}, {"corrupt record written", 7, true}, {"hangs", 5, true}, {"hangs ignoring ctx", 5, true},
+	{"hang burst", 3, true}, {"graceful stop", 6, false}, {"unsubscribe", 9, false},
+}
+
+// drawKind draws a kind of fault; on a store that ignores conditions only
+// the faults of processes (pauses excepted: a check held past its
+// deadline is inconclusive, and Use would not fail).
+func (w *world) drawKind(rng *rand.Rand) string {
+	total := 0
+	for _, k := range faultKinds {
+		if !w.opts.UnsafeStore || !k.honestOnly {
+			total += k.weight
+		}
+	}
+	x := rng.IntN(total)
+	for _, k := range faultKinds {
+		if w.opts.UnsafeStore && k.honestOnly {
+			continue
+		}
+		if x < k.weight {
+			return k.name
+		}
+		x -= k.weight
+	}
+	panic("unreachable")
+}
+
 // plan draws the fault schedule from the seed.
 func (w *world) plan() []action {
 	rng := w.rng
@@ -344,54 +567,84 @@ func (w *world) plan() []action {
 		s := w.slots[rng.IntN(len(w.slots))]
 		d := 5*time.Second + time.Duration(rng.Int64N(int64(35*time.Second)))
 		var a action
-		switch k := rng.IntN(100); {
-		case k < 12:
+		switch kind := w.drawKind(rng); kind {
+		case "latency":
 			hi := time.Duration(rng.Int64N(int64(lt * 13 / 10)))
-			a = w.spell(s, "latency", d, func(f *faultstore.Faults) {
+			a = w.spell(s, kind, d, func(f *faultstore.Faults) {
 				f.RequestDelay = faultstore.Delay{Max: hi}
 				f.ResponseDelay = faultstore.Delay{Max: hi / 2}
-			}, func(f *faultstore.Faults) { f.RequestDelay, f.ResponseDelay = faultstore.Delay{}, faultstore.Delay{} })
-		case k < 22:
+			}, func(f *faultstore.Faults) { f.RequestDelay, f.ResponseDelay = faultstore.Delay{}, faultstore.Delay{} }, nil)
+		case "errors":
 			p := 0.2 + rng.Float64()*0.6
-			a = w.spell(s, "errors", d, func(f *faultstore.Faults) { f.ErrorRate = p }, func(f *faultstore.Faults) { f.ErrorRate = 0 })
-		case k < 30:
+			a = w.spell(s, kind, d, func(f *faultstore.Faults) { f.ErrorRate = p }, func(f *faultstore.Faults) { f.ErrorRate = 0 }, nil)
+		case "error burst":
 			burst := 3 + rng.IntN(30)
-			a = action{name: "burst", do: func() {
+			a = action{name: kind, do: func() {
 				if p := s.current(); p != nil {
-					w.count("error burst")
+					w.count(kind)
+					p.noteFault(0)
 					p.view.FailNext(burst)
 				}
 			}}
-		case k < 40:
+		case "conflicts":
 			p := 0.2 + rng.Float64()*0.5
-			a = w.spell(s, "conflicts", d, func(f *faultstore.Faults) { f.ConflictRate = p }, func(f *faultstore.Faults) { f.ConflictRate = 0 })
-		case k < 52:
+			a = w.spell(s, kind, d, func(f *faultstore.Faults) { f.ConflictRate = p }, func(f *faultstore.Faults) { f.ConflictRate = 0 }, nil)
+		case "ambiguous writes":
 			p := 0.2 + rng.Float64()*0.6
-			a = w.spell(s, "ambiguous writes", d, func(f *faultstore.Faults) { f.AmbiguousRate = p }, func(f *faultstore.Faults) { f.AmbiguousRate = 0 })
-		case k < 58:
+			a = w.spell(s, kind, d, func(f *faultstore.Faults) { f.AmbiguousRate = p }, func(f *faultstore.Faults) { f.AmbiguousRate = 0 }, nil)
+		case "corrupt reads":
 			p, q := rng.Float64()*0.4, rng.Float64()*0.1
-			a = w.spell(s, "corrupt reads", d, func(f *faultstore.Faults) { f.CorruptRate, f.OversizeRate = p, q },
-				func(f *faultstore.Faults) { f.CorruptRate, f.OversizeRate = 0, 0 })
-		case k < 68:
+			a = w.spell(s, kind, d, func(f *faultstore.Faults) { f.CorruptRate, f.OversizeRate = p, q },
+				func(f *faultstore.Faults) { f.CorruptRate, f.OversizeRate = 0, 0 }, nil)
+		case "hangs", "hangs ignoring ctx":
+			// Calls accepted and never answered: they end with their
+			// context (the engine's request deadline), or, ignoring it, on
+			// a release: at the end of the spell or at heal, by seed, or
+			// earlier at the transport's timeout (HangFor), if drawn.
+			p := 0.05 + rng.Float64()*0.35
+			ignore := kind == "hangs ignoring ctx"
+			var bound faultstore.Delay
+			if rng.IntN(2) == 0 {
+				bound = faultstore.Delay{Min: time.Second, Max: 2 * lt}
+			}
+			var release func(*proc)
+			if !ignore || rng.IntN(2) == 0 {
+				release = func(p *proc) { p.view.ReleaseHangs() }
+			}
+			a = w.spell(s, kind, d, func(f *faultstore.Faults) { f.HangRate, f.HangIgnoresContext, f.HangFor = p, ignore, bound },
+				func(f *faultstore.Faults) { f.HangRate, f.HangIgnoresContext, f.HangFor = 0, false, faultstore.Delay{} }, release)
+		case "hang burst":
+			// The next few calls hang (as a spell of hangs, if one is on,
+			// says; else until their context ends).
+			burst := 1 + rng.IntN(5)
+			a = action{name: kind, do: func() {
+				if p := s.current(); p != nil {
+					w.count(kind)
+					p.noteFault(0)
+					p.view.HangNext(burst)
+				}
+			}}
+		case "partition":
 			delay := time.Duration(rng.Int64N(int64(6 * time.Second)))
-			a = action{name: "partition", do: func() {
+			a = action{name: kind, do: func() {
 				p := s.current()
 				if p == nil {
 					return
 				}
-				w.count("partition")
+				w.count(kind)
+				p.noteFault(1)
 				p.view.Partition(delay)
 				w.rec.note("partition %s for %v", p.name, d)
-				w.later(d, func() { p.view.Heal(); w.rec.note("unpartition %s", p.name) })
+				w.later(d, func() { p.view.Heal(); p.noteFault(-1); w.rec.note("unpartition %s", p.name) })
 			}}
-		case k < 80:
+		case "pause":
 			pause := lt/2 + time.Duration(rng.Int64N(int64(lt*3)))
-			a = action{name: "pause", do: func() {
+			a = action{name: kind, do: func() {
 				p := s.current()
 				if p == nil {
 					return
 				}
-				w.count("pause")
+				w.count(kind)
 				if pause > lt {
 					w.count("pause longer than the lease")
 				}
@@ -402,29 +655,53 @@ func (w *world) plan() []action {
 					}
 				})
 			}}
-		case k < 92:
+		case "crash":
 			down := time.Duration(rng.Int64N(int64(30 * time.Second)))
 			seed := rng.Uint64()
 			sameID := rng.IntN(2) == 0
-			a = action{name: "crash", do: func() {
+			a = action{name: kind, do: func() {
 				p := s.current()
 				if p == nil {
 					return
 				}
-				w.count("crash")
+				w.count(kind)
 				p.crash()
-				w.later(down, func() {
-					if s.cur.Load() == p {
-						w.count("restart")
-						if sameID {
-							w.count("restart with the same worker id")
-						}
-						s.sameID = sameID
-						s.boot(seed)
-					}
-				})
+				w.later(down, func() { w.restart(s, p, sameID, seed) })
 			}}
-		default:
+		case "graceful stop":
+			// Hub.Close, with the process's cancelled context half the
+			// time (signal.NotifyContext), then a restart.
+			down := 8*time.Second + time.Duration(rng.Int64N(int64(30*time.Second)))
+			seed := rng.Uint64()
+			sameID := rng.IntN(2) == 0
+			cancelled := rng.IntN(2) == 0
+			a = action{name: kind, do: func() {
+				p := s.current()
+				if p == nil {
+					return
+				}
+				w.count(kind)
+				if cancelled {
+					w.count("graceful stop with a cancelled ctx")
+				}
+				p.stop(cancelled)
+				w.later(down, func() { w.restart(s, p, sameID, seed) })
+			}}
+		case "unsubscribe":
+			// Subscription.Close (of a plugin the process leads, if any),
+			// Use again after a while (at heal at the latest).
+			down := 3*time.Second + time.Duration(rng.Int64N(int64(40*time.Second)))
+			seed := rng.Uint64()
+			a = action{name: kind, do: func() {
+				p := s.current()
+				if p == nil {
+					return
+				}
+				if name := p.unsubscribe(rand.New(rand.NewPCG(seed, 6))); name != "" {
+					w.later(down, func() { p.resubscribe(name) })
+				}
+			}}
+		case "corrupt record written":
 			// Garbage in a lease record (sometimes too large to read).
 			keys := []string{leaseKey("")}
 			for _, name := range w.plugs {
@@ -440,7 +717,7 @@ func (w *world) plan() []action {
 				if p == nil {
 					return
 				}
-				w.count("corrupt record written")
+				w.count(kind)
 				w.rec.note("garbage %s (%d bytes)", key, size)
 				if v, err := p.view.WriteGarbage(context.Background(), key, size); err == nil {
 					if w.garbage == nil {
@@ -456,17 +733,41 @@ func (w *world) plan() []action {
 	return plan
 }
 
-// spell turns a fault on for a slot's current process for d.
-func (w *world) spell(s *slot, kind string, d time.Duration, on, off func(*faultstore.Faults)) action {
+// restart boots a new process in the slot after p crashed or stopped, if
+// p is still the slot's process. A process still closing keeps its worker
+// id: the new one gets a new id.
+func (w *world) restart(s *slot, p *proc, sameID bool, seed uint64) {
+	if s.cur.Load() != p {
+		return
+	}
+	sameID = sameID && !p.stillClosing()
+	w.count("restart")
+	if sameID {
+		w.count("restart with the same worker id")
+	}
+	s.sameID = sameID
+	s.boot(seed)
+}
+
+// spell turns a fault on for a slot's current process for d; end, if not
+// nil, runs after off.
+func (w *world) spell(s *slot, kind string, d time.Duration, on, off func(*faultstore.Faults), end func(*proc)) action {
 	return action{name: kind, do: func() {
 		p := s.current()
 		if p == nil {
 			return
 		}
 		w.count(kind)
+		p.noteFault(1)
 		p.view.Update(on)
 		w.rec.note("%s on %s for %v", kind, p.name, d)
-		w.later(d, func() { p.view.Update(off) })
+		w.later(d, func() {
+			p.view.Update(off)
+			if end != nil {
+				end(p)
+			}
+			p.noteFault(-1)
+		})
 	}}
 }
 
@@ -479,11 +780,25 @@ func (w *world) later(d time.Duration, f func()) {
 // Kinds of faults the simulation counts itself, in display order.
 var SimKinds = []string{
 	"latency", "errors", "error burst", "conflicts", "ambiguous writes", "corrupt reads", "partition",
-	"pause", "pause longer than the lease", "crash", "restart", "restart with the same worker id",
+	"hangs", "hangs ignoring ctx", "hang burst",
+	"pause", "pause longer than the lease", "crash", "graceful stop", "graceful stop with a cancelled ctx", "graceful stop on a calm store",
+	"restart", "restart with the same worker id", "unsubscribe", "unsubscribe while leading", "resubscribe",
+	"lead return", "lead return with an error", "Use refused: unsafe store",
 	"corrupt record written", "clock offset", "clock drift",
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("seed %d: %d processes, %d terms, %d failovers, %d overlaps, time to leader %v (bound %v), %d violations",
-		r.Seed, r.Processes, r.Terms, r.Failovers, r.Overlaps, r.TimeToLeader, r.Bound, len(r.Violations))
+	fleet := "every process subscribes every plugin"
+	if r.Heterogeneous {
+		fleet = "processes subscribe different plugins"
+	}
+	store := "honest store"
+	if r.Lies != "" {
+		store = fmt.Sprintf("store ignoring %s, %d Uses refused", r.Lies, r.Refused)
+	}
+	return fmt.Sprintf("seed %d: %d processes, %d plugins (%s), %s; %d store faults (%d hangs, %d ignored conditions), %d stops, %d unsubscriptions, %d Lead returns; "+
+		"%d terms, %d failovers, %d overlaps, %d unsafe-store alarms, time to leader %v (bound %v), %d violations",
+		r.Seed, r.Processes, r.Plugins, fleet, store, r.Injected.Total(), r.Injected[faultstore.Hang], r.Injected[faultstore.IgnoredCondition],
+		r.Sim["graceful stop"], r.Sim["unsubscribe"], r.Sim["lead return"]+r.Sim["lead return with an error"],
+		r.Terms, r.Failovers, r.Overlaps, r.UnsafeAlarms, r.TimeToLeader, r.Bound, len(r.Violations))
 }

@@ -3,6 +3,8 @@ package sim
 import (
 	"fmt"
 	"os"
+	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +37,16 @@ type summary struct {
 	worstGarbled           time.Duration
 	worstGarbledSeed       uint64
 	failures               []uint64
+	// standIn: failed seeds whose every violation is the liveness of a
+	// plugin that only a global follower standing in for the namespace
+	// leader could lead (or that plugin's own workload): see StandInMark.
+	standIn       []uint64
+	heterogeneous int
+	unsafeSeeds   int
+	refused       int
+	alarms        int
+	alarmSeeds    []uint64
+	kinds         map[string]int // violations by kind
 }
 
 func (s *summary) add(r Result) {
@@ -62,15 +74,93 @@ func (s *summary) add(r Result) {
 	if r.TimeToLeaderGarbage > s.worstGarbled {
 		s.worstGarbled, s.worstGarbledSeed = r.TimeToLeaderGarbage, r.Seed
 	}
+	if r.Heterogeneous {
+		s.heterogeneous++
+	}
+	if r.Lies != "" {
+		s.unsafeSeeds++
+	}
+	s.refused += r.Refused
+	if r.UnsafeAlarms > 0 {
+		s.alarms += r.UnsafeAlarms
+		s.alarmSeeds = append(s.alarmSeeds, r.Seed)
+	}
+	if s.kinds == nil {
+		s.kinds = make(map[string]int)
+	}
+	for _, v := range r.Violations {
+		s.kinds[violationKind(v)]++
+	}
 	if r.Failed() {
 		s.failed++
-		s.failures = append(s.failures, r.Seed)
+		if onlyForWantOfStandIn(r.Violations) {
+			s.standIn = append(s.standIn, r.Seed)
+		} else {
+			s.failures = append(s.failures, r.Seed)
+		}
 	}
+}
+
+// onlyForWantOfStandIn reports whether every violation is the liveness of
+// a plugin that needs a stand-in, or a violation of that plugin's
+// workload.
+func onlyForWantOfStandIn(vs []string) bool {
+	plugins := make(map[string]bool)
+	for _, v := range vs {
+		if strings.HasSuffix(v, StandInMark+")") {
+			name, _, _ := strings.Cut(v, ":")
+			plugins[name] = true
+		}
+	}
+	for _, v := range vs {
+		name, _, _ := strings.Cut(stripTime(v), ":")
+		if !plugins[name] {
+			return false
+		}
+	}
+	return len(plugins) > 0
+}
+
+// stripTime removes a violation's "t=…s: " prefix.
+func stripTime(v string) string {
+	if strings.HasPrefix(v, "t=") {
+		if _, rest, ok := strings.Cut(v, ": "); ok {
+			return rest
+		}
+	}
+	return v
+}
+
+var (
+	instRE   = regexp.MustCompile(`\bp\d+(\.\d+|-g\d+)?\b`)
+	numberRE = regexp.MustCompile(`\d+(\.\d+)?(ms|s|µs|ns|m)?`)
+	parenRE  = regexp.MustCompile(` \((subscribed by|[^()]*epoch)[^()]*(\([^()]*\)[^()]*)*\)`)
+)
+
+// violationKind is a violation without its instants, processes, numbers
+// and details, for the sweep's tally.
+func violationKind(v string) string {
+	v = stripTime(v)
+	mark := strings.HasSuffix(v, StandInMark+")")
+	v = parenRE.ReplaceAllString(v, "")
+	v = instRE.ReplaceAllString(v, "p")
+	v = numberRE.ReplaceAllString(v, "#")
+	if len(v) > 120 {
+		v = v[:120] + "…"
+	}
+	if mark {
+		v += " [needs a stand-in]"
+	}
+	return v
 }
 
 func (s *summary) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "seeds run: %d, failed: %d %v\n", s.seeds, s.failed, s.failures)
+	fmt.Fprintf(&b, "seeds run: %d, failed: %d %v\n", s.seeds, s.failed-len(s.standIn), s.failures)
+	fmt.Fprintf(&b, "failed only for want of a global stand-in (a plugin the namespace leader does not subscribe): %d %v\n", len(s.standIn), s.standIn)
+	fmt.Fprintf(&b, "seeds with processes subscribing different plugins: %d; on a store ignoring conditions: %d (%d Uses refused)\n",
+		s.heterogeneous, s.unsafeSeeds, s.refused)
+	fmt.Fprintf(&b, "unsafe-store alarms while running: %d in %d seeds %v\n", s.alarms, len(s.alarmSeeds), s.alarmSeeds)
 	fmt.Fprintf(&b, "store faults injected: %d (%v)\n", s.injected.Total(), s.injected)
 	b.WriteString("simulated faults:")
 	for _, k := range SimKinds {
@@ -81,6 +171,22 @@ func (s *summary) String() string {
 	fmt.Fprintf(&b, "worst time to leader after heal: %v (seed %d)\n", s.worst, s.worstSeed)
 	fmt.Fprintf(&b, "plugins whose lease record still held garbage at heal: %d in %d seeds, worst time to leader %v (seed %d, bound twice the usual)\n",
 		s.garbled, s.garbledSeeds, s.worstGarbled, s.worstGarbledSeed)
+	if len(s.kinds) > 0 {
+		b.WriteString("violations by kind:\n")
+		kinds := make([]string, 0, len(s.kinds))
+		for k := range s.kinds {
+			kinds = append(kinds, k)
+		}
+		sort.Slice(kinds, func(i, j int) bool {
+			if s.kinds[kinds[i]] != s.kinds[kinds[j]] {
+				return s.kinds[kinds[i]] > s.kinds[kinds[j]]
+			}
+			return kinds[i] < kinds[j]
+		})
+		for _, k := range kinds {
+			fmt.Fprintf(&b, "  %5d  %s\n", s.kinds[k], k)
+		}
+	}
 	return b.String()
 }
 
@@ -95,18 +201,27 @@ func envInt(name string, def int) int {
 }
 
 // sweep runs seeds first..first+n-1.
-func sweep(t *testing.T, first uint64, n int) {
+func sweep(t *testing.T, first uint64, n int) { sweepWith(t, Options{}, first, n) }
+
+// sweepWith runs seeds first..first+n-1 with opts (its Seed set to each).
+func sweepWith(t *testing.T, opts Options, first uint64, n int) {
 	var sum summary
 	start := time.Now()
 	for i := range n {
 		seed := first + uint64(i)
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			t.Parallel()
-			r := runSeed(t, Options{Seed: seed})
+			o := opts
+			o.Seed = seed
+			r := runSeed(t, o)
 			sum.add(r)
 			if r.Failed() {
-				t.Errorf("%v\n  %s\nreplay: COORD_SIM_SEED=%d go test -run TestSimReplay ./internal/sim -v",
-					r, strings.Join(r.Violations, "\n  "), seed)
+				replay := "TestSimReplay"
+				if o.UnsafeStore {
+					replay = "TestSimUnsafeReplay"
+				}
+				t.Errorf("%v\n  %s\nreplay: COORD_SIM_SEED=%d go test -run '^%s$' ./internal/sim -v",
+					r, strings.Join(r.Violations, "\n  "), seed, replay)
 			}
 		})
 	}
@@ -123,6 +238,14 @@ func TestSimQuick(t *testing.T) {
 	sweep(t, 1, envInt("COORD_SIM_QUICK", 60))
 }
 
+// TestSimUnsafeStore is the slice of seeds run on a store that ignores
+// conditions (Options.UnsafeStore): every Use must fail with
+// coord.ErrUnsafeStore and nothing may ever lead. COORD_SIM_UNSAFE sets
+// how many seeds (default 20), COORD_SIM_FIRST the first.
+func TestSimUnsafeStore(t *testing.T) {
+	sweepWith(t, Options{UnsafeStore: true}, uint64(envInt("COORD_SIM_FIRST", 1)), envInt("COORD_SIM_UNSAFE", 20))
+}
+
 // TestSimSweep is the full sweep (make chaos):
 // COORD_SIM_SEEDS=5000 go test -run TestSimSweep ./internal/sim
 func TestSimSweep(t *testing.T) {
@@ -134,7 +257,7 @@ func TestSimSweep(t *testing.T) {
 }
 
 // TestSimReplay replays one seed with its timeline:
-// COORD_SIM_SEED=1234 go test -run TestSimReplay ./internal/sim -v
+// COORD_SIM_SEED=1234 go test -run '^TestSimReplay$' ./internal/sim -v
 //
 // A run replays exactly (see the package documentation, Replay): the
 // replay makes the same requests in the same order, gets the same answers
@@ -144,7 +267,21 @@ func TestSimReplay(t *testing.T) {
 	if seed < 0 {
 		t.Skip("set COORD_SIM_SEED=<seed>")
 	}
-	r := runSeed(t, Options{Seed: uint64(seed), Trace: true})
+	replay(t, Options{Seed: uint64(seed), Trace: true})
+}
+
+// TestSimUnsafeReplay is TestSimReplay on a store that ignores
+// conditions (Options.UnsafeStore).
+func TestSimUnsafeReplay(t *testing.T) {
+	seed := envInt("COORD_SIM_SEED", -1)
+	if seed < 0 {
+		t.Skip("set COORD_SIM_SEED=<seed>")
+	}
+	replay(t, Options{Seed: uint64(seed), Trace: true, UnsafeStore: true})
+}
+
+func replay(t *testing.T, opts Options) {
+	r := runSeed(t, opts)
 	for _, l := range r.Trace {
 		t.Log(l)
 	}
