@@ -90,6 +90,7 @@ import (
 	"time"
 
 	"github.com/s3coord/coord/driver"
+	"github.com/s3coord/coord/internal/deadline"
 	"github.com/s3coord/coord/plugin"
 	"github.com/s3coord/coord/plugin/internal/fence"
 	"github.com/s3coord/coord/plugin/internal/nonce"
@@ -138,6 +139,10 @@ type Options struct {
 	// crypto/rand). Give a seeded reader (math/rand/v2.ChaCha8) only to
 	// make a test or a simulation replay exactly.
 	Rand io.Reader
+	// RequestTimeout is the deadline of each storage request (default
+	// DefaultRequestTimeout): past it the request counts as failed, even
+	// when the driver does not honour its context.
+	RequestTimeout time.Duration
 }
 
 // Stats are a Queue's counters since it was created.
@@ -214,6 +219,9 @@ var _ plugin.Periodic = (*Queue)(nil)
 
 // New returns the queue kept under prefix, which must be a valid driver
 // prefix ending in "/".
+// DefaultRequestTimeout is the default Options.RequestTimeout.
+const DefaultRequestTimeout = 10 * time.Second
+
 func New(store driver.Store, prefix string, opts Options) (*Queue, error) {
 	if err := driver.ValidatePrefix(prefix); err != nil {
 		return nil, err
@@ -240,6 +248,10 @@ func New(store driver.Store, prefix string, opts Options) (*Queue, error) {
 		opts.Now = time.Now
 	}
 	src := nonce.New(opts.Rand)
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = DefaultRequestTimeout
+	}
+	store = deadline.New(store, nil, opts.RequestTimeout)
 	return &Queue{store: store, prefix: prefix, opts: opts, rand: src, fence: fence.New(store, prefix+"redelivery.json", src)}, nil
 }
 

@@ -70,6 +70,7 @@ import (
 	"time"
 
 	"github.com/s3coord/coord/driver"
+	"github.com/s3coord/coord/internal/deadline"
 	"github.com/s3coord/coord/plugin"
 	"github.com/s3coord/coord/plugin/internal/fence"
 	"github.com/s3coord/coord/plugin/internal/nonce"
@@ -114,6 +115,10 @@ type Options struct {
 	// crypto/rand). Give a seeded reader (math/rand/v2.ChaCha8) only to
 	// make a test or a simulation replay exactly.
 	Rand io.Reader
+	// RequestTimeout is the deadline of each storage request (default
+	// DefaultRequestTimeout): past it the request counts as failed, even
+	// when the driver does not honour its context.
+	RequestTimeout time.Duration
 }
 
 // Stats are the Store's counters since it was created.
@@ -178,6 +183,9 @@ var _ plugin.Periodic = (*Store)(nil)
 
 // New returns a Store keeping entries under prefix, which must be a valid
 // driver prefix ending in "/".
+// DefaultRequestTimeout is the default Options.RequestTimeout.
+const DefaultRequestTimeout = 10 * time.Second
+
 func New(store driver.Store, prefix string, opts Options) (*Store, error) {
 	if err := driver.ValidatePrefix(prefix); err != nil {
 		return nil, err
@@ -200,6 +208,10 @@ func New(store driver.Store, prefix string, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = DefaultRequestTimeout
+	}
+	store = deadline.New(store, nil, opts.RequestTimeout)
 	src := nonce.New(opts.Rand)
 	return &Store{
 		store: store, prefix: prefix, opts: opts, rand: src,
