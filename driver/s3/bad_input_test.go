@@ -318,10 +318,12 @@ func waitErrors(t *testing.T, c *coord.Coordinator, n uint64, limit time.Duratio
 	}
 }
 
-// The engine on a store it cannot use: Use in Global mode falls back to
-// per-plugin mode (as documented), the fallback log line and
-// GlobalCoordinator's error carry the driver's sentinel, the plugin never
-// leads, nothing is written, and the Hub closes promptly.
+// The engine on a store it cannot use. A missing bucket or denied access
+// is what no mode can cure: Use fails with the driver's sentinel (and
+// GlobalCoordinator too) and nothing is written. An unreachable store is
+// the fallback's case: Use in Global mode falls back to per-plugin mode,
+// the fallback log line carries the sentinel, and the plugin never leads.
+// The Hub closes promptly either way.
 func TestBadInputEngine(t *testing.T) {
 	srv := testserver.MinIO(t)
 	good := srv.NewBucket(t)
@@ -351,26 +353,34 @@ func TestBadInputEngine(t *testing.T) {
 			ctx := t.Context()
 			start := time.Now()
 			sub, err := h.Use(ctx, "queue", &plugin.Func{}, coord.UseOptions{})
-			if err != nil {
-				t.Fatalf("Use: %v (the engine documents a fallback, not an error)", err)
-			}
-			t.Logf("Use returned after %v", time.Since(start))
-			if !sub.FellBack() || sub.Mode() != coord.PerPlugin {
-				t.Errorf("FellBack=%v Mode=%v, want a fallback to per-plugin mode", sub.FellBack(), sub.Mode())
-			}
-			if line := "[queue] Global coordinator unavailable, falling back to per-plugin mode"; !strings.Contains(logs.String(), line) {
-				t.Errorf("no %q in the logs:\n%s", line, logs)
-			}
-			if !strings.Contains(logs.String(), tc.kind.Error()) {
-				t.Errorf("the logs do not tell %q:\n%s", tc.kind, logs)
-			}
-			_, err = h.GlobalCoordinator(ctx, "other")
-			if !errors.Is(err, coord.ErrStoreUnavailable) || !errors.Is(err, tc.kind) {
-				t.Errorf("GlobalCoordinator: %v, want ErrStoreUnavailable and %v", err, tc.kind)
-			}
-			m := waitErrors(t, sub.Coordinator(), 3, 30*time.Second)
-			if sub.IsLeader() || m.IsLeader {
-				t.Error("leads on a store it cannot use")
+			t.Logf("Use returned after %v: %v", time.Since(start), err)
+			if tc.kind != driver.ErrUnreachable {
+				if !errors.Is(err, tc.kind) || sub != nil {
+					t.Fatalf("Use: %v, %v; want an error for which errors.Is(err, %v) holds", sub, err, tc.kind)
+				}
+				if _, err := h.GlobalCoordinator(ctx, "other"); !errors.Is(err, tc.kind) {
+					t.Errorf("GlobalCoordinator: %v, want %v", err, tc.kind)
+				}
+			} else {
+				if err != nil {
+					t.Fatalf("Use: %v (an unreachable store is the fallback's case, not an error)", err)
+				}
+				if !sub.FellBack() || sub.Mode() != coord.PerPlugin {
+					t.Errorf("FellBack=%v Mode=%v, want a fallback to per-plugin mode", sub.FellBack(), sub.Mode())
+				}
+				if line := "[queue] Global coordinator unavailable, falling back to per-plugin mode"; !strings.Contains(logs.String(), line) {
+					t.Errorf("no %q in the logs:\n%s", line, logs)
+				}
+				if !strings.Contains(logs.String(), tc.kind.Error()) {
+					t.Errorf("the logs do not tell %q:\n%s", tc.kind, logs)
+				}
+				if _, err := h.GlobalCoordinator(ctx, "other"); !errors.Is(err, coord.ErrStoreUnavailable) || !errors.Is(err, tc.kind) {
+					t.Errorf("GlobalCoordinator: %v, want ErrStoreUnavailable and %v", err, tc.kind)
+				}
+				m := waitErrors(t, sub.Coordinator(), 3, 30*time.Second)
+				if sub.IsLeader() || m.IsLeader {
+					t.Error("leads on a store it cannot use")
+				}
 			}
 			closeCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
@@ -399,9 +409,9 @@ func fastRetries(c *awss3.Client) *awss3.Client {
 	})
 }
 
-// The engine with read permission but no write permission: the global
-// coordinator starts (its first read works) but never leads, and writes
-// nothing.
+// The engine with read permission but no write permission: the store
+// check's first write is denied, so Use fails with driver.ErrAccessDenied
+// (no mode could lead without writing), and nothing is written.
 func TestBadInputEngineWriteDenied(t *testing.T) {
 	srv := testserver.MinIO(t)
 	bucket := readOnlyBucket(t, srv)
@@ -411,19 +421,11 @@ func TestBadInputEngineWriteDenied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, err := h.Use(t.Context(), "queue", &plugin.Func{}, coord.UseOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sub.FellBack() {
-		t.Error("fell back although the store answers reads")
-	}
-	m := waitErrors(t, sub.Coordinator(), 3, 30*time.Second)
-	if sub.IsLeader() || m.IsLeader {
-		t.Error("leads without write permission")
-	}
-	if !strings.Contains(logs.String(), driver.ErrAccessDenied.Error()) {
-		t.Errorf("the logs do not tell %q:\n%s", driver.ErrAccessDenied, logs)
+	for _, mode := range []coord.Mode{coord.Global, coord.PerPlugin} {
+		sub, err := h.Use(t.Context(), "queue", &plugin.Func{}, coord.UseOptions{Mode: mode})
+		if !errors.Is(err, driver.ErrAccessDenied) || sub != nil {
+			t.Errorf("%s: Use gave %v, %v; want driver.ErrAccessDenied", mode, sub, err)
+		}
 	}
 	closeCtx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
