@@ -439,12 +439,14 @@ func (p *proc) noteFault(delta int) {
 // a latency spell (up to 1.3 + 0.65 leases) or held by a pause.
 const calmAfter = 30 * time.Second
 
-// isCalm reports whether no fault is on the view and none ended within
-// calmAfter: its requests are then answered at once.
+// isCalm reports whether no fault is on the view, none ended within
+// calmAfter and no call hangs (one ignoring its context outlives its
+// spell until released): its requests are then answered at once.
 func (p *proc) isCalm() bool {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.faulty == 0 && time.Since(p.calm) > calmAfter
+	calm := p.faulty == 0 && time.Since(p.calm) > calmAfter
+	p.mu.Unlock()
+	return calm && p.view.Hanging() == 0
 }
 
 // pause stops the process: its clock fires no timer and its requests are
@@ -569,8 +571,8 @@ func (p *proc) shutdown() {
 			_ = hub.Close(ctx)
 			cancel()
 		}
+		p.view.Close() // before the wait: see stop
 		p.wg.Wait()
-		p.view.Close()
 	})
 	p.w.addInjected(p.view.Injected())
 }

@@ -213,6 +213,11 @@ func Run(opts Options) Result {
 	w.sleepUntil(heal)
 	w.heal()
 	bound, bounds, garbled := w.bounds()
+	// A call that drew a hang before the healing but was still in its
+	// request delay then hangs only after it (on a new release): release
+	// once more when no such call can be left.
+	w.sleepUntil(heal.Add(lastHang))
+	w.releaseHangs()
 	w.sleepUntil(end)
 	close(stopSampler)
 	<-samplerDone
@@ -375,6 +380,19 @@ func (w *world) heal() {
 		}
 		for _, name := range s.plugs {
 			p.resubscribe(name)
+		}
+	}
+}
+
+// lastHang is how long after the healing a call may still begin to hang:
+// the longest request delay of a latency spell (1.3 leases), and a second.
+var lastHang = 13*engineConfig.LeaseTimeout/10 + time.Second
+
+// releaseHangs releases the hung calls of every running process.
+func (w *world) releaseHangs() {
+	for _, s := range w.slots {
+		if p := s.current(); p != nil {
+			p.view.ReleaseHangs()
 		}
 	}
 }
