@@ -164,8 +164,49 @@
 //     delegated leases. A lease seen before and missing now (deleted) is
 //     treated like an unreadable one.
 //
+//   - A PerPlugin process that finds a lease delegated to epoch E, and a
+//     namespace record at epoch E that no longer lists the plugin (in
+//     Plugins or Claims), may take it at once: by the listing rule the E
+//     leader stopped leading it before writing that record, and it leads
+//     it again only after a new claim, which rewrites the plugin lease, so
+//     the taker's IfMatch of the delegated version then fails.
+//
+// Fleets whose processes subscribe different plugins. In Global mode only
+// the namespace leader claims plugins, so a plugin that it does not
+// subscribe (or has resigned: see plugin.Leader) would have no leader. A
+// follower that subscribes such a plugin, and reads a live namespace
+// record of another process whose Claims do not list it, leads it as a
+// stand-in: a PerPlugin coordinator over the plugin lease, with every
+// rule above (it takes the lease only when the rules for a PerPlugin
+// process allow it, so never while a namespace leadership holds it by
+// delegation). It stops, releasing the plugin lease, as soon as the
+// namespace record lists the plugin or this process wins the namespace;
+// the namespace leader's claim waits for that release (or for the lease to
+// expire) like any claim of a lease a PerPlugin process holds. The stand-in
+// and the claim are IfMatch writes on one plugin lease, so at most one of
+// them leads, also inside one process. Its stand-ins read nothing more
+// than a PerPlugin process would, and when every process subscribes the
+// same plugins there are none.
+//
 // When every process is Global, nobody reads plugin leases after the
 // claims: zero extra requests per heartbeat.
+//
+// Stores that break the rules. Everything above assumes a store that
+// honours conditional writes. A Hub checks that once before it leads
+// anything (CheckStore) and refuses a store that lets through a write
+// that must fail (ErrUnsafeStore). While running, a lease keeper that
+// sees what no honest store can show (two holders at one epoch, an epoch
+// going down, a write on a version it saw replaced succeeding) makes every
+// leader of the Hub step down until the check passes again.
+//
+// Requests and shutdown. Every storage request has a deadline
+// (internal/deadline), and the engine stops waiting at it even when a
+// driver ignores its context: the write is then in doubt, which the rules
+// above already cover. Close ends leadership first (the plugins' contexts
+// are cancelled and their Lead and Tick waited for), then releases,
+// within a bound of its own: a release never precedes the end of the
+// plugin work it would hand over, and a plugin still running at the bound
+// leaves its lease to expire instead.
 //
 // Liveness. A cold namespace gets its leader in two round trips (a GET and
 // an IfAbsent PUT; the first heartbeat runs at start). After a crash a
