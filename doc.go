@@ -115,6 +115,7 @@
 // for a plugin in both modes, and its epoch the plugin's fencing token:
 //
 //   - A PerPlugin process holds the plugin lease like any lease.
+//
 //   - A Global namespace leader with namespace epoch E claims each subscribed
 //     plugin's lease (once per election, and when a plugin subscribes while
 //     it leads) by writing "delegated to the namespace lease, epoch E" with
@@ -124,6 +125,7 @@
 //     (that leadership ended before E was acquired, by the argument above).
 //     A lease held by a PerPlugin process, or delegated to an epoch >= E, is
 //     waited out like any follower, reading it at each heartbeat.
+//
 //   - A PerPlugin process that finds a delegated lease (epoch E) treats it as
 //     held as long as the namespace leadership E may last: it reads the
 //     namespace record as well, and takes the plugin lease by IfMatch only
@@ -132,6 +134,7 @@
 //     unchanged for a lease (the E leader stopped renewing, so stopped
 //     leading). A new namespace leader's claim and a PerPlugin takeover are
 //     both IfMatch writes on the plugin lease: one wins, the other waits.
+//
 //   - The namespace record lists, in Claims, every plugin its leader may
 //     lead: the leader writes a plugin into Claims (in its acquisition or a
 //     renewal) before it claims the plugin's lease, and keeps it there
@@ -139,6 +142,7 @@
 //     that starts after a claim was applied, and returns a record of a
 //     leader that does not list the plugin, proves that leader does not
 //     lead it.
+//
 //   - The namespace leader never reads a plugin lease it has claimed, so
 //     garbage written over a delegated lease does not end the delegation.
 //     A PerPlugin process that finds a plugin lease unreadable therefore
@@ -151,6 +155,7 @@
 //     judged by its version also when the record itself is unreadable).
 //     While the namespace record cannot be read, an unreadable plugin lease
 //     is held, however long that lasts.
+//
 //   - A plugin lease that is missing, and that this process never saw,
 //     was never claimed (claims are written before a plugin is led, and
 //     the engine never deletes a lease), so it is free to take by IfAbsent,

@@ -45,7 +45,9 @@ func TestHungRequestsNeverFreezeTheLoop(t *testing.T) {
 						}
 						views, hubs = append(views, v), append(hubs, h)
 					}
-					led := func() bool { return len(leaderOf(subs[0], subs[2], subs[4])) == 1 && len(leaderOf(subs[1], subs[3], subs[5])) == 1 }
+					led := func() bool {
+						return len(leaderOf(subs[0], subs[2], subs[4])) == 1 && len(leaderOf(subs[1], subs[3], subs[5])) == 1
+					}
 					waitFor(t, bound, "leaders", led)
 					first := leaderOf(subs...)
 					hang := faultstore.Faults{HangRate: 1, HangIgnoresContext: ignoresCtx}
