@@ -67,6 +67,7 @@ type Coordinator struct {
 	lastBeatTime  atomic.Pointer[time.Time]
 	latency       latencyRing
 	unsafeSeen    atomic.Uint64
+	ends          leadershipEnds
 	leadReturns   atomic.Uint64
 	leadErrors    atomic.Uint64
 
@@ -126,7 +127,7 @@ func (s *slot) standInStopped() bool {
 }
 
 type pluginRun struct {
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
 	term   plugin.Term
 	parent *term
 	done   chan struct{} // closed when the run's Lead and Tick have returned
@@ -246,7 +247,7 @@ func (c *Coordinator) run() {
 		case <-c.clock.After(next.Sub(c.clock.Now())):
 		case <-c.wake:
 		case <-lost:
-			c.stepDown("renew deadline passed")
+			c.stepDown(ErrRenewDeadline)
 		}
 	}
 }
@@ -256,7 +257,7 @@ func (c *Coordinator) run() {
 func (c *Coordinator) shutdown(ctx context.Context) {
 	var errs []error
 	held := c.lease.held
-	c.stepDown("stopping")
+	c.stepDown(ErrResigned)
 	for _, s := range c.sortedSlots() {
 		c.stopStandIn(ctx, s)
 	}
@@ -409,7 +410,7 @@ func (c *Coordinator) syncSlots(ctx context.Context) bool {
 // returned, so that a per-plugin worker may take it over at once. gone is
 // closed when that is done.
 func (c *Coordinator) dropSlot(ctx context.Context, name string, s *slot, release bool) {
-	r := c.stopPlugin(s)
+	r := c.stopPlugin(s, ErrResigned)
 	c.stopStandIn(ctx, s)
 	delete(c.slots, name)
 	if s.events != nil && !s.sharedEvents {
@@ -475,7 +476,7 @@ func (c *Coordinator) startPlugin(s *slot, t *term, epoch uint64) {
 		c.mu.Unlock()
 		return
 	}
-	ctx, cancel := context.WithCancel(t.ctx)
+	ctx, cancel := context.WithCancelCause(t.ctx)
 	pt := plugin.Term{Namespace: c.ns, Plugin: s.name, Leader: c.worker, Epoch: epoch, Mode: string(c.mode), Started: c.clock.Now()}
 	r := &pluginRun{cancel: cancel, term: pt, parent: t, done: make(chan struct{})}
 	s.run = r
@@ -635,7 +636,7 @@ func (c *Coordinator) endResignations(ctx context.Context) bool {
 		c.log.Warn(c.prefix+" plugin Lead returned; resigning the plugin", "plugin", s.name, "epoch", r.term.Epoch,
 			"err", r.err, "backoff", backoff)
 		if c.mode == PerPlugin {
-			c.stepDown("Lead returned")
+			c.stepDown(fmt.Errorf("%w: Lead returned", ErrResigned))
 			c.notBefore = s.backoffUntil
 			rctx, cancel := c.withTimeout(ctx, c.cfg.HeartbeatInterval)
 			select {
@@ -649,7 +650,7 @@ func (c *Coordinator) endResignations(ctx context.Context) bool {
 			cancel()
 			continue
 		}
-		c.stopPlugin(s)
+		c.stopPlugin(s, fmt.Errorf("%w: Lead returned", ErrResigned))
 		if k := s.claim; k != nil && k.held {
 			s.claim = nil // the loop claims with a new keeper after the back-off
 			k.held = false
@@ -659,14 +660,14 @@ func (c *Coordinator) endResignations(ctx context.Context) bool {
 	return len(todo) > 0
 }
 
-// stopPlugin ends the plugin's run, if any, and returns it.
-func (c *Coordinator) stopPlugin(s *slot) *pluginRun {
+// stopPlugin ends the plugin's run, if any, with cause, and returns it.
+func (c *Coordinator) stopPlugin(s *slot, cause error) *pluginRun {
 	c.mu.Lock()
 	r := s.run
 	s.run = nil
 	c.mu.Unlock()
 	if r != nil {
-		r.cancel()
+		r.cancel(cause)
 		c.notePlugin(s, "", r.term.Epoch)
 	}
 	return r
@@ -745,6 +746,16 @@ func (c *Coordinator) emit(ch plugin.Change) {
 			c.dropped.Add(1)
 		}
 	}
+}
+
+// attrs are the slog attributes of a line about this election: namespace
+// and plugin, then kv.
+func (c *Coordinator) attrs(kv ...any) []any {
+	a := []any{"namespace", c.ns}
+	if c.plugin != "" {
+		a = append(a, "plugin", c.plugin)
+	}
+	return append(a, kv...)
 }
 
 func (c *Coordinator) diag(msg string) {
@@ -924,7 +935,7 @@ func (c *Coordinator) unsubscribe(name string) (*slot, error) {
 	}
 	delete(c.subs, name)
 	if s.run != nil {
-		s.run.cancel()
+		s.run.cancel(ErrResigned)
 	}
 	c.mu.Unlock()
 	c.poke()
@@ -989,6 +1000,7 @@ func (c *Coordinator) Metrics() Metrics {
 		BreakerTrips:      trips,
 		FallbackActive:    c.fallback,
 		UnsafeStore:       c.unsafeSeen.Load(),
+		Ends:              c.ends.snapshot(),
 		LeadReturns:       c.leadReturns.Load(),
 		LeadErrors:        c.leadErrors.Load(),
 		DroppedEvents:     c.dropped.Load(),

@@ -52,6 +52,23 @@ var (
 	ErrDelegated = errors.New("coord: plugin lease is delegated to the namespace lease")
 )
 
+// Why a leadership ended: context.Cause of the context that Lead and Tick
+// receive is one of these (test with errors.Is), or ErrUnsafeStore.
+var (
+	// ErrLeaseLost: another holder took the lease over (this process's
+	// renewal lost its condition).
+	ErrLeaseLost = errors.New("coord: lease taken over by another holder")
+	// ErrRenewDeadline: no renewal succeeded within RenewDeadline (the
+	// store is slow or unreachable, or this process was paused).
+	ErrRenewDeadline = errors.New("coord: renew deadline passed")
+	// ErrResigned: this process let go: Close, Subscription.Close,
+	// Unsubscribe, Resign, or its Lead returned.
+	ErrResigned = errors.New("coord: leadership released by this process")
+	// ErrOperatorRelease: an operator released the lease (ForceRelease,
+	// coordctl release).
+	ErrOperatorRelease = errors.New("coord: lease released by an operator")
+)
+
 // ConfigError is the error of Config.Validate: which field is wrong and
 // which rule it breaks. errors.Is(err, ErrInvalidConfig) holds.
 type ConfigError struct {

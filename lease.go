@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -405,7 +406,7 @@ func (k *leaseKeeper) release(ctx context.Context) error {
 // whatever the loop is doing, or by stepDown.
 type term struct {
 	ctx     context.Context
-	cancel  context.CancelFunc
+	cancel  context.CancelCauseFunc
 	epoch   uint64
 	started time.Time
 
@@ -414,7 +415,7 @@ type term struct {
 }
 
 func newTerm(clock Clock, epoch uint64, started, deadline time.Time) *term {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancelCause(context.Background())
 	t := &term{ctx: ctx, cancel: cancel, epoch: epoch, started: started, deadline: deadline}
 	go t.watch(clock)
 	return t
@@ -427,7 +428,7 @@ func (t *term) watch(clock Clock) {
 		t.mu.Unlock()
 		wait := d.Sub(clock.Now())
 		if wait <= 0 {
-			t.cancel()
+			t.cancel(ErrRenewDeadline)
 			return
 		}
 		select {
@@ -463,10 +464,10 @@ func (t *term) alive(now time.Time) bool {
 func (c *Coordinator) leaseCycle(ctx context.Context) time.Duration {
 	k := c.lease
 	if k.held && !k.term.alive(c.clock.Now()) {
-		c.stepDown("renew deadline passed")
+		c.stepDown(ErrRenewDeadline)
 	}
 	if gen, _ := c.hub.storeGen(); k.held && gen != c.termGen {
-		c.stepDown("the store broke a rule of conditional writes")
+		c.stepDown(c.hub.storeErr())
 	}
 	if k.held {
 		return c.leaderCycle(ctx)
@@ -484,11 +485,16 @@ func (c *Coordinator) leaderCycle(ctx context.Context) time.Duration {
 	}
 	held, adopted, err := k.renew(ctx, mutate)
 	if !held {
-		c.log.Warn(c.prefix+" lost the lease", "key", k.key, "err", err)
-		if k.pendingSince.IsZero() {
-			_ = k.poll(ctx) // who took it: a store breaking conditions shows here
+		cause := ErrLeaseLost
+		if k.pendingSince.IsZero() && k.poll(ctx) == nil { // who took it (a store breaking conditions shows here too)
+			if r := k.obs.rec; r != nil && r.Released && r.ReleasedBy != r.Leader {
+				cause = ErrOperatorRelease
+			}
+			if gen, _ := c.hub.storeGen(); gen != c.termGen {
+				cause = c.hub.storeErr()
+			}
 		}
-		c.stepDown("lease taken over")
+		c.stepDown(fmt.Errorf("%w: %w", cause, err))
 		return c.followerDelay()
 	}
 	if err != nil {
@@ -814,19 +820,23 @@ func (c *Coordinator) startTerm(start time.Time) bool {
 	return true
 }
 
-// stepDown ends our leadership at once: cancels every plugin context,
-// notifies, and forgets plugin claims.
-func (c *Coordinator) stepDown(why string) {
+// stepDown ends our leadership at once: cancels every plugin context with
+// cause (one of the Err… sentinels of why a leadership ends, perhaps
+// wrapped), notifies, and forgets plugin claims.
+func (c *Coordinator) stepDown(cause error) {
 	k := c.lease
 	if !k.held {
 		return
 	}
 	k.held = false
 	if k.term != nil {
-		k.term.cancel()
+		// The first cause stays: the watchdog may have ended the term
+		// already (ErrRenewDeadline).
+		k.term.cancel(cause)
+		cause = context.Cause(k.term.ctx)
 	}
 	for _, s := range c.sortedSlots() {
-		c.stopPlugin(s)
+		c.stopPlugin(s, cause)
 		if s.claim != nil {
 			s.claim.held = false
 		}
@@ -834,7 +844,12 @@ func (c *Coordinator) stepDown(why string) {
 	c.mu.Lock()
 	c.term = nil
 	c.mu.Unlock()
-	c.log.Debug(c.prefix+" stepped down", "why", why, "epoch", k.rec.Epoch)
+	c.ends.count(cause)
+	level := slog.LevelWarn
+	if errors.Is(cause, ErrResigned) {
+		level = slog.LevelInfo
+	}
+	c.log.Log(context.Background(), level, c.prefix+" stepped down", c.attrs("leader", c.worker, "epoch", k.rec.Epoch, "cause", cause)...)
 	// What we know of the record: our last write (so that a later read of
 	// it counts as "ours", free to take again by IfMatch).
 	k.observeOwn(c.clock.Now())

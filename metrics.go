@@ -53,6 +53,9 @@ type Metrics struct {
 	// replaced version that succeeded); each made the Hub's leaders step
 	// down until the store check passed again.
 	UnsafeStore uint64
+	// Ends counts the leaderships of this coordinator's election that
+	// ended, by cause (the context.Cause its plugins' contexts carry).
+	Ends Ends
 	// LeadReturns counts resignations: a plugin's Lead returned while
 	// this process still led it (see plugin.Leader); LeadErrors counts
 	// those that returned an error.
@@ -63,6 +66,39 @@ type Metrics struct {
 	DroppedEvents uint64
 	// Subscribed is the number of plugins subscribed.
 	Subscribed int
+}
+
+// Ends counts ended leaderships by cause.
+type Ends struct {
+	LeaseLost       uint64 // ErrLeaseLost
+	RenewDeadline   uint64 // ErrRenewDeadline
+	Resigned        uint64 // ErrResigned
+	OperatorRelease uint64 // ErrOperatorRelease
+	UnsafeStore     uint64 // ErrUnsafeStore
+}
+
+type leadershipEnds struct {
+	lost, deadline, resigned, operator, unsafe atomic.Uint64
+}
+
+func (e *leadershipEnds) count(cause error) {
+	switch {
+	case errors.Is(cause, ErrOperatorRelease):
+		e.operator.Add(1)
+	case errors.Is(cause, ErrLeaseLost):
+		e.lost.Add(1)
+	case errors.Is(cause, ErrRenewDeadline):
+		e.deadline.Add(1)
+	case errors.Is(cause, ErrUnsafeStore):
+		e.unsafe.Add(1)
+	default:
+		e.resigned.Add(1)
+	}
+}
+
+func (e *leadershipEnds) snapshot() Ends {
+	return Ends{LeaseLost: e.lost.Load(), RenewDeadline: e.deadline.Load(), Resigned: e.resigned.Load(),
+		OperatorRelease: e.operator.Load(), UnsafeStore: e.unsafe.Load()}
 }
 
 // Latency holds percentiles of recent samples.

@@ -193,6 +193,17 @@ func (h *Hub) storeGen() (uint64, bool) {
 	return h.check.gen, h.check.passed || h.cfg.SkipStoreCheck
 }
 
+// storeErr is the broken rule last seen (ErrUnsafeStore when none is
+// recorded).
+func (h *Hub) storeErr() error {
+	h.check.mu.Lock()
+	defer h.check.mu.Unlock()
+	if h.check.lastErr != nil && errors.Is(h.check.lastErr, ErrUnsafeStore) {
+		return h.check.lastErr
+	}
+	return ErrUnsafeStore
+}
+
 // storeBroke records that the store broke a rule while running: every
 // coordinator of the Hub steps down, and none leads again before the
 // store check passes again.
