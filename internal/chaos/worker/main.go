@@ -13,6 +13,11 @@
 // can tell apart "believed it led" from "acted as leader", which matters
 // for a process frozen by SIGSTOP (see package chaos).
 //
+// With -list-endpoint, the worker's LISTs of worker records (the leader's
+// membership cleanup) go to that endpoint, the rest to -endpoint: two
+// fault proxies in front of one server, so that a fault can hit those
+// LISTs alone (chaos.RouteTransport).
+//
 // Credentials come from the environment (COORD_CHAOS_ACCESS_KEY,
 // COORD_CHAOS_SECRET_KEY), never from the command line. SIGTERM or SIGINT
 // stops the Hub gracefully (releasing its leases).
@@ -24,12 +29,19 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3coord/coord"
 	"github.com/s3coord/coord/driver/s3"
@@ -45,17 +57,19 @@ func main() {
 }
 
 type options struct {
-	endpoint, bucket, prefix, region string
-	id, mode, logPath                string
-	plugins                          []string
-	cfg                              coord.Config
-	act                              time.Duration
+	endpoint, listEndpoint string
+	bucket, prefix, region string
+	id, mode, logPath      string
+	plugins                []string
+	cfg                    coord.Config
+	act                    time.Duration
 }
 
 func parseFlags() (options, error) {
 	var o options
 	var plugins string
 	flag.StringVar(&o.endpoint, "endpoint", "", "S3 endpoint URL (http://127.0.0.1:port)")
+	flag.StringVar(&o.listEndpoint, "list-endpoint", "", "endpoint URL for the LISTs of worker records (default -endpoint)")
 	flag.StringVar(&o.bucket, "bucket", "", "bucket")
 	flag.StringVar(&o.prefix, "prefix", "", "key prefix inside the bucket")
 	flag.StringVar(&o.region, "region", "us-east-1", "region")
@@ -79,6 +93,11 @@ func parseFlags() (options, error) {
 	case o.act <= 0:
 		return o, errors.New("-act must be positive")
 	}
+	if o.listEndpoint != "" {
+		if u, err := url.Parse(o.listEndpoint); err != nil || u.Host == "" {
+			return o, fmt.Errorf("-list-endpoint %q: not a URL with a host", o.listEndpoint)
+		}
+	}
 	o.cfg.WorkerID = o.id
 	if err := o.cfg.Validate(); err != nil {
 		return o, err
@@ -100,12 +119,7 @@ func run() error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	openCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	store, err := s3.Open(openCtx, s3.Config{
-		Bucket: o.bucket, Prefix: o.prefix, Region: o.region, Endpoint: o.endpoint, PathStyle: true,
-		AccessKey: os.Getenv("COORD_CHAOS_ACCESS_KEY"), SecretKey: os.Getenv("COORD_CHAOS_SECRET_KEY"),
-	})
-	cancel()
+	store, err := o.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -141,6 +155,37 @@ func run() error {
 	closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return hub.Close(closeCtx)
+}
+
+// open returns the worker's store. Without -list-endpoint it is s3.Open's;
+// with it, the client is built here on the SDK's default transport with
+// the LISTs of worker records routed there (s3.Open's config loader
+// refuses a plain *http.Client when AWS_CA_BUNDLE is set), and, like the
+// SDK's own client, it follows no redirect.
+func (o options) open(ctx context.Context) (*s3.Store, error) {
+	access, secret := os.Getenv("COORD_CHAOS_ACCESS_KEY"), os.Getenv("COORD_CHAOS_SECRET_KEY")
+	if o.listEndpoint == "" {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return s3.Open(ctx, s3.Config{
+			Bucket: o.bucket, Prefix: o.prefix, Region: o.region, Endpoint: o.endpoint, PathStyle: true,
+			AccessKey: access, SecretKey: secret,
+		})
+	}
+	u, _ := url.Parse(o.listEndpoint) // checked by parseFlags
+	client := awss3.New(awss3.Options{
+		Region:                     o.region,
+		BaseEndpoint:               aws.String(o.endpoint),
+		UsePathStyle:               true,
+		Credentials:                credentials.NewStaticCredentialsProvider(access, secret, ""),
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+		HTTPClient: &http.Client{
+			Transport:     &chaos.RouteTransport{Base: awshttp.NewBuildableClient().GetTransport(), Match: chaos.IsWorkerList, To: u.Host},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	})
+	return s3.New(client, o.bucket, o.prefix, s3.Options{})
 }
 
 // leaderLog is the chaos plugin: it logs each leadership and acts while it
