@@ -38,7 +38,19 @@ const (
 	// ResetStorm: the leader's proxy resets every connection until the
 	// failover.
 	ResetStorm FaultKind = "reset"
+	// Hang: the leader's proxies accept every request and never answer
+	// it (in half of the faults the requests still reach the server:
+	// writes applied, never acknowledged) until the failover. Meanwhile
+	// every other worker's LISTs of worker records hang too, so that the
+	// successor's cleanup right after its election gets no answer; they
+	// hang on until the successor has led on, alone, for HangHold
+	// (Result.Missed otherwise): a hung LIST must not stall an election
+	// loop.
+	Hang FaultKind = "hang"
 )
+
+// allKinds are the fault kinds in the order reports list them.
+var allKinds = []FaultKind{Kill, Stop, Partition, ResetStorm, Hang}
 
 // Options configure Run.
 type Options struct {
@@ -58,10 +70,15 @@ type Options struct {
 	// FailoverTimeout bounds the wait for a failover, and for a leader of
 	// every plugin between faults. Default 20s.
 	FailoverTimeout time.Duration
-	// Kinds are the faults to choose from. Default all four.
+	// Kinds are the faults to choose from. Default all five.
 	Kinds []FaultKind
-	// Noise turns on random latency, drops and resets on the workers'
-	// proxies between faults (half of the workers each round).
+	// HangHold is how long, after a Hang failover, the successor must
+	// keep leading while the worker LISTs hang. Default LeaseTimeout +
+	// RenewDeadline: a loop stalled by the LIST would lose its lease.
+	HangHold time.Duration
+	// Noise turns on random latency, drops, resets and requests never
+	// answered on the workers' proxies between faults (half of the
+	// workers each round).
 	Noise bool
 	// NoiseLatency is the largest latency noise adds per forwarded chunk
 	// (a request and its answer are at least two). Default 15ms, which
@@ -102,7 +119,7 @@ func (o *Options) defaults() {
 		o.NoiseLatency = 15 * time.Millisecond
 	}
 	if len(o.Kinds) == 0 {
-		o.Kinds = []FaultKind{Kill, Stop, Partition, ResetStorm}
+		o.Kinds = slices.Clone(allKinds)
 	}
 	if o.HeartbeatInterval == 0 {
 		o.HeartbeatInterval = 200 * time.Millisecond
@@ -115,6 +132,9 @@ func (o *Options) defaults() {
 	}
 	if o.RenewDeadline == 0 {
 		o.RenewDeadline = 600 * time.Millisecond
+	}
+	if o.HangHold == 0 {
+		o.HangHold = o.LeaseTimeout + o.RenewDeadline
 	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
@@ -144,6 +164,11 @@ type Result struct {
 	Freezes   []Freeze
 	Check     Report
 	Restarts  int
+	// Held counts the requests the proxies accepted and never answered
+	// (Hang faults and noise); HeldLists those of them that were LISTs
+	// of worker records by the other workers during Hang faults: the
+	// cleanups of successors elected while those LISTs hung.
+	Held, HeldLists int64
 	// Faults counts the injected faults by kind, including noise.
 	Faults   map[string]int
 	Duration time.Duration
@@ -181,7 +206,7 @@ func (r Result) Summary() string {
 		r.Check.FrozenBeliefs, r.Check.WakeToEnd.Round(time.Millisecond),
 		r.Check.ActMargin.Round(time.Millisecond), r.Check.BeliefMargin.Round(time.Millisecond),
 		r.Percentile(50).Round(time.Millisecond), r.Percentile(95).Round(time.Millisecond), r.Percentile(100).Round(time.Millisecond))
-	for _, k := range []FaultKind{Kill, Stop, Partition, ResetStorm} {
+	for _, k := range allKinds {
 		var fs []Failover
 		for _, f := range r.Failovers {
 			if f.Kind == k {
@@ -194,6 +219,7 @@ func (r Result) Summary() string {
 		}
 	}
 	fmt.Fprintf(&b, "; over LeaseTimeout+2 heartbeats (%v): %d", r.Bound, r.OverBound())
+	fmt.Fprintf(&b, "; requests accepted and never answered %d (worker LISTs in hangs %d)", r.Held, r.HeldLists)
 	return b.String()
 }
 
@@ -260,7 +286,8 @@ func (p *process) alive() bool {
 type slot struct {
 	index int
 	gen   int
-	proxy *FaultProxy
+	proxy *FaultProxy // the worker's requests but its LISTs of worker records
+	lists *FaultProxy // its LISTs of worker records (-list-endpoint)
 	proc  *process
 }
 
@@ -305,7 +332,12 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			return r.res, err
 		}
 		defer p.Close()
-		r.slots = append(r.slots, &slot{index: i, proxy: p})
+		lists, err := NewFaultProxy(u.Host, o.Seed+uint64(o.Workers+i)+1)
+		if err != nil {
+			return r.res, err
+		}
+		defer lists.Close()
+		r.slots = append(r.slots, &slot{index: i, proxy: p, lists: lists})
 	}
 	defer r.stopAll()
 	for _, s := range r.slots {
@@ -334,6 +366,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	r.res.Intervals, r.res.Freezes = r.closed, r.freezes
 	r.res.Check = Check(r.closed, r.freezes, o.HeartbeatInterval+time.Second)
 	r.res.Duration = time.Since(began)
+	for _, s := range r.slots {
+		r.res.Held += s.proxy.Hung.Load() + s.lists.Hung.Load()
+	}
 	return r.res, ctx.Err()
 }
 
@@ -348,7 +383,7 @@ func (r *run) start(s *slot) error {
 		return err
 	}
 	cmd := exec.Command(o.WorkerBinary,
-		"-endpoint", s.proxy.URL(), "-bucket", o.Server.Bucket, "-prefix", "chaos/", "-region", o.Server.Region,
+		"-endpoint", s.proxy.URL(), "-list-endpoint", s.lists.URL(), "-bucket", o.Server.Bucket, "-prefix", "chaos/", "-region", o.Server.Region,
 		"-id", id, "-mode", mode, "-log", logPath, "-plugins", strings.Join(o.Plugins, ","),
 		"-heartbeat", o.HeartbeatInterval.String(), "-jitter", o.HeartbeatJitter.String(),
 		"-lease", o.LeaseTimeout.String(), "-renew-deadline", o.RenewDeadline.String())
@@ -545,6 +580,10 @@ func (r *run) round(ctx context.Context) error {
 	kind := r.nextKind()
 	victim.proxy.SetFault(Fault{}) // the aimed fault alone decides
 	p := victim.proc
+	var (
+		how       string // more about the fault, for events.log
+		heldLists int64  // before a Hang
+	)
 	at := time.Now().UnixNano()
 	var freeze Freeze
 	switch kind {
@@ -567,12 +606,35 @@ func (r *run) round(ctx context.Context) error {
 	case ResetStorm:
 		victim.proxy.SetFault(Fault{ResetRate: 1})
 		victim.proxy.ResetAll()
+	case Hang:
+		heldLists = r.heldLists(victim)
+		forward := r.rng.IntN(2) == 0
+		how = fmt.Sprintf(", requests forwarded %v", forward)
+		victim.proxy.SetFault(Fault{HangRate: 1, HangForwards: forward})
+		for _, s := range r.slots {
+			s.lists.SetFault(Fault{HangRate: 1, HangForwards: forward})
+		}
 	}
 	r.res.Faults[string(kind)]++
-	r.event("%s of %s (leads %v) injected at %s", kind, p.id, led, Wall(at))
+	r.event("%s of %s (leads %v%s) injected at %s", kind, p.id, led, how, Wall(at))
 	took, moved, err := r.waitFailover(ctx, p.id, led, at)
 	if err != nil {
 		return err
+	}
+	if kind == Hang {
+		if moved {
+			if err := r.holdOn(ctx, p.id, led); err != nil {
+				return err
+			}
+		}
+		for _, s := range r.slots {
+			s.lists.SetFault(Fault{})
+		}
+		heldLists = r.heldLists(victim) - heldLists
+		r.res.HeldLists += heldLists
+		// None when no election came with the failover (a global
+		// namespace leader taking over a per-plugin leader's plugin).
+		r.event("hang of %s: %d LISTs of worker records held on the other workers", p.id, heldLists)
 	}
 	// Heal.
 	switch kind {
@@ -599,6 +661,7 @@ func (r *run) round(ctx context.Context) error {
 		victim.proxy.SetFault(Fault{})
 		r.event("healed %s", p.id)
 	}
+	victim.lists.SetFault(Fault{})
 	if !moved {
 		r.res.Missed = append(r.res.Missed, fmt.Sprintf("%s of %s at %s: no failover of %v within %v",
 			kind, p.id, Wall(at), led, o.FailoverTimeout))
@@ -663,8 +726,56 @@ func (r *run) waitFailover(ctx context.Context, victim string, led []string, at 
 	}
 }
 
+// heldLists counts the LISTs of worker records held so far on the
+// workers other than victim.
+func (r *run) heldLists(victim *slot) int64 {
+	var n int64
+	for _, s := range r.slots {
+		if s != victim {
+			n += s.lists.Hung.Load()
+		}
+	}
+	return n
+}
+
+// holdOn checks, after a Hang failover, that each plugin in led keeps the
+// leader (other than victim) it has now, in the same interval, for
+// HangHold while the worker LISTs hang; a plugin that loses it is reported
+// in Result.Missed.
+func (r *run) holdOn(ctx context.Context, victim string, led []string) error {
+	if err := r.poll(); err != nil {
+		return err
+	}
+	now := func() string { return Wall(time.Now().UnixNano()) }
+	held := make(map[string]*Interval, len(led))
+	for _, p := range led {
+		for w, byPlugin := range r.open {
+			if iv := byPlugin[p]; iv != nil && w != victim {
+				held[p] = iv
+			}
+		}
+		if held[p] == nil {
+			r.res.Missed = append(r.res.Missed, fmt.Sprintf("hang of %s: %s had no leader at %s, right after its failover, while the worker LISTs hung", victim, p, now()))
+		}
+	}
+	for end := time.Now().Add(r.o.HangHold); time.Now().Before(end) && ctx.Err() == nil; {
+		time.Sleep(10 * time.Millisecond)
+		if err := r.poll(); err != nil {
+			return err
+		}
+		for p, iv := range held {
+			if r.open[iv.Worker][p] != iv {
+				r.res.Missed = append(r.res.Missed, fmt.Sprintf("hang of %s: %s led %s from %s and stopped before %s, while the worker LISTs hung",
+					victim, iv.Worker, p, Wall(iv.Start), now()))
+				delete(held, p)
+			}
+		}
+	}
+	return ctx.Err()
+}
+
 // noise sets random mild faults on the proxies: latency, dropped and
-// reset connections, on some workers at a time.
+// reset connections, requests never answered, on some workers at a time.
 func (r *run) noise() {
 	for _, s := range r.slots {
 		if r.rng.Float64() < 0.5 {
@@ -672,9 +783,11 @@ func (r *run) noise() {
 			continue
 		}
 		f := Fault{
-			Latency:   time.Duration(r.rng.Int64N(int64(r.o.NoiseLatency))),
-			DropRate:  0.02 * r.rng.Float64(),
-			ResetRate: 0.02 * r.rng.Float64(),
+			Latency:      time.Duration(r.rng.Int64N(int64(r.o.NoiseLatency))),
+			DropRate:     0.02 * r.rng.Float64(),
+			ResetRate:    0.02 * r.rng.Float64(),
+			HangRate:     0.01 * r.rng.Float64(),
+			HangForwards: r.rng.IntN(2) == 0,
 		}
 		s.proxy.SetFault(f)
 		r.res.Faults["noise"]++
@@ -687,6 +800,7 @@ func (r *run) noise() {
 func (r *run) stopAll() {
 	for _, s := range r.slots {
 		s.proxy.SetFault(Fault{})
+		s.lists.SetFault(Fault{})
 		p := s.proc
 		if p == nil || !p.alive() {
 			continue

@@ -9,9 +9,11 @@ import (
 )
 
 // TestChaosQuick is the slice of the real-server chaos run that `make
-// test` runs: four worker processes on MinIO, six kill -9 or SIGSTOP
-// faults aimed at the leader, no noise, and the same check as TestChaos
-// (build tag chaos), which runs the full sweep on both servers.
+// test` runs: four worker processes on MinIO, six faults aimed at the
+// leader (kill -9, SIGSTOP, and requests accepted and never answered, with
+// the other workers' LISTs of worker records hung until the successor has
+// held on), no noise, and the same check as TestChaos (build tag chaos),
+// which runs the full sweep on both servers.
 func TestChaosQuick(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts worker processes against a real server")
@@ -28,7 +30,7 @@ func TestChaosQuick(t *testing.T) {
 		WorkerBinary: bin,
 		Dir:          t.TempDir(),
 		Failovers:    6,
-		Kinds:        []FaultKind{Kill, Stop},
+		Kinds:        []FaultKind{Kill, Stop, Hang},
 		MaxDuration:  75 * time.Second,
 		Seed:         uint64(time.Now().UnixNano()),
 		Logf:         t.Logf,
