@@ -438,17 +438,7 @@ func (s *Subscription) IsLeader() bool {
 
 // Term returns the current leadership of the plugin by this process.
 func (s *Subscription) Term() (plugin.Term, bool) {
-	c, sl, _ := s.state()
-	c.mu.Lock()
-	r, stand := sl.run, sl.standIn
-	c.mu.Unlock()
-	if r == nil && stand != nil { // a stand-in leads it in this process
-		stand.mu.Lock()
-		if ss := stand.subs[s.name]; ss != nil {
-			r = ss.run
-		}
-		stand.mu.Unlock()
-	}
+	r, c, _ := s.leading()
 	if r == nil || !r.parent.alive(c.clock.Now()) {
 		return plugin.Term{}, false
 	}

@@ -100,6 +100,9 @@ type slot struct {
 	// stopping). Loop-owned.
 	standInGone  chan struct{}
 	sharedEvents bool // events belongs to another slot (a stand-in's)
+	// changes is signalled whenever this process starts or stops leading
+	// the plugin (shared with the slot of a stand-in).
+	changes *signal
 
 	// loop-owned: last change notified
 	lastLeader string
@@ -108,6 +111,27 @@ type slot struct {
 	// loop-owned: resignations (Lead returned while leading)
 	backoffUntil time.Time
 	earlyReturns int
+}
+
+// signal is a broadcast: Wait returns a channel closed at the next Fire.
+type signal struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func newSignal() *signal { return &signal{ch: make(chan struct{})} }
+
+func (s *signal) wait() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ch
+}
+
+func (s *signal) fire() {
+	s.mu.Lock()
+	close(s.ch)
+	s.ch = make(chan struct{})
+	s.mu.Unlock()
 }
 
 // standInStopped reports whether no stand-in of s runs or is stopping.
@@ -132,6 +156,7 @@ type pluginRun struct {
 	parent *term
 	done   chan struct{} // closed when the run's Lead and Tick have returned
 	err    error         // what Lead returned (set before resigned)
+	asked  bool          // resigned by Subscription.Resign, not by Lead returning
 }
 
 type watcher struct {
@@ -481,6 +506,7 @@ func (c *Coordinator) startPlugin(s *slot, t *term, epoch uint64) {
 	r := &pluginRun{cancel: cancel, term: pt, parent: t, done: make(chan struct{})}
 	s.run = r
 	c.mu.Unlock()
+	s.changes.fire()
 	c.notePlugin(s, c.worker, epoch)
 	lead, _, tick := plugin.Abilities(s.p)
 	var rg sync.WaitGroup
@@ -488,7 +514,7 @@ func (c *Coordinator) startPlugin(s *slot, t *term, epoch uint64) {
 		rg.Go(func() {
 			err := lead.Lead(ctx, pt)
 			if ctx.Err() == nil {
-				c.resign(s, r, err)
+				c.resign(s, r, err, false)
 			}
 		})
 	}
@@ -497,7 +523,7 @@ func (c *Coordinator) startPlugin(s *slot, t *term, epoch uint64) {
 		rg.Go(func() {
 			for ctx.Err() == nil {
 				if err := tick.Tick(ctx, pt); err != nil && ctx.Err() == nil {
-					c.log.Warn(c.prefix+" plugin Tick returned an error", "plugin", s.name, "err", err)
+					c.log.Warn(c.prefix+" plugin Tick returned an error", c.attrs(s.name, "err", err)...)
 				}
 				select {
 				case <-ctx.Done():
@@ -558,12 +584,12 @@ func (c *Coordinator) startStandIn(s *slot) {
 	sc.cfg.DisableMembership = true
 	sc.store = c.store
 	sc.prefix = fmt.Sprintf("%s [stand-in %s]", c.prefix, s.name)
-	ss := &slot{name: s.name, p: s.p, gone: make(chan struct{}), events: s.events, sharedEvents: true}
+	ss := &slot{name: s.name, p: s.p, gone: make(chan struct{}), events: s.events, sharedEvents: true, changes: s.changes}
 	sc.subs[s.name] = ss
 	c.mu.Lock()
 	s.standIn = sc
 	c.mu.Unlock()
-	c.log.Info(c.prefix+" the namespace leader does not subscribe this plugin: leading it as a stand-in", "plugin", s.name)
+	c.log.Info(c.prefix+" the namespace leader does not subscribe this plugin: leading it as a stand-in", c.attrs(s.name)...)
 	sc.start()
 }
 
@@ -583,16 +609,17 @@ func (c *Coordinator) stopStandIn(ctx context.Context, s *slot) {
 	c.wg.Go(func() {
 		defer close(gone)
 		if err := sc.close(context.WithoutCancel(ctx)); err != nil {
-			c.log.Warn(c.prefix+" stopping stand-in", "plugin", s.name, "err", err)
+			c.log.Warn(c.prefix+" stopping stand-in", c.attrs(s.name, "err", err)...)
 		}
 	})
 }
 
-// resign hands the loop a run whose Lead returned while it still led.
-func (c *Coordinator) resign(s *slot, r *pluginRun, err error) {
+// resign hands the loop a run whose Lead returned while it still led (or
+// that Subscription.Resign ends: asked).
+func (c *Coordinator) resign(s *slot, r *pluginRun, err error, asked bool) {
 	c.mu.Lock()
-	r.err = err
-	if s.run == r {
+	if s.run == r && s.resigned == nil {
+		r.err, r.asked = err, asked
 		s.resigned = r
 	}
 	c.mu.Unlock()
@@ -623,7 +650,12 @@ func (c *Coordinator) endResignations(ctx context.Context) bool {
 	now := c.clock.Now()
 	for _, e := range todo {
 		s, r := e.s, e.r
-		c.leadReturns.Add(1)
+		why := "Lead returned"
+		if r.asked {
+			why = "Resign"
+		} else {
+			c.leadReturns.Add(1)
+		}
 		if r.err != nil {
 			c.leadErrors.Add(1)
 		}
@@ -633,10 +665,10 @@ func (c *Coordinator) endResignations(ctx context.Context) bool {
 		s.earlyReturns++
 		backoff := min(c.cfg.HeartbeatInterval<<min(s.earlyReturns-1, 16), 4*c.cfg.LeaseTimeout)
 		s.backoffUntil = now.Add(backoff)
-		c.log.Warn(c.prefix+" plugin Lead returned; resigning the plugin", "plugin", s.name, "epoch", r.term.Epoch,
-			"err", r.err, "backoff", backoff)
+		c.log.Warn(c.prefix+" resigning the plugin: "+why, c.attrs(s.name, "epoch", r.term.Epoch,
+			"err", r.err, "backoff", backoff)...)
 		if c.mode == PerPlugin {
-			c.stepDown(fmt.Errorf("%w: Lead returned", ErrResigned))
+			c.stepDown(fmt.Errorf("%w: %s", ErrResigned, why))
 			c.notBefore = s.backoffUntil
 			rctx, cancel := c.withTimeout(ctx, c.cfg.HeartbeatInterval)
 			select {
@@ -650,7 +682,7 @@ func (c *Coordinator) endResignations(ctx context.Context) bool {
 			cancel()
 			continue
 		}
-		c.stopPlugin(s, fmt.Errorf("%w: Lead returned", ErrResigned))
+		c.stopPlugin(s, fmt.Errorf("%w: %s", ErrResigned, why))
 		if k := s.claim; k != nil && k.held {
 			s.claim = nil // the loop claims with a new keeper after the back-off
 			k.held = false
@@ -668,6 +700,7 @@ func (c *Coordinator) stopPlugin(s *slot, cause error) *pluginRun {
 	c.mu.Unlock()
 	if r != nil {
 		r.cancel(cause)
+		s.changes.fire()
 		c.notePlugin(s, "", r.term.Epoch)
 	}
 	return r
@@ -749,11 +782,14 @@ func (c *Coordinator) emit(ch plugin.Change) {
 }
 
 // attrs are the slog attributes of a line about this election: namespace
-// and plugin, then kv.
-func (c *Coordinator) attrs(kv ...any) []any {
+// and plugin (the coordinator's, or name when not empty), then kv.
+func (c *Coordinator) attrs(name string, kv ...any) []any {
 	a := []any{"namespace", c.ns}
-	if c.plugin != "" {
-		a = append(a, "plugin", c.plugin)
+	if name == "" {
+		name = c.plugin
+	}
+	if name != "" {
+		a = append(a, "plugin", name)
 	}
 	return append(a, kv...)
 }
@@ -888,7 +924,7 @@ func (c *Coordinator) Subscribe(name string, p plugin.Plugin) error {
 }
 
 func (c *Coordinator) subscribe(name string, p plugin.Plugin) (*slot, error) {
-	s := &slot{name: name, p: p, gone: make(chan struct{})}
+	s := &slot{name: name, p: p, gone: make(chan struct{}), changes: newSignal()}
 	if _, o, _ := plugin.Abilities(p); o != nil {
 		s.events = make(chan plugin.Change, observerBuffer)
 		go func() {

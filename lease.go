@@ -849,7 +849,7 @@ func (c *Coordinator) stepDown(cause error) {
 	if errors.Is(cause, ErrResigned) {
 		level = slog.LevelInfo
 	}
-	c.log.Log(context.Background(), level, c.prefix+" stepped down", c.attrs("leader", c.worker, "epoch", k.rec.Epoch, "cause", cause)...)
+	c.log.Log(context.Background(), level, c.prefix+" stepped down", c.attrs("", "leader", c.worker, "epoch", k.rec.Epoch, "cause", cause)...)
 	// What we know of the record: our last write (so that a later read of
 	// it counts as "ours", free to take again by IfMatch).
 	k.observeOwn(c.clock.Now())
