@@ -73,13 +73,19 @@
 // leading in Subscription.Term), and every Use must fail with
 // coord.ErrUnsafeStore. On an honest store any other failed Use is a
 // violation, and the engine's reports that the store broke a rule while
-// running are counted (Result.UnsafeAlarms: false alarms). Garbage written into a lease
-// record is the one fault that outlives the healing (nothing but a
-// takeover replaces it), and it is waited out for a lease from when the
-// taker first reads it, which for a plugin lease in global mode is only
-// once the taker has won the namespace: a plugin whose lease record, or
-// namespace record, still holds garbage at the healing has twice the
-// bound (Result.GarbageAtHeal). For the plugins: every message
+// running are counted (Result.UnsafeAlarms: false alarms).
+//
+// Garbage written into a lease record is the one fault that outlives the
+// healing (nothing but a takeover replaces it), and it is waited out for
+// a lease from when the taker first reads it, which for a plugin lease in
+// global mode is only once the taker has won the namespace: a plugin
+// whose lease record, or namespace record, still holds garbage at the
+// healing has twice the bound (Result.GarbageAtHeal). So has a plugin
+// subscribed only in global mode whose own lease (held by a stand-in or a
+// per-plugin holder, not delegated) and the namespace's were both left
+// unreleased by processes gone (crashed, or stopped while their store
+// failed): the new namespace leader waits out the one, then reads and
+// waits out the other (Result.StaleAtHeal). For the plugins: every message
 // enqueued is handled, no message is held by two consumers at once (a
 // consumer holds a message until its claim's deadline on its own clock),
 // no scheduler slot runs twice, and no ttl entry is removed before it

@@ -43,6 +43,7 @@ type proc struct {
 	name   string // p<slot>.<generation>
 	id     string // worker id
 	rng    *rand.Rand
+	booted time.Time // true time
 	clock  *procClock
 	view   *faultstore.Store
 	ctx    context.Context // the process's life (workloads)
@@ -161,6 +162,7 @@ func (s *slot) boot(seed uint64) {
 	p.view.SetClock(labelled{w.q, p.name + "/"})
 	p.view.Set(w.baseFaults())
 	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.booted = time.Now()
 	s.cur.Store(p)
 	w.procs = append(w.procs, p)
 	w.rec.note("boot %s id=%s offset=%v rate=%.4f plugins=%s", p.name, id, offset, rate, strings.Join(s.plugs, ","))

@@ -73,10 +73,14 @@ type Result struct {
 	// namespace's) still held garbage when the other faults healed. Such
 	// a record is waited out for a lease from when the process that takes
 	// it first reads it, which may be only once it has won the namespace
-	// election, so their bound is twice Bound; TimeToLeaderGarbage is
-	// their worst time to a leader.
-	GarbageAtHeal       int
-	TimeToLeaderGarbage time.Duration
+	// election, so their bound is twice Bound. Stale at heal: the plugins
+	// subscribed only in global mode whose lease (not a delegated one),
+	// and the namespace's, were held at heal by processes gone: the new
+	// namespace leader first waits out the namespace lease, then reads
+	// the plugin's and waits it out too; twice Bound as well.
+	// TimeToLeaderDoubled is the worst time to a leader of both kinds.
+	GarbageAtHeal, StaleAtHeal int
+	TimeToLeaderDoubled        time.Duration
 	// Samples is how many Subscription.Term readings the sampler checked.
 	Samples int
 	// UnsafeAlarms counts the engine's reports, while running, that the
@@ -212,7 +216,7 @@ func Run(opts Options) Result {
 	w.execute(plan, heal)
 	w.sleepUntil(heal)
 	w.heal()
-	bound, bounds, garbled := w.bounds()
+	bound, bounds, doubled := w.bounds()
 	// A call that drew a hang before the healing but was still in its
 	// request delay then hangs only after it (on a new release): release
 	// once more when no such call can be left.
@@ -228,11 +232,17 @@ func Run(opts Options) Result {
 		Seed: opts.Seed, Processes: opts.Processes, Violations: v.violations,
 		Plugins: len(w.plugs), Heterogeneous: heterogeneous, Lies: w.lies,
 		Terms: v.terms, Failovers: v.failovers, Overlaps: v.overlaps, Bound: bound,
-		GarbageAtHeal: len(garbled),
+	}
+	for _, why := range doubled {
+		if why == "garbage" {
+			res.GarbageAtHeal++
+		} else {
+			res.StaleAtHeal++
+		}
 	}
 	for name, d := range v.ttl {
-		if garbled[name] {
-			res.TimeToLeaderGarbage = max(res.TimeToLeaderGarbage, d)
+		if doubled[name] != "" {
+			res.TimeToLeaderDoubled = max(res.TimeToLeaderDoubled, d)
 		} else {
 			res.TimeToLeader = max(res.TimeToLeader, d)
 		}
@@ -322,14 +332,16 @@ func leaseKey(plugin string) string {
 
 // bounds returns the liveness bound, the bound of each plugin that a
 // live process subscribes after the healing (every slot's process then
-// subscribes its plugins; see Result.GarbageAtHeal) and the plugins whose
-// lease record, or whose namespace's, still holds the garbage written
-// into it. On a store that ignores conditions no plugin has a bound: none
-// may lead.
-func (w *world) bounds() (time.Duration, map[string]time.Duration, map[string]bool) {
+// subscribes its plugins), and the plugins whose bound is twice that (see
+// Result.GarbageAtHeal), with why: "garbage" when its lease record, or
+// its namespace's, still holds the garbage written into it, "stale" when
+// it is subscribed only in global mode and its lease (not a delegated
+// one) and its namespace's are both held by processes gone. On a store
+// that ignores conditions no plugin has a bound: none may lead.
+func (w *world) bounds() (time.Duration, map[string]time.Duration, map[string]string) {
 	bound := w.bound()
 	out := make(map[string]time.Duration)
-	garbled := make(map[string]bool)
+	doubled := make(map[string]string)
 	still := func(key string) bool {
 		v, ok := w.garbage[key]
 		if !ok {
@@ -338,10 +350,40 @@ func (w *world) bounds() (time.Duration, map[string]time.Duration, map[string]bo
 		obj, err := w.shared.Store.Get(context.Background(), key)
 		return err == nil && obj.Version == v
 	}
+	// gone reports whether the lease at key is held, not delegated, by no
+	// running process that was already running when it was last written
+	// (a process booted since has read it at boot at the earliest).
+	gone := func(key string) bool {
+		obj, err := w.shared.Store.Get(context.Background(), key)
+		if err != nil {
+			return false
+		}
+		var rec struct {
+			Leader    string `json:"leader"`
+			Released  bool   `json:"released"`
+			Delegated bool   `json:"delegated"`
+		}
+		if json.Unmarshal(obj.Data, &rec) != nil || rec.Released || rec.Delegated {
+			return false
+		}
+		for _, s := range w.slots {
+			if p := s.current(); p != nil && p.id == rec.Leader && !p.booted.After(obj.Modified) {
+				return false
+			}
+		}
+		return true
+	}
 	subscribed := make(map[string]bool)
+	global := make(map[string]bool)
+	for _, name := range w.plugs {
+		global[name] = true
+	}
 	for _, s := range w.slots {
 		for _, name := range s.plugs {
 			subscribed[name] = true
+			if p := s.cur.Load(); p == nil || p.modes[name] != coord.Global {
+				global[name] = false
+			}
 		}
 	}
 	for _, name := range w.plugs {
@@ -349,12 +391,17 @@ func (w *world) bounds() (time.Duration, map[string]time.Duration, map[string]bo
 			continue // no live subscriber, or no leader wanted
 		}
 		out[name] = bound
-		if still(leaseKey("")) || still(leaseKey(name)) {
-			out[name] = 2 * bound
-			garbled[name] = true
+		switch {
+		case still(leaseKey("")) || still(leaseKey(name)):
+			doubled[name] = "garbage"
+		case global[name] && gone(leaseKey("")) && gone(leaseKey(name)):
+			doubled[name] = "stale"
+		default:
+			continue
 		}
+		out[name] = 2 * bound
 	}
-	return bound, out, garbled
+	return bound, out, doubled
 }
 
 // heal ends every fault: faults off, partitions healed, hung calls

@@ -33,9 +33,10 @@ type summary struct {
 	sim                    map[string]int
 	worst                  time.Duration
 	worstSeed              uint64
-	garbled, garbledSeeds  int
-	worstGarbled           time.Duration
-	worstGarbledSeed       uint64
+	garbled, stale         int
+	doubledSeeds           int
+	worstDoubled           time.Duration
+	worstDoubledSeed       uint64
 	failures               []uint64
 	// standIn: failed seeds whose every violation is the liveness of a
 	// plugin that only a global follower standing in for the namespace
@@ -67,12 +68,13 @@ func (s *summary) add(r Result) {
 	if r.TimeToLeader > s.worst {
 		s.worst, s.worstSeed = r.TimeToLeader, r.Seed
 	}
-	if r.GarbageAtHeal > 0 {
+	if r.GarbageAtHeal+r.StaleAtHeal > 0 {
 		s.garbled += r.GarbageAtHeal
-		s.garbledSeeds++
+		s.stale += r.StaleAtHeal
+		s.doubledSeeds++
 	}
-	if r.TimeToLeaderGarbage > s.worstGarbled {
-		s.worstGarbled, s.worstGarbledSeed = r.TimeToLeaderGarbage, r.Seed
+	if r.TimeToLeaderDoubled > s.worstDoubled {
+		s.worstDoubled, s.worstDoubledSeed = r.TimeToLeaderDoubled, r.Seed
 	}
 	if r.Heterogeneous {
 		s.heterogeneous++
@@ -169,8 +171,8 @@ func (s *summary) String() string {
 	fmt.Fprintf(&b, "\nplugin leaderships: %d, failovers (leader changes): %d, Subscription.Term samples: %d\n", s.terms, s.failovers, s.samples)
 	fmt.Fprintf(&b, "overlaps: %d\n", s.over)
 	fmt.Fprintf(&b, "worst time to leader after heal: %v (seed %d)\n", s.worst, s.worstSeed)
-	fmt.Fprintf(&b, "plugins whose lease record still held garbage at heal: %d in %d seeds, worst time to leader %v (seed %d, bound twice the usual)\n",
-		s.garbled, s.garbledSeeds, s.worstGarbled, s.worstGarbledSeed)
+	fmt.Fprintf(&b, "plugins whose lease record still held garbage at heal: %d; subscribed only in global mode, their lease and the namespace's held by processes gone: %d; in %d seeds, worst time to leader %v (seed %d, bound twice the usual)\n",
+		s.garbled, s.stale, s.doubledSeeds, s.worstDoubled, s.worstDoubledSeed)
 	if len(s.kinds) > 0 {
 		b.WriteString("violations by kind:\n")
 		kinds := make([]string, 0, len(s.kinds))
