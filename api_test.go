@@ -147,11 +147,11 @@ func TestNamespaceIsolation(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := mem.New(mem.Options{})
 		h := newHub(t, store, coord.Config{RandSeed: 1})
-		sa, err := h.Use(t.Context(), "queue", &plugin.Func{}, coord.UseOptions{Namespace: "tenant-a"})
+		sa, err := h.Use(t.Context(), "queue", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{Namespace: "tenant-a"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		sb, err := h.Use(t.Context(), "queue", &plugin.Func{}, coord.UseOptions{Namespace: "tenant-b"})
+		sb, err := h.Use(t.Context(), "queue", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{Namespace: "tenant-b"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,7 +177,7 @@ func TestNamespaceIsolation(t *testing.T) {
 				t.Errorf("tenant-a prefix holds %s", e.Key)
 			}
 		}
-		if _, err := h.Use(t.Context(), "queue", &plugin.Func{}, coord.UseOptions{Namespace: "tenant-a"}); !errors.Is(err, coord.ErrAlreadySubscribed) {
+		if _, err := h.Use(t.Context(), "queue", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{Namespace: "tenant-a"}); !errors.Is(err, coord.ErrAlreadySubscribed) {
 			t.Errorf("second use of a name: %v", err)
 		}
 		h.Close(context.Background())
@@ -236,7 +236,7 @@ func TestDiagnosticsLogLines(t *testing.T) {
 		logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 		h := newHub(t, mem.New(mem.Options{}), coord.Config{Diagnostics: true, Logger: logger, WorkerID: "gcs-default-1234567890-abc123"})
 		for _, name := range []string{"queue", "ttl"} {
-			if _, err := h.Use(t.Context(), name, &plugin.Func{}, coord.UseOptions{}); err != nil {
+			if _, err := h.Use(t.Context(), name, plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -36,7 +36,7 @@ func TestClaimInDoubtIsAdopted(t *testing.T) {
 				view := faultstore.New(claims, 1)
 				view.Set(faults)
 				h := newHub(t, view, coord.Config{RandSeed: 5, DisableMembership: true})
-				sub, err := h.Use(t.Context(), "beta", plugin.Func{}, coord.UseOptions{})
+				sub, err := h.Use(t.Context(), "beta", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -52,13 +52,13 @@ func TestPluginListedBeforeClaimed(t *testing.T) {
 			return nil
 		})
 		h := newHub(t, f, coord.Config{RandSeed: 3, DisableMembership: true})
-		alpha, err := h.Use(t.Context(), "alpha", plugin.Func{}, coord.UseOptions{})
+		alpha, err := h.Use(t.Context(), "alpha", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, time.Minute, "alpha led", alpha.IsLeader)
 		time.Sleep(7 * time.Second) // subscribe between heartbeats
-		beta, err := h.Use(t.Context(), "beta", plugin.Func{}, coord.UseOptions{})
+		beta, err := h.Use(t.Context(), "beta", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

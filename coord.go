@@ -138,7 +138,9 @@ type UseOptions struct {
 // Global processes meanwhile is safe (see "Mixed modes" in the package
 // documentation). Nothing is written for a rejected call (invalid name:
 // ErrInvalidName; a name used twice in a namespace:
-// ErrAlreadySubscribed).
+// ErrAlreadySubscribed; a value that is no plugin, or has a method named
+// like an ability with another signature: plugin.ErrNoAbilities, naming
+// what it expected).
 func (h *Hub) Use(ctx context.Context, name string, p plugin.Plugin, opts UseOptions) (*Subscription, error) {
 	if opts.Namespace == "" {
 		opts.Namespace = DefaultNamespace
@@ -151,6 +153,9 @@ func (h *Hub) Use(ctx context.Context, name string, p plugin.Plugin, opts UseOpt
 	}
 	if err := ValidateName("namespace", opts.Namespace); err != nil {
 		return nil, err
+	}
+	if err := plugin.Check(p); err != nil {
+		return nil, fmt.Errorf("coord: plugin %q: %w", name, err)
 	}
 	if opts.Mode != Global && opts.Mode != PerPlugin {
 		return nil, fmt.Errorf("%w: unknown mode %q", ErrWrongMode, opts.Mode)

@@ -917,6 +917,9 @@ func (c *Coordinator) Subscribe(name string, p plugin.Plugin) error {
 	if c.mode != Global {
 		return fmt.Errorf("%w: %s runs one plugin", ErrWrongMode, c.prefix)
 	}
+	if err := plugin.Check(p); err != nil {
+		return fmt.Errorf("coord: plugin %q: %w", name, err)
+	}
 	if _, err := c.subscribe(name, p); err != nil {
 		return err
 	}

@@ -147,7 +147,7 @@ func TestGlobalCostDoesNotGrowWithPlugins(t *testing.T) {
 				h := newHub(t, store, coord.Config{RandSeed: uint64(w + 1), WorkerID: fmt.Sprintf("w%d", w)})
 				hubs = append(hubs, h)
 				for p := range plugins {
-					if _, err := h.Use(t.Context(), fmt.Sprintf("p%d", p), &plugin.Func{}, coord.UseOptions{Mode: mode}); err != nil {
+					if _, err := h.Use(t.Context(), fmt.Sprintf("p%d", p), plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{Mode: mode}); err != nil {
 						t.Fatal(err)
 					}
 				}

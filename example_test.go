@@ -93,7 +93,7 @@ func ExampleUseOptions_perPlugin() {
 		panic(err)
 	}
 	defer hub.Close(ctx)
-	sub, err := hub.Use(ctx, "scheduler", &plugin.Func{}, coord.UseOptions{Mode: coord.PerPlugin, Namespace: "tenant-a"})
+	sub, err := hub.Use(ctx, "scheduler", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{Mode: coord.PerPlugin, Namespace: "tenant-a"})
 	if err != nil {
 		panic(err)
 	}

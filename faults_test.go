@@ -50,7 +50,7 @@ func TestFallbackToPerPluginMode(t *testing.T) {
 		})
 		var logs syncBuffer
 		h := newHub(t, f, coord.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil)), RandSeed: 3})
-		sub, err := h.Use(t.Context(), "queue", &plugin.Func{}, coord.UseOptions{Mode: coord.Global})
+		sub, err := h.Use(t.Context(), "queue", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{Mode: coord.Global})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +69,7 @@ func TestFallbackToPerPluginMode(t *testing.T) {
 		}
 		// A store that works: no fallback.
 		h2 := newHub(t, base, coord.Config{RandSeed: 4})
-		sub2, err := h2.Use(t.Context(), "ttl", &plugin.Func{}, coord.UseOptions{})
+		sub2, err := h2.Use(t.Context(), "ttl", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{})
 		if err != nil || sub2.FellBack() || sub2.Mode() != coord.Global {
 			t.Fatalf("healthy store: err=%v fellBack=%v", err, sub2.FellBack())
 		}
@@ -225,11 +225,11 @@ func TestInputValidation(t *testing.T) {
 	defer h.Close(context.Background())
 	bad := []string{"", "a/b", "..", "a..b", ".hidden", "tab\there", "nul\x00", strings.Repeat("x", 129), "ünï", "sp ace"}
 	for _, name := range bad {
-		if _, err := h.Use(t.Context(), name, &plugin.Func{}, coord.UseOptions{}); !errors.Is(err, coord.ErrInvalidName) {
+		if _, err := h.Use(t.Context(), name, plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{}); !errors.Is(err, coord.ErrInvalidName) {
 			t.Errorf("Use(%q): %v, want ErrInvalidName", name, err)
 		}
 		if name != "" { // "" is the default namespace
-			if _, err := h.Use(t.Context(), "ok", &plugin.Func{}, coord.UseOptions{Namespace: name}); !errors.Is(err, coord.ErrInvalidName) {
+			if _, err := h.Use(t.Context(), "ok", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{Namespace: name}); !errors.Is(err, coord.ErrInvalidName) {
 				t.Errorf("Use(namespace %q): %v, want ErrInvalidName", name, err)
 			}
 		}
@@ -248,7 +248,7 @@ func TestInputValidation(t *testing.T) {
 			t.Errorf("ValidateName(%q): %v", good, err)
 		}
 	}
-	if _, err := h.Use(t.Context(), "queue", &plugin.Func{}, coord.UseOptions{Mode: "both"}); !errors.Is(err, coord.ErrWrongMode) {
+	if _, err := h.Use(t.Context(), "queue", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{Mode: "both"}); !errors.Is(err, coord.ErrWrongMode) {
 		t.Errorf("unknown mode: %v", err)
 	}
 }
@@ -312,7 +312,7 @@ func TestUseRefusesWhatNoFallbackCures(t *testing.T) {
 					var logs syncBuffer
 					h := newHub(t, f, coord.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil)), RandSeed: 3, SkipStoreCheck: skip})
 					for _, mode := range []coord.Mode{coord.Global, coord.PerPlugin} {
-						sub, err := h.Use(t.Context(), "queue", &plugin.Func{}, coord.UseOptions{Mode: mode})
+						sub, err := h.Use(t.Context(), "queue", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{Mode: mode})
 						if tc.attempts == 0 {
 							if !errors.Is(err, tc.err) || sub != nil {
 								t.Fatalf("%s: Use gave %v, %v; want an error for which errors.Is(err, %v) holds", mode, sub, err, tc.err)

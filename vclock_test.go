@@ -25,7 +25,7 @@ func TestInjectedVirtualClock(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := h.Use(context.Background(), "queue", &plugin.Func{}, coord.UseOptions{})
+		s, err := h.Use(context.Background(), "queue", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

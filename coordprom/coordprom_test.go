@@ -35,15 +35,15 @@ func cluster(t *testing.T, store driver.Store) (a, b *coord.Hub) {
 		return h
 	}
 	a = open("worker-a")
-	if _, err := a.Use(t.Context(), "queue", &plugin.Func{}, coord.UseOptions{}); err != nil {
+	if _, err := a.Use(t.Context(), "queue", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Use(t.Context(), "mailer", &plugin.Func{}, coord.UseOptions{Mode: coord.PerPlugin}); err != nil {
+	if _, err := a.Use(t.Context(), "mailer", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{Mode: coord.PerPlugin}); err != nil {
 		t.Fatal(err)
 	}
 	synctest.Wait()
 	b = open("worker-b")
-	if _, err := b.Use(t.Context(), "queue", &plugin.Func{}, coord.UseOptions{}); err != nil {
+	if _, err := b.Use(t.Context(), "queue", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// Let both write their worker records, then have every coordinator

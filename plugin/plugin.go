@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 )
 
@@ -175,4 +176,83 @@ func Abilities(p Plugin) (lead Leader, observe Observer, tick Periodic) {
 		tick = t
 	}
 	return lead, observe, tick
+}
+
+// Idle is a Lead that does nothing but hold the leadership until it ends:
+// for a plugin whose work the application starts itself when
+// Subscription.Term or WaitLeader says it leads.
+func Idle(ctx context.Context, _ Term) error {
+	<-ctx.Done()
+	return nil
+}
+
+// ErrNoAbilities is reachable from Check's error for a value coord could
+// do nothing with.
+var ErrNoAbilities = errors.New("plugin has none of the abilities Leader, Observer, Periodic")
+
+// abilityMethods are the methods of the abilities, with the signatures
+// they must have.
+var abilityMethods = map[string]reflect.Type{
+	"Lead":          reflect.TypeFor[func(context.Context, Term) error](),
+	"LeaderChanged": reflect.TypeFor[func(Change)](),
+	"Interval":      reflect.TypeFor[func() time.Duration](),
+	"Tick":          reflect.TypeFor[func(context.Context, Term) error](),
+}
+
+// Check reports why p cannot be a plugin: nil; a method named like an
+// ability's (Lead, LeaderChanged, Interval, Tick) with another signature;
+// abilities that are methods of *T given a T; or no ability at all (a
+// Func with no field set, say). Its errors satisfy errors.Is(err,
+// ErrNoAbilities).
+func Check(p Plugin) error {
+	if p == nil {
+		return fmt.Errorf("%w: nil", ErrNoAbilities)
+	}
+	v := reflect.ValueOf(p)
+	if v.Kind() == reflect.Pointer && v.IsNil() {
+		return fmt.Errorf("%w: a nil %T", ErrNoAbilities, p)
+	}
+	t := v.Type()
+	for name, want := range abilityMethods {
+		m, ok := t.MethodByName(name)
+		if !ok {
+			continue
+		}
+		if got := m.Type; got.NumIn() < 1 || funcWithoutReceiver(got) != want.String() {
+			return fmt.Errorf("%w: %T has a method %s of type %s, want %s", ErrNoAbilities, p, name, funcWithoutReceiver(got), want)
+		}
+	}
+	lead, observe, tick := Abilities(p)
+	if lead != nil || observe != nil || tick != nil {
+		return nil
+	}
+	switch p.(type) {
+	case Func, *Func:
+		return fmt.Errorf("%w: a plugin.Func with no field set (OnLead: plugin.Idle leads doing nothing)", ErrNoAbilities)
+	}
+	if t.Kind() != reflect.Pointer {
+		pt := reflect.PointerTo(t)
+		for name := range abilityMethods {
+			if _, ok := pt.MethodByName(name); ok {
+				return fmt.Errorf("%w: %T's %s is a method of *%s: pass a pointer", ErrNoAbilities, p, name, t)
+			}
+		}
+	}
+	if _, ok := p.(Periodic); ok {
+		return fmt.Errorf("%w: %T's Interval is not positive, and it has no Lead or LeaderChanged", ErrNoAbilities, p)
+	}
+	return fmt.Errorf("%w: %T; want Lead(context.Context, plugin.Term) error, LeaderChanged(plugin.Change), or Interval() time.Duration and Tick(context.Context, plugin.Term) error", ErrNoAbilities, p)
+}
+
+// funcWithoutReceiver prints a method type without its receiver.
+func funcWithoutReceiver(m reflect.Type) string {
+	in := make([]reflect.Type, 0, m.NumIn())
+	for i := 1; i < m.NumIn(); i++ {
+		in = append(in, m.In(i))
+	}
+	out := make([]reflect.Type, 0, m.NumOut())
+	for i := 0; i < m.NumOut(); i++ {
+		out = append(out, m.Out(i))
+	}
+	return reflect.FuncOf(in, out, m.IsVariadic()).String()
 }

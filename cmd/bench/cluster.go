@@ -34,10 +34,6 @@ func (p *benchPlugin) knownLeader() string {
 	return p.last.To
 }
 
-// passivePlugin is a plugin with no abilities: the engine runs no
-// goroutine for it, which keeps long runs cheap.
-type passivePlugin struct{ _ byte }
-
 // worker is one simulated process: a coord.Hub with its plugins.
 type worker struct {
 	id      string
@@ -95,7 +91,7 @@ func startCluster(ctx context.Context, rt runner, store driver.Store, cfg coord.
 		wg.Go(func() {
 			for j := range plugins {
 				var p *benchPlugin
-				var used plugin.Plugin = &passivePlugin{}
+				var used plugin.Plugin = plugin.Func{OnLead: plugin.Idle} // leads, doing nothing
 				name := pluginName(j)
 				if observe {
 					p = &benchPlugin{}

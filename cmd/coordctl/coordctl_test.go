@@ -45,7 +45,7 @@ func startHub(t *testing.T, store driver.Store, id string, plugins ...string) *c
 	t.Helper()
 	h := crashableHub(t, store, coord.Config{WorkerID: id})
 	for _, p := range plugins {
-		if _, err := h.Use(t.Context(), p, &plugin.Func{}, coord.UseOptions{}); err != nil {
+		if _, err := h.Use(t.Context(), p, plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -228,7 +228,7 @@ func TestWorkers(t *testing.T) {
 		store := mem.New(mem.Options{})
 		startHub(t, store, "worker-a", "queue")
 		h := startHub(t, store, "worker-b")
-		if _, err := h.Use(t.Context(), "mailer", &plugin.Func{}, coord.UseOptions{Mode: coord.PerPlugin}); err != nil {
+		if _, err := h.Use(t.Context(), "mailer", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{Mode: coord.PerPlugin}); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(10 * time.Second)
@@ -393,7 +393,7 @@ func TestReleasePlugin(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := mem.New(mem.Options{})
 		a := startHub(t, store, "worker-a", "queue")
-		if _, err := a.Use(t.Context(), "mailer", &plugin.Func{}, coord.UseOptions{Mode: coord.PerPlugin}); err != nil {
+		if _, err := a.Use(t.Context(), "mailer", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{Mode: coord.PerPlugin}); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(10 * time.Second)

@@ -352,7 +352,7 @@ func TestBadInputEngine(t *testing.T) {
 			}
 			ctx := t.Context()
 			start := time.Now()
-			sub, err := h.Use(ctx, "queue", &plugin.Func{}, coord.UseOptions{})
+			sub, err := h.Use(ctx, "queue", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{})
 			t.Logf("Use returned after %v: %v", time.Since(start), err)
 			if tc.kind != driver.ErrUnreachable {
 				if !errors.Is(err, tc.kind) || sub != nil {
@@ -422,7 +422,7 @@ func TestBadInputEngineWriteDenied(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, mode := range []coord.Mode{coord.Global, coord.PerPlugin} {
-		sub, err := h.Use(t.Context(), "queue", &plugin.Func{}, coord.UseOptions{Mode: mode})
+		sub, err := h.Use(t.Context(), "queue", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{Mode: mode})
 		if !errors.Is(err, driver.ErrAccessDenied) || sub != nil {
 			t.Errorf("%s: Use gave %v, %v; want driver.ErrAccessDenied", mode, sub, err)
 		}
