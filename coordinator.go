@@ -762,10 +762,24 @@ func (c *Coordinator) notePlugin(s *slot, leader string, epoch uint64) {
 	if s.events == nil {
 		return
 	}
-	select {
-	case s.events <- ch:
-	default:
-		c.dropped.Add(1)
+	c.sendLatest(s.events, ch)
+}
+
+// sendLatest sends ch on a buffered channel without blocking: when the
+// channel is full its oldest event is dropped (and counted) to make room,
+// so a slow reader always gets the latest state last.
+func (c *Coordinator) sendLatest(out chan plugin.Change, ch plugin.Change) {
+	for {
+		select {
+		case out <- ch:
+			return
+		default:
+		}
+		select {
+		case <-out:
+			c.dropped.Add(1)
+		default:
+		}
 	}
 }
 
@@ -773,11 +787,7 @@ func (c *Coordinator) emit(ch plugin.Change) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, w := range c.watchers {
-		select {
-		case w.ch <- ch:
-		default:
-			c.dropped.Add(1)
-		}
+		c.sendLatest(w.ch, ch)
 	}
 }
 
@@ -994,9 +1004,10 @@ func (c *Coordinator) Plugins() []string {
 }
 
 // Watch returns a channel of leader changes of this coordinator's
-// election, with room for buffer events (at least 1); events that do not
-// fit are dropped and counted in Metrics.DroppedEvents, so a slow reader
-// never blocks the loop. Call stop to end the watch; the channel is closed
+// election (a change to no leader too), with room for buffer events (at
+// least 1). A slow reader never blocks the loop and never keeps a stale
+// leader: when the channel is full its oldest event is dropped (counted
+// in Metrics.DroppedEvents), so the last event read is the latest state. Call stop to end the watch; the channel is closed
 // then, or when the coordinator stops.
 func (c *Coordinator) Watch(buffer int) (<-chan plugin.Change, func()) {
 	w := &watcher{ch: make(chan plugin.Change, max(buffer, 1))}

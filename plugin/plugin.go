@@ -48,8 +48,8 @@ type Leader interface {
 type Observer interface {
 	// LeaderChanged is called for every observed change of leader, in
 	// order, from a goroutine of its own: it may block without blocking
-	// the election loop (events that pile up beyond a buffer are dropped
-	// and counted).
+	// the election loop. When events pile up beyond a buffer the oldest
+	// are dropped (and counted), so the last change heard is the latest.
 	LeaderChanged(change Change)
 }
 
