@@ -185,6 +185,14 @@ func newCoordinator(h *Hub, mode Mode, ns, pluginName string) *Coordinator {
 		c.prefix = fmt.Sprintf("[coordinator:per-plugin] [%s/%s]", ns, pluginName)
 		c.lease = c.newKeeper(pluginLeaseKey(cfg.Root, ns, pluginName), pluginName)
 	}
+	c.store.onBreaker = func(from, to string, failures int) {
+		if to == breakerOpen {
+			c.log.Warn(c.prefix+" circuit breaker open: storage requests paused after consecutive failures",
+				c.attrs("", "failures", failures, "cooldown", cfg.HeartbeatInterval)...)
+		} else {
+			c.log.Info(c.prefix+" circuit breaker closed: the store answers again", c.attrs("")...)
+		}
+	}
 	c.member.init(c)
 	return c
 }
@@ -724,7 +732,9 @@ func (c *Coordinator) observeLeader() {
 		if from != leader {
 			c.leaderChanges.Add(1)
 		}
-		c.diag(fmt.Sprintf("Leader changed: %s → %s (epoch: %d)", orNone(from), orNone(leader), epoch))
+		// Always at Info: the line operators look for in an incident.
+		c.log.Info(fmt.Sprintf("%s Leader changed: %s → %s (epoch: %d)", c.prefix, orNone(from), orNone(leader), epoch),
+			c.attrs("", "from", from, "leader", leader, "epoch", epoch)...)
 		c.emit(plugin.Change{Namespace: c.ns, Plugin: c.plugin, From: from, To: leader, Epoch: epoch, Self: leader == c.worker && leader != ""})
 	}
 	for _, s := range c.sortedSlots() {

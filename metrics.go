@@ -158,6 +158,10 @@ type meteredStore struct {
 	failures  int
 	openUntil time.Time
 	trips     uint64
+
+	// onBreaker, when set, hears each change of the breaker's state
+	// (called without the lock held).
+	onBreaker func(from, to string, failures int)
 }
 
 // newMeteredStore wraps s; every request gets a deadline of timeout on
@@ -208,18 +212,31 @@ func (m *meteredStore) done(ctx context.Context, err error) {
 		m.errors.Add(1)
 		m.mu.Lock()
 		m.failures++
+		from, n := m.state, m.failures
 		if m.state == breakerHalfOpen || (m.state == breakerClosed && m.failures >= breakerThreshold) {
 			m.state = breakerOpen
 			m.openUntil = m.clock.Now().Add(m.cooldown)
 			m.trips++
 		}
+		to := m.state
 		m.mu.Unlock()
+		m.changed(from, to, n)
 		return
 	}
 	m.mu.Lock()
+	from, n := m.state, m.failures
 	m.failures = 0
 	m.state = breakerClosed
 	m.mu.Unlock()
+	m.changed(from, breakerClosed, n)
+}
+
+func (m *meteredStore) changed(from, to string, failures int) {
+	// half-open is a passing state: only openings and closings are news.
+	if from == to || m.onBreaker == nil || to == breakerHalfOpen || (from == breakerHalfOpen && to == breakerOpen) {
+		return
+	}
+	m.onBreaker(from, to, failures)
 }
 
 // probe lets the next request through even if the breaker is open (a
