@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/s3coord/coord/internal/storeurl"
+	"github.com/s3coord/coord/storeurl"
 )
 
 // options are the command-line settings of one run.

@@ -11,7 +11,7 @@ import (
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/driver/bolt"
 	"github.com/s3coord/coord/driver/mem"
-	"github.com/s3coord/coord/internal/storeurl"
+	"github.com/s3coord/coord/storeurl"
 )
 
 // openedStore is the store a run uses.

@@ -14,7 +14,7 @@ import (
 	"github.com/s3coord/coord"
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/driver/bolt"
-	"github.com/s3coord/coord/internal/storeurl"
+	"github.com/s3coord/coord/storeurl"
 )
 
 // Exit codes. Scripts may rely on them; they are listed in the help text.
