@@ -66,12 +66,16 @@ func ExampleHub_GlobalCoordinator() {
 		panic(err)
 	}
 	defer hub.Close(ctx)
-	c, err := hub.GlobalCoordinator(ctx, "default")
+	sub, err := hub.Use(ctx, "queue", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{})
 	if err != nil {
 		panic(err)
 	}
-	for !c.IsLeader() {
-		time.Sleep(5 * time.Millisecond)
+	if _, err := sub.WaitLeader(ctx); err != nil { // blocks until this process leads
+		panic(err)
+	}
+	c, err := hub.GlobalCoordinator(ctx, "default")
+	if err != nil {
+		panic(err)
 	}
 	leader, err := c.Leader(ctx)
 	if err != nil {
@@ -79,10 +83,10 @@ func ExampleHub_GlobalCoordinator() {
 	}
 	m := c.Metrics()
 	fmt.Println("leader is me:", leader.ID == c.WorkerID())
-	fmt.Println("epoch:", m.Epoch, "elections:", m.ElectionCount)
+	fmt.Println("epoch:", m.Epoch, "elections:", m.ElectionCount) // the namespace lease and queue's claim
 	// Output:
 	// leader is me: true
-	// epoch: 1 elections: 1
+	// epoch: 1 elections: 2
 }
 
 // Per-plugin mode: the plugin has an election of its own.
@@ -97,10 +101,10 @@ func ExampleUseOptions_perPlugin() {
 	if err != nil {
 		panic(err)
 	}
-	for !sub.IsLeader() {
-		time.Sleep(5 * time.Millisecond)
+	term, err := sub.WaitLeader(ctx)
+	if err != nil {
+		panic(err)
 	}
-	term, _ := sub.Term()
 	fmt.Println(sub.Mode(), sub.Namespace(), term.Plugin, "epoch", term.Epoch)
 	// Output: per-plugin tenant-a scheduler epoch 1
 }
