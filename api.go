@@ -115,3 +115,32 @@ func (s *Subscription) Resign(ctx context.Context) error {
 		return fmt.Errorf("%s: resigning %s: the plugin has not returned: %w", owner.prefix, s.name, context.Cause(cctx))
 	}
 }
+
+// MaxValueLen bounds what Proclaim publishes.
+const MaxValueLen = 1024
+
+// ErrValueTooLong: Proclaim of more than MaxValueLen bytes.
+var ErrValueTooLong = errors.New("coord: proclaimed value too long")
+
+// Proclaim publishes value (an address, say, at most MaxValueLen bytes)
+// with every lease this Hub holds, as etcd's Proclaim or a Consul lock's
+// value: it is written with the next renewal of each (no extra request)
+// and with every lease won later, and followers read it from the records
+// they read anyway: plugin.Change.Value for observers and watchers,
+// LeaderInfo.Value from Leader, ReadStatus and coordctl. "" publishes
+// nothing.
+func (h *Hub) Proclaim(value string) error {
+	if len(value) > MaxValueLen {
+		return fmt.Errorf("%w: %d bytes, at most %d", ErrValueTooLong, len(value), MaxValueLen)
+	}
+	h.value.Store(&value)
+	return nil
+}
+
+// proclaimed is the value of Proclaim ("" when none).
+func (h *Hub) proclaimed() string {
+	if v := h.value.Load(); v != nil {
+		return *v
+	}
+	return ""
+}

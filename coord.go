@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-multierror"
 
@@ -28,6 +29,7 @@ type Hub struct {
 	// checkStore is store with the deadlines of the store check.
 	checkStore driver.Store
 	check      storeCheck
+	value      atomic.Pointer[string] // Proclaim
 
 	mu        sync.Mutex
 	rng       *rand.Rand

@@ -47,6 +47,7 @@ type Coordinator struct {
 	member      membership
 	lastLeader  string
 	lastEpoch   uint64
+	lastValue   string
 	quickPolled int       // early reads since the leader we see changed (soonerIfUnlisted)
 	notBefore   time.Time // PerPlugin: no acquisition before (a resignation's back-off)
 	termGen     uint64    // the Hub's store-check generation when the lease was won
@@ -107,6 +108,7 @@ type slot struct {
 	// loop-owned: last change notified
 	lastLeader string
 	lastEpoch  uint64
+	lastValue  string
 	noted      bool
 	// loop-owned: resignations (Lead returned while leading)
 	backoffUntil time.Time
@@ -280,6 +282,14 @@ func (c *Coordinator) run() {
 		case <-c.clock.After(next.Sub(c.clock.Now())):
 		case <-c.wake:
 		case <-lost:
+		}
+		// Decide by precedence, not by the case the select took: several
+		// may be ready at one instant (a run replays exactly only so).
+		select {
+		case <-c.wake: // the loop's top looks at everything a poke may mean
+		default:
+		}
+		if c.lease.held && c.lease.term.ctx.Err() != nil {
 			c.stepDown(ErrRenewDeadline)
 		}
 	}
@@ -515,7 +525,7 @@ func (c *Coordinator) startPlugin(s *slot, t *term, epoch uint64) {
 	s.run = r
 	c.mu.Unlock()
 	s.changes.fire()
-	c.notePlugin(s, c.worker, epoch)
+	c.notePlugin(s, c.worker, epoch, c.hub.proclaimed())
 	lead, _, tick := plugin.Abilities(s.p)
 	var rg sync.WaitGroup
 	if lead != nil {
@@ -648,10 +658,10 @@ func (c *Coordinator) endResignations(ctx context.Context) bool {
 	for _, name := range c.slotNames() {
 		s := c.slots[name]
 		if r := s.resigned; r != nil {
+			// Also when the leadership has ended meanwhile (the renew
+			// deadline, say): the back-off holds either way.
 			s.resigned = nil
-			if s.run == r {
-				todo = append(todo, ended{s, r})
-			}
+			todo = append(todo, ended{s, r})
 		}
 	}
 	c.mu.Unlock()
@@ -675,9 +685,15 @@ func (c *Coordinator) endResignations(ctx context.Context) bool {
 		s.backoffUntil = now.Add(backoff)
 		c.log.Warn(c.prefix+" resigning the plugin: "+why, c.attrs(s.name, "epoch", r.term.Epoch,
 			"err", r.err, "backoff", backoff)...)
+		c.mu.Lock()
+		leading := s.run == r
+		c.mu.Unlock()
 		if c.mode == PerPlugin {
-			c.stepDown(fmt.Errorf("%w: %s", ErrResigned, why))
 			c.notBefore = s.backoffUntil
+			if !leading {
+				continue // the leadership ended already; its lease is not ours to release now
+			}
+			c.stepDown(fmt.Errorf("%w: %s", ErrResigned, why))
 			rctx, cancel := c.withTimeout(ctx, c.cfg.HeartbeatInterval)
 			select {
 			case <-r.done:
@@ -688,6 +704,9 @@ func (c *Coordinator) endResignations(ctx context.Context) bool {
 				c.log.Warn(c.prefix+" plugin still running after its leadership ended; its lease is not released", "plugin", s.name)
 			}
 			cancel()
+			continue
+		}
+		if !leading {
 			continue
 		}
 		c.stopPlugin(s, fmt.Errorf("%w: %s", ErrResigned, why))
@@ -709,7 +728,7 @@ func (c *Coordinator) stopPlugin(s *slot, cause error) *pluginRun {
 	if r != nil {
 		r.cancel(cause)
 		s.changes.fire()
-		c.notePlugin(s, "", r.term.Epoch)
+		c.notePlugin(s, "", r.term.Epoch, "")
 	}
 	return r
 }
@@ -717,17 +736,21 @@ func (c *Coordinator) stopPlugin(s *slot, cause error) *pluginRun {
 // observeLeader turns the current view of the lease into notifications.
 func (c *Coordinator) observeLeader() {
 	k := c.lease
-	leader, epoch := "", c.lastEpoch
+	leader, epoch, value := "", c.lastEpoch, ""
 	switch {
 	case k.held:
-		leader, epoch = c.worker, k.rec.Epoch
+		leader, epoch, value = c.worker, k.rec.Epoch, k.rec.Value
 	case k.obs.rec != nil && !k.obs.rec.Released && !k.ours():
 		// (a record of ours while we do not lead: nobody leads)
-		leader, epoch = k.obs.rec.Leader, k.obs.rec.Epoch
+		leader, epoch, value = k.obs.rec.Leader, k.obs.rec.Epoch, k.obs.rec.Value
+	}
+	if leader != "" && leader == c.lastLeader && epoch == c.lastEpoch && value != c.lastValue {
+		c.lastValue = value // the leader proclaimed a new value: news for watchers
+		c.emit(plugin.Change{Namespace: c.ns, Plugin: c.plugin, From: leader, To: leader, Epoch: epoch, Value: value, Self: leader == c.worker})
 	}
 	if leader != c.lastLeader || (leader != "" && epoch != c.lastEpoch) {
 		from := c.lastLeader
-		c.lastLeader, c.lastEpoch = leader, epoch
+		c.lastLeader, c.lastEpoch, c.lastValue = leader, epoch, value
 		c.quickPolled = 0
 		if from != leader {
 			c.leaderChanges.Add(1)
@@ -735,18 +758,18 @@ func (c *Coordinator) observeLeader() {
 		// Always at Info: the line operators look for in an incident.
 		c.log.Info(fmt.Sprintf("%s Leader changed: %s → %s (epoch: %d)", c.prefix, orNone(from), orNone(leader), epoch),
 			c.attrs("", "from", from, "leader", leader, "epoch", epoch)...)
-		c.emit(plugin.Change{Namespace: c.ns, Plugin: c.plugin, From: from, To: leader, Epoch: epoch, Self: leader == c.worker && leader != ""})
+		c.emit(plugin.Change{Namespace: c.ns, Plugin: c.plugin, From: from, To: leader, Epoch: epoch, Value: value, Self: leader == c.worker && leader != ""})
 	}
 	for _, s := range c.sortedSlots() {
 		switch {
 		case c.mode == PerPlugin:
-			c.notePlugin(s, leader, epoch)
+			c.notePlugin(s, leader, epoch, value)
 		case s.standIn != nil: // the stand-in notifies
 		case k.held: // our own claims notify from startPlugin/stopPlugin
 		case k.obs.rec != nil && !k.obs.rec.Released && !k.ours() && k.obs.rec.Plugins[s.name] != 0:
-			c.notePlugin(s, k.obs.rec.Leader, k.obs.rec.Plugins[s.name])
+			c.notePlugin(s, k.obs.rec.Leader, k.obs.rec.Plugins[s.name], value)
 		default:
-			c.notePlugin(s, "", s.lastEpoch)
+			c.notePlugin(s, "", s.lastEpoch, "")
 		}
 	}
 }
@@ -758,17 +781,19 @@ func orNone(id string) string {
 	return id
 }
 
-// notePlugin sends a plugin's observer a change, once per change.
-func (c *Coordinator) notePlugin(s *slot, leader string, epoch uint64) {
-	if s.noted && leader == s.lastLeader && (leader == "" || epoch == s.lastEpoch) {
+// notePlugin sends a plugin's observer a change (of leader, epoch or the
+// leader's proclaimed value), once per change.
+func (c *Coordinator) notePlugin(s *slot, leader string, epoch uint64, value string) {
+	if s.noted && leader == s.lastLeader && (leader == "" || (epoch == s.lastEpoch && value == s.lastValue)) {
 		return
 	}
 	if !s.noted && leader == "" {
 		s.noted = true
 		return
 	}
-	ch := plugin.Change{Namespace: c.ns, Plugin: s.name, From: s.lastLeader, To: leader, Epoch: epoch, Self: leader != "" && leader == c.worker}
-	s.noted, s.lastLeader, s.lastEpoch = true, leader, epoch
+	from := s.lastLeader
+	ch := plugin.Change{Namespace: c.ns, Plugin: s.name, From: from, To: leader, Epoch: epoch, Value: value, Self: leader != "" && leader == c.worker}
+	s.noted, s.lastLeader, s.lastEpoch, s.lastValue = true, leader, epoch, value
 	if s.events == nil {
 		return
 	}

@@ -309,6 +309,7 @@ func (k *leaseKeeper) acquire(ctx context.Context, rec leaseRecord) (bool, time.
 	c := k.c
 	c.elections.Add(1)
 	rec.Format, rec.Namespace, rec.Plugin, rec.Leader = recordFormat, k.ns, k.plugin, c.worker
+	rec.Value = c.hub.proclaimed()
 	epoch, err := k.nextEpoch(ctx)
 	if err != nil {
 		return false, c.clock.Now(), err
@@ -357,6 +358,7 @@ func (k *leaseKeeper) renew(ctx context.Context, mutate func(*leaseRecord)) (hel
 	if mutate != nil {
 		mutate(&rec)
 	}
+	rec.Value = c.hub.proclaimed()
 	rec.LeaseMillis = c.cfg.LeaseTimeout.Milliseconds()
 	out, start, err := k.write(ctx, rec, driver.IfMatch(k.version), min(c.requestTimeout(), max(deadline.Sub(now), time.Millisecond)))
 	switch out {
@@ -951,7 +953,7 @@ func (c *Coordinator) claimPlugins(ctx context.Context, deadline time.Time) {
 			c.startPlugin(s, t, s.claim.rec.Epoch)
 		case r != nil && !r.Released && !r.Delegated && !s.claim.ours():
 			s.claim.held = false
-			c.notePlugin(s, r.Leader, r.Epoch) // a per-plugin process leads it (being waited out)
+			c.notePlugin(s, r.Leader, r.Epoch, r.Value) // a per-plugin process leads it (being waited out)
 		default:
 			s.claim.held = false
 		}

@@ -66,6 +66,9 @@ type leaseRecord struct {
 	// per-plugin worker that reads a record of the current leader not
 	// listing a plugin knows that leader does not lead it.
 	Claims []string `json:"claims,omitempty"`
+	// Value is what the holder proclaims with its lease (Hub.Proclaim):
+	// its address, say; at most MaxValueLen bytes.
+	Value string `json:"value,omitempty"`
 	// Sum is the record's checksum (see checksum): a record whose Sum does
 	// not match is corrupt, even when it decodes (a flipped bit in a name
 	// or a number still makes valid JSON).
@@ -154,6 +157,8 @@ func decodeLease(data []byte, ns, plugin string) (*leaseRecord, error) {
 		return bad(fmt.Sprintf("lease %dms out of range", r.LeaseMillis))
 	case r.Delegated && (plugin == "" || r.NamespaceEpoch == 0):
 		return bad("delegation without a namespace epoch")
+	case len(r.Value) > MaxValueLen:
+		return bad("value too long")
 	}
 	for p := range r.Plugins {
 		if ValidateName("plugin", p) != nil {

@@ -34,6 +34,8 @@ type LeaderInfo struct {
 	// Plugins: in a namespace lease, the plugins its leader leads and
 	// their epochs.
 	Plugins map[string]uint64
+	// Value is what the holder proclaims (Hub.Proclaim).
+	Value string
 	// Corrupt is set (and the other fields empty) when the record could
 	// not be decoded.
 	Corrupt error
@@ -44,7 +46,7 @@ func leaderInfo(obj driver.Object, rec *leaseRecord, corrupt error) LeaderInfo {
 	if rec != nil {
 		li.ID, li.Epoch, li.Released, li.ReleasedBy = rec.Leader, rec.Epoch, rec.Released, rec.ReleasedBy
 		li.Renewed, li.Lease, li.Mode = rec.Renewed, rec.lease(), Mode(rec.Mode)
-		li.Delegated, li.NamespaceEpoch, li.Plugins = rec.Delegated, rec.NamespaceEpoch, rec.Plugins
+		li.Delegated, li.NamespaceEpoch, li.Plugins, li.Value = rec.Delegated, rec.NamespaceEpoch, rec.Plugins, rec.Value
 	}
 	return li
 }

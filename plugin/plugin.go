@@ -87,6 +87,10 @@ type Change struct {
 	Plugin    string
 	From, To  string
 	Epoch     uint64
+	// Value is what the leader To proclaims with its lease (coord's
+	// Hub.Proclaim): its address, say. A change of it alone is a Change
+	// too (From == To).
+	Value string
 	// Self is true when To is this process.
 	Self bool
 }
