@@ -103,6 +103,12 @@ type Config struct {
 	// processes must never share one. Default gcs-<namespace>-<unix
 	// ms>-<random>, one per namespace.
 	WorkerID string
+	// WorkerMeta is written in this process's worker records (version,
+	// mode, host, say), so that operators see which workers run what
+	// (Status, ReadStatus, coordctl workers, the status page; one GET per
+	// active worker there, never in the election). At most 16 entries,
+	// keys valid names, 1 KiB in all.
+	WorkerMeta map[string]string
 	// Clock is the source of time. Default RealClock.
 	Clock Clock
 	// Logger receives the engine's logs. Default: discard.
@@ -186,6 +192,16 @@ func (c Config) Validate() error {
 		if err := ValidateName("worker id", c.WorkerID); err != nil {
 			return bad("WorkerID", "%v", err)
 		}
+	}
+	size := 0
+	for k, v := range c.WorkerMeta {
+		if err := ValidateName("meta key", k); err != nil {
+			return bad("WorkerMeta", "%v", err)
+		}
+		size += len(k) + len(v)
+	}
+	if len(c.WorkerMeta) > 16 || size > 1024 {
+		return bad("WorkerMeta", "at most 16 entries and 1 KiB (%d entries, %d bytes)", len(c.WorkerMeta), size)
 	}
 	return nil
 }

@@ -17,6 +17,30 @@ type Worker struct {
 	// Age is the server's time of the listing minus LastSeen: both on the
 	// server's clock.
 	Age time.Duration
+	// Mode, Started and Meta (Config.WorkerMeta) come from the record's
+	// body: filled by Status and ReadStatus (one GET per active worker),
+	// empty from ActiveWorkers (one LIST).
+	Mode    Mode
+	Started time.Time
+	Meta    map[string]string
+}
+
+// maxWorkerDetails bounds the worker records an operator view reads.
+const maxWorkerDetails = 100
+
+// readWorkerDetails fills Mode, Started and Meta of ws from their records
+// under prefix (one GET each, at most maxWorkerDetails; a record that
+// cannot be read keeps them empty).
+func readWorkerDetails(ctx context.Context, store driver.Store, prefix string, ws []Worker) {
+	for i := range ws[:min(len(ws), maxWorkerDetails)] {
+		obj, err := store.Get(ctx, prefix+ws[i].ID+".json")
+		if err != nil {
+			continue
+		}
+		if r, err := decodeWorker(obj.Data); err == nil && r.ID == ws[i].ID {
+			ws[i].Mode, ws[i].Started, ws[i].Meta = Mode(r.Mode), r.Started, r.Meta
+		}
+	}
 }
 
 // staleAfter is how old (server time) a worker record must be before the
@@ -98,7 +122,7 @@ func (m *membership) cycle(ctx context.Context, asked bool) time.Time {
 	if !now.Before(m.nextBeat) {
 		m.seq++
 		rec := workerRecord{Format: recordFormat, ID: c.worker, Namespace: c.ns, Plugin: c.plugin, Mode: string(c.mode),
-			Seq: m.seq, Started: m.started.UTC(), Beat: now.UTC()}
+			Seq: m.seq, Started: m.started.UTC(), Beat: now.UTC(), Meta: c.cfg.WorkerMeta}
 		_, err := c.store.Put(ctx, m.key, encodeWorker(&rec), driver.None)
 		if err != nil {
 			c.log.Debug(c.prefix+" worker record write failed", "err", err)

@@ -190,7 +190,29 @@ type workerRecord struct {
 	Seq       uint64    `json:"seq"`
 	Started   time.Time `json:"started"`
 	Beat      time.Time `json:"beat"` // writer's wall clock, informational
-	Sum       string    `json:"sum,omitempty"`
+	// Meta is Config.WorkerMeta.
+	Meta map[string]string `json:"meta,omitempty"`
+	Sum  string            `json:"sum,omitempty"`
+}
+
+// decodeWorker parses a worker record; any error satisfies
+// errors.Is(err, ErrCorruptRecord).
+func decodeWorker(data []byte) (*workerRecord, error) {
+	if len(data) > maxRecordSize {
+		return nil, fmt.Errorf("%w: %d bytes", ErrCorruptRecord, len(data))
+	}
+	var r workerRecord
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorruptRecord, err)
+	}
+	sum := r.Sum
+	r.Sum = ""
+	canonical, err := json.Marshal(&r)
+	if err != nil || r.Format != recordFormat || sum == "" || sum != checksum(canonical) {
+		return nil, fmt.Errorf("%w: worker record format or checksum", ErrCorruptRecord)
+	}
+	r.Sum = sum
+	return &r, nil
 }
 
 func encodeWorker(r *workerRecord) []byte {

@@ -112,6 +112,7 @@ func (c *Coordinator) Status(ctx context.Context) (Status, error) {
 		if err != nil {
 			return st, err
 		}
+		readWorkerDetails(ctx, c.store, workersPrefix(c.cfg.Root, c.ns, c.plugin), ws)
 		st.Workers, st.ServerTime = ws, now
 		if !li.Modified.IsZero() {
 			st.LeaseAge = max(0, now.Sub(li.Modified))
@@ -134,7 +135,8 @@ func (c *Coordinator) Status(ctx context.Context) (Status, error) {
 // ReadStatus reads a namespace's coordination state from store without
 // running a coordinator (for operators): the namespace lease, the plugin
 // leases and the workers active within DefaultWorkerTimeout, of both
-// modes (one LIST, one GET per lease). root "" is DefaultRoot.
+// modes, with their records' Mode, Started and Meta (one LIST, one GET per
+// lease and per active worker). root "" is DefaultRoot.
 func ReadStatus(ctx context.Context, store driver.Store, root, namespace string) (Status, error) {
 	return ReadStatusTimeout(ctx, store, root, namespace, DefaultWorkerTimeout)
 }
@@ -200,7 +202,9 @@ func ReadStatusTimeout(ctx context.Context, store driver.Store, root, namespace 
 			ps.Lease = pl
 		}
 	}
+	readWorkerDetails(ctx, store, gw, st.Workers)
 	for _, ps := range plugins {
+		readWorkerDetails(ctx, store, workersPrefix(root, namespace, ps.Name), ps.Workers)
 		st.Plugins = append(st.Plugins, *ps)
 	}
 	slices.SortFunc(st.Plugins, func(a, b PluginStatus) int { return strings.Compare(a.Name, b.Name) })

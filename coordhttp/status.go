@@ -65,9 +65,11 @@ type Lease struct {
 
 // Worker is the JSON form of a coord.Worker.
 type Worker struct {
-	ID         string    `json:"id"`
-	LastSeen   time.Time `json:"last_seen"`
-	AgeSeconds float64   `json:"age_seconds"`
+	ID         string            `json:"id"`
+	LastSeen   time.Time         `json:"last_seen"`
+	AgeSeconds float64           `json:"age_seconds"`
+	Mode       string            `json:"mode,omitempty"`
+	Meta       map[string]string `json:"meta,omitempty"`
 }
 
 // Plugin is the JSON form of a coord.PluginStatus.
@@ -158,7 +160,7 @@ func fromLease(li coord.LeaderInfo) Lease {
 func fromWorkers(ws []coord.Worker) []Worker {
 	out := make([]Worker, 0, len(ws))
 	for _, w := range ws {
-		out = append(out, Worker{ID: w.ID, LastSeen: w.LastSeen, AgeSeconds: w.Age.Seconds()})
+		out = append(out, Worker{ID: w.ID, LastSeen: w.LastSeen, AgeSeconds: w.Age.Seconds(), Mode: string(w.Mode), Meta: w.Meta})
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -139,7 +140,7 @@ func (c *cli) workers(ctx context.Context, store driver.Store, o options) int {
 	list := []workerJSON{}
 	add := func(ws []coord.Worker, plugin string) {
 		for _, w := range ws {
-			list = append(list, workerJSON{Worker: coordhttp.Worker{ID: w.ID, LastSeen: w.LastSeen, AgeSeconds: w.Age.Seconds()}, Plugin: plugin})
+			list = append(list, workerJSON{Worker: coordhttp.Worker{ID: w.ID, LastSeen: w.LastSeen, AgeSeconds: w.Age.Seconds(), Mode: string(w.Mode), Meta: w.Meta}, Plugin: plugin})
 		}
 	}
 	add(st.Workers, "")
@@ -150,13 +151,14 @@ func (c *cli) workers(ctx context.Context, store driver.Store, o options) int {
 		c.printJSON(list)
 	} else {
 		w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "WORKER\tELECTION\tLAST SEEN\tAGE")
+		fmt.Fprintln(w, "WORKER\tELECTION\tLAST SEEN\tAGE\tMODE\tMETA")
 		for _, wk := range list {
 			election := "namespace " + st.Namespace
 			if wk.Plugin != "" {
 				election = "plugin " + wk.Plugin
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", wk.ID, election, wk.LastSeen.UTC().Format(time.RFC3339), roundDuration(time.Duration(wk.AgeSeconds*float64(time.Second))))
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", wk.ID, election, wk.LastSeen.UTC().Format(time.RFC3339),
+				roundDuration(time.Duration(wk.AgeSeconds*float64(time.Second))), wk.Mode, metaText(wk.Meta))
 		}
 		w.Flush()
 	}
@@ -385,4 +387,18 @@ func (c *cli) release(ctx context.Context, store driver.Store, o options) int {
 		c.printJSON(res)
 	}
 	return c.fail(err)
+}
+
+// metaText prints worker metadata as sorted k=v pairs.
+func metaText(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, k+"="+m[k])
+	}
+	return strings.Join(parts, ",")
 }
