@@ -45,7 +45,8 @@ const (
 	// successor's cleanup right after its election gets no answer; they
 	// hang on until the successor has led on, alone, for HangHold
 	// (Result.Missed otherwise): a hung LIST must not stall an election
-	// loop.
+	// loop. Noise is lifted from every worker for the fault, so that a
+	// leadership lost during the hold is the LISTs' doing.
 	Hang FaultKind = "hang"
 )
 
@@ -610,10 +611,11 @@ func (r *run) round(ctx context.Context) error {
 		heldLists = r.heldLists(victim)
 		forward := r.rng.IntN(2) == 0
 		how = fmt.Sprintf(", requests forwarded %v", forward)
-		victim.proxy.SetFault(Fault{HangRate: 1, HangForwards: forward})
 		for _, s := range r.slots {
+			s.proxy.SetFault(Fault{}) // no noise: see Hang
 			s.lists.SetFault(Fault{HangRate: 1, HangForwards: forward})
 		}
+		victim.proxy.SetFault(Fault{HangRate: 1, HangForwards: forward})
 	}
 	r.res.Faults[string(kind)]++
 	r.event("%s of %s (leads %v%s) injected at %s", kind, p.id, led, how, Wall(at))
