@@ -30,7 +30,7 @@ func TestDeletedDelegatedLeaseIsStillHeld(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, time.Minute, "global leader", gs.IsLeader)
+		waitLeader(t, time.Minute, "global leader", gs)
 		time.Sleep(20 * time.Second)
 		if err := store.Delete(t.Context(), "plg_coordinator_global/default/plugins/queue/state.json", driver.None); err != nil {
 			t.Fatal(err)
@@ -48,7 +48,7 @@ func TestDeletedDelegatedLeaseIsStillHeld(t *testing.T) {
 		if err := g.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, time.Minute, "per-plugin takeover", ps.IsLeader)
+		waitLeader(t, time.Minute, "per-plugin takeover", ps)
 		p.Close(context.Background())
 		checkNoOverlap(t, rec.intervals())
 	})
@@ -82,7 +82,7 @@ func TestNotifications(t *testing.T) {
 		ca, _ := a.GlobalCoordinator(t.Context(), "default")
 		events, stop := ca.Watch(16)
 		defer stop()
-		waitFor(t, time.Minute, "a leads", sa.IsLeader)
+		waitLeader(t, time.Minute, "a leads", sa)
 		b := newHub(t, store, coord.Config{RandSeed: 2, WorkerID: "b"})
 		sb, err := b.Use(t.Context(), "queue", mk("b"), coord.UseOptions{})
 		if err != nil {
@@ -101,7 +101,7 @@ func TestNotifications(t *testing.T) {
 		if err := a.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, time.Minute, "b leads", sb.IsLeader)
+		waitLeader(t, time.Minute, "b leads", sb)
 		termB, _ := sb.Term()
 		if termB.Epoch <= termA.Epoch {
 			t.Errorf("plugin epochs %d then %d: want an increase", termA.Epoch, termB.Epoch)

@@ -72,7 +72,7 @@ func TestLeadershipEndCauses(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					waitFor(t, time.Minute, "leads", sub.IsLeader)
+					waitLeader(t, time.Minute, "leads", sub)
 					c := sub.Coordinator()
 					tc.end(t, store, view, h, sub)
 					select {

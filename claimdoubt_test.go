@@ -40,7 +40,7 @@ func TestClaimInDoubtIsAdopted(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				waitFor(t, 30*time.Second, "beta led", sub.IsLeader)
+				waitLeader(t, 30*time.Second, "beta led", sub)
 				term, _ := sub.Term()
 				time.Sleep(2 * time.Minute)
 				now, ok := sub.Term()

@@ -56,13 +56,13 @@ func TestPluginListedBeforeClaimed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, time.Minute, "alpha led", alpha.IsLeader)
+		waitLeader(t, time.Minute, "alpha led", alpha)
 		time.Sleep(7 * time.Second) // subscribe between heartbeats
 		beta, err := h.Use(t.Context(), "beta", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := waitFor(t, time.Minute, "beta led", beta.IsLeader)
+		d := waitLeader(t, time.Minute, "beta led", beta)
 		if d > time.Second {
 			t.Errorf("beta led %v after subscribing, want about one round trip", d)
 		}

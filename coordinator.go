@@ -58,6 +58,7 @@ type Coordinator struct {
 	term     *term // current leadership, nil when not leading
 	watchers []*watcher
 	closed   bool
+	changes  *signal // fired when this process starts or stops leading
 
 	heartbeats    atomic.Uint64
 	elections     atomic.Uint64
@@ -177,6 +178,7 @@ func newCoordinator(h *Hub, mode Mode, ns, pluginName string) *Coordinator {
 		slots:  make(map[string]*slot),
 		subs:   make(map[string]*slot),
 		wake:   make(chan struct{}, 1), stopping: make(chan struct{}), done: make(chan struct{}),
+		changes: newSignal(),
 	}
 	c.rng = rand.New(rand.NewPCG(h.seed(), h.seed()))
 	c.store = newMeteredStore(h.store, c.clock, c.deadlineClock(), c.requestTimeout(), cfg.HeartbeatInterval)
@@ -931,6 +933,31 @@ func (c *Coordinator) IsLeader() bool {
 	t := c.term
 	c.mu.Unlock()
 	return t.alive(c.clock.Now())
+}
+
+// WaitLeader blocks until this process leads the coordinator's election
+// (the namespace in Global mode) and returns the epoch, or returns ctx's
+// cause when ctx is done first, or ErrClosed once the coordinator stops.
+func (c *Coordinator) WaitLeader(ctx context.Context) (uint64, error) {
+	for {
+		ch := c.changes.wait()
+		c.mu.Lock()
+		t, closed := c.term, c.closed
+		c.mu.Unlock()
+		if t.alive(c.clock.Now()) {
+			return t.epoch, nil
+		}
+		if closed {
+			return 0, ErrClosed
+		}
+		select {
+		case <-ch:
+		case <-c.done:
+			return 0, ErrClosed
+		case <-ctx.Done():
+			return 0, context.Cause(ctx)
+		}
+	}
 }
 
 // Epoch returns the epoch of the leader this process last knew of (its own

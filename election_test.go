@@ -200,3 +200,25 @@ func TestGlobalCostDoesNotGrowWithPlugins(t *testing.T) {
 		t.Errorf("membership requests: %v with 1 plugin, %v with 10", one.other, ten.other)
 	}
 }
+
+// waitLeader waits, without polling, until l (a Subscription or a
+// Coordinator) leads; it fails after limit and returns how long it waited.
+func waitLeader(t *testing.T, limit time.Duration, what string, l interface{ IsLeader() bool }) time.Duration {
+	t.Helper()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	var err error
+	switch l := l.(type) {
+	case *coord.Subscription:
+		_, err = l.WaitLeader(ctx)
+	case *coord.Coordinator:
+		_, err = l.WaitLeader(ctx)
+	default:
+		t.Fatalf("waitLeader of a %T", l)
+	}
+	if err != nil {
+		t.Fatalf("%s: not within %v: %v", what, limit, err)
+	}
+	return time.Since(start)
+}

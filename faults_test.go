@@ -63,7 +63,7 @@ func TestFallbackToPerPluginMode(t *testing.T) {
 		if !strings.Contains(logs.String(), "[queue] Global coordinator unavailable, falling back to per-plugin mode") {
 			t.Errorf("fallback not logged with the migration guide's text; logs:\n%s", logs.String())
 		}
-		waitFor(t, time.Minute, "leader in fallback mode", sub.IsLeader)
+		waitLeader(t, time.Minute, "leader in fallback mode", sub)
 		if _, err := base.Get(t.Context(), "plg_coordinator_global/default/plugins/queue/state.json"); err != nil {
 			t.Errorf("plugin lease: %v", err)
 		}
@@ -110,7 +110,7 @@ func TestCorruptAndOversizeRecords(t *testing.T) {
 				if c.IsLeader() {
 					t.Fatal("took over a corrupt record before it stayed unchanged for a lease")
 				}
-				waitFor(t, cfg.HeartbeatInterval+cfg.HeartbeatJitter+time.Second, "takeover", c.IsLeader)
+				waitLeader(t, cfg.HeartbeatInterval+cfg.HeartbeatJitter+time.Second, "takeover", c)
 				m := c.Metrics()
 				if m.CorruptRecords == 0 {
 					t.Error("corrupt record not counted")
@@ -178,7 +178,7 @@ func TestAmbiguousWrites(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, time.Minute, "leader", s.IsLeader)
+			waitLeader(t, time.Minute, "leader", s)
 			term, _ := s.Term()
 			var n atomic.Int32
 			f.setAmbiguous(func(key string, _ []byte) bool { return isStateKey(key) && n.Add(1) <= 3 })
@@ -210,7 +210,7 @@ func TestAmbiguousWrites(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 10*time.Second, "leader", c.IsLeader)
+			waitLeader(t, 10*time.Second, "leader", c)
 			if c.Epoch() != 1 {
 				t.Errorf("epoch %d, want 1: the applied acquisition should be adopted", c.Epoch())
 			}
@@ -367,7 +367,7 @@ func TestFallbackReturnsToGlobal(t *testing.T) {
 		if !sub.FellBack() || sub.Mode() != coord.PerPlugin {
 			t.Fatalf("FellBack=%v mode=%v, want a fallback", sub.FellBack(), sub.Mode())
 		}
-		waitFor(t, time.Minute, "leader in fallback mode", sub.IsLeader)
+		waitLeader(t, time.Minute, "leader in fallback mode", sub)
 		// A healthy Global process beside it.
 		h2 := newHub(t, base, coord.Config{RandSeed: 4, WorkerID: "b"})
 		sub2, err := h2.Use(t.Context(), "queue", rec.plugin(), coord.UseOptions{})
@@ -389,7 +389,7 @@ func TestFallbackReturnsToGlobal(t *testing.T) {
 		if err := h2.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, time.Minute, "a leads in global mode", sub.IsLeader)
+		waitLeader(t, time.Minute, "a leads in global mode", sub)
 		if term, _ := sub.Term(); term.Mode != string(coord.Global) {
 			t.Errorf("term mode %q, want global", term.Mode)
 		}

@@ -26,7 +26,7 @@ func TestUnsubscribedLeaderHandsOver(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, time.Minute, "a leads", sa.IsLeader)
+		waitLeader(t, time.Minute, "a leads", sa)
 		b := newHub(t, store, coord.Config{WorkerID: "b", RandSeed: 2})
 		sb, err := b.Use(t.Context(), "job", rec.plugin(), coord.UseOptions{})
 		if err != nil {
@@ -40,7 +40,7 @@ func TestUnsubscribedLeaderHandsOver(t *testing.T) {
 		if err := sa.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		took := waitFor(t, 2*time.Minute, "b leads after a unsubscribed", sb.IsLeader)
+		took := waitLeader(t, 2*time.Minute, "b leads after a unsubscribed", sb)
 		if bound := 2 * (cfg.HeartbeatInterval + cfg.HeartbeatJitter); took > bound {
 			t.Errorf("b took the plugin %v after a unsubscribed it, want at most %v", took, bound)
 		}
@@ -50,7 +50,7 @@ func TestUnsubscribedLeaderHandsOver(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, time.Minute, "a leads again", sa.IsLeader)
+		waitLeader(t, time.Minute, "a leads again", sa)
 		time.Sleep(time.Minute)
 		synctest.Wait()
 		if !sa.IsLeader() || sb.IsLeader() {

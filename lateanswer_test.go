@@ -72,7 +72,7 @@ func TestAcquisitionAnsweredAfterDeadlineDoesNotLead(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, time.Minute, "b leads", b.IsLeader)
+		waitLeader(t, time.Minute, "b leads", b)
 		view.Resume()
 		time.Sleep(30 * time.Second)
 		if a.IsLeader() || !b.IsLeader() {

@@ -42,7 +42,7 @@ func TestLeadReturnResigns(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				took := waitFor(t, time.Minute, "b leads", sb.IsLeader)
+				took := waitLeader(t, time.Minute, "b leads", sb)
 				if bound := cfg.HeartbeatInterval + cfg.HeartbeatJitter; took > bound {
 					t.Errorf("b took over %v after a's Lead returned, want at most %v", took, bound)
 				}
@@ -57,7 +57,8 @@ func TestLeadReturnResigns(t *testing.T) {
 				if err := b.Close(t.Context()); err != nil {
 					t.Fatal(err)
 				}
-				waitFor(t, time.Minute, "a leads again", sa.IsLeader)
+				waitLeader(t, time.Minute, "a leads again", sa)
+				synctest.Wait() // its Lead has started
 				if n := aLeads.Load(); n != 2 {
 					t.Errorf("a led %d times, want 2", n)
 				}

@@ -813,6 +813,7 @@ func (c *Coordinator) startTerm(start time.Time) bool {
 	c.mu.Lock()
 	c.term = t
 	c.mu.Unlock()
+	c.changes.fire()
 	c.observeLeader()
 	if c.mode == PerPlugin {
 		for _, s := range c.sortedSlots() {
@@ -846,6 +847,7 @@ func (c *Coordinator) stepDown(cause error) {
 	c.mu.Lock()
 	c.term = nil
 	c.mu.Unlock()
+	c.changes.fire()
 	c.ends.count(cause)
 	level := slog.LevelWarn
 	if errors.Is(cause, ErrResigned) {

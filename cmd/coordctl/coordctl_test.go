@@ -434,8 +434,8 @@ func TestWatch(t *testing.T) {
 				time.Sleep(coord.DefaultLeaseTimeout + 5*time.Second)
 				b := startHub(t, store, "worker-b")
 				cb := global(t, b)
-				for !cb.IsLeader() { // takes over a lease after it first saw the record
-					time.Sleep(time.Second)
+				if _, err := cb.WaitLeader(t.Context()); err != nil { // takes over a lease after it first saw the record
+					t.Fatal(err)
 				}
 				time.Sleep(2 * time.Second)
 				cancel()
