@@ -239,7 +239,6 @@ func (c *Coordinator) probe(ctx context.Context) error {
 func (c *Coordinator) start() {
 	c.loopCtx, c.loopCancel = context.WithCancel(context.Background())
 	c.diag("Service started")
-	c.member.start(c.loopCtx)
 	go c.run()
 }
 
@@ -275,6 +274,9 @@ func (c *Coordinator) run() {
 			c.syncStandIns(ctx)
 		}
 		next := nextLease
+		if beat := c.member.cycle(ctx); !beat.IsZero() && beat.Before(next) {
+			next = beat
+		}
 		var lost <-chan struct{}
 		if c.lease.held {
 			lost = c.lease.term.ctx.Done()
@@ -529,9 +531,19 @@ func (c *Coordinator) startPlugin(s *slot, t *term, epoch uint64) {
 	s.changes.fire()
 	c.notePlugin(s, c.worker, epoch, c.hub.proclaimed())
 	lead, _, tick := plugin.Abilities(s.p)
-	var rg sync.WaitGroup
+	// done closes when the last of the run's goroutines returns (no
+	// goroutine of its own: a virtual clock's cost grows with them).
+	var left atomic.Int32
+	left.Store(1)
+	finish := func() {
+		if left.Add(-1) == 0 {
+			close(r.done)
+		}
+	}
 	if lead != nil {
-		rg.Go(func() {
+		left.Add(1)
+		c.wg.Go(func() {
+			defer finish()
 			err := lead.Lead(ctx, pt)
 			if ctx.Err() == nil {
 				c.resign(s, r, err, false)
@@ -540,7 +552,9 @@ func (c *Coordinator) startPlugin(s *slot, t *term, epoch uint64) {
 	}
 	if tick != nil {
 		every := tick.Interval()
-		rg.Go(func() {
+		left.Add(1)
+		c.wg.Go(func() {
+			defer finish()
 			for ctx.Err() == nil {
 				if err := tick.Tick(ctx, pt); err != nil && ctx.Err() == nil {
 					c.log.Warn(c.prefix+" plugin Tick returned an error", c.attrs(s.name, "err", err)...)
@@ -552,10 +566,7 @@ func (c *Coordinator) startPlugin(s *slot, t *term, epoch uint64) {
 			}
 		})
 	}
-	c.wg.Go(func() {
-		rg.Wait()
-		close(r.done)
-	})
+	finish()
 }
 
 // syncStandIns starts a stand-in for each subscribed plugin that the

@@ -3,6 +3,7 @@ package coord
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/s3coord/coord/driver"
@@ -53,19 +54,22 @@ const staleAfter = 3
 const cleanupEvery = 5
 
 // membership writes this process's worker record every WorkerTimeout/3
-// (an unconditional PUT), and, on the leader, deletes stale records. It
-// runs in a goroutine of its own, so that a slow or hung worker-record
-// request never delays the election loop.
+// (an unconditional PUT), and, on the leader, deletes stale records. The
+// loop schedules the work (cycle) but never waits for it: each beat or
+// cleanup runs in a goroutine of its own, one at a time, so that a slow or
+// hung worker-record request never delays the election loop.
 type membership struct {
 	c           *Coordinator
 	prefix, key string
-	seq         uint64
 	started     time.Time
-	nextBeat    time.Time
-	wrote       bool
+	cleanupDue  bool // loop-owned: a cleanup is asked for (after an election)
 	nextCleanup time.Time
-	cleanupDue  chan struct{} // a cleanup is asked for (after an election)
-	done        chan struct{} // closed when the goroutine has ended
+
+	mu       sync.Mutex
+	seq      uint64
+	nextBeat time.Time
+	wrote    bool
+	running  chan struct{} // closed when the job in flight ends; nil: none
 }
 
 func (m *membership) init(c *Coordinator) {
@@ -74,69 +78,69 @@ func (m *membership) init(c *Coordinator) {
 	m.key = workerKey(c.cfg.Root, c.ns, c.plugin, c.worker)
 	m.started = c.clock.Now()
 	m.nextBeat = m.started
-	m.cleanupDue = make(chan struct{}, 1)
-	m.done = make(chan struct{})
-}
-
-// start runs the membership goroutine until the coordinator stops (or
-// closes done at once when membership is disabled).
-func (m *membership) start(ctx context.Context) {
-	c := m.c
-	if c.cfg.DisableMembership {
-		close(m.done)
-		return
-	}
-	go func() {
-		defer close(m.done)
-		asked := false
-		for {
-			next := m.cycle(ctx, asked)
-			asked = false
-			select {
-			case <-c.stopping:
-				return
-			case <-ctx.Done():
-				return
-			case <-m.cleanupDue:
-				asked = true
-			case <-c.clock.After(next.Sub(c.clock.Now())):
-			}
-		}
-	}()
 }
 
 // askCleanup makes the leader's next membership cycle list and clean the
-// worker records (once after each election).
-func (m *membership) askCleanup() {
-	select {
-	case m.cleanupDue <- struct{}{}:
-	default:
-	}
-}
+// worker records (once after each election). Loop only.
+func (m *membership) askCleanup() { m.cleanupDue = true }
 
-// cycle does what is due (a cleanup too when asked) and returns when it
-// next has something to do.
-func (m *membership) cycle(ctx context.Context, asked bool) time.Time {
+// cycle starts what is due, unless a job is still in flight, and returns
+// when the loop should call it again (zero: membership disabled). Loop
+// only; ctx is the loop's.
+func (m *membership) cycle(ctx context.Context) time.Time {
 	c := m.c
+	if c.cfg.DisableMembership {
+		return time.Time{}
+	}
 	now := c.clock.Now()
-	if !now.Before(m.nextBeat) {
-		m.seq++
-		rec := workerRecord{Format: recordFormat, ID: c.worker, Namespace: c.ns, Plugin: c.plugin, Mode: string(c.mode),
-			Seq: m.seq, Started: m.started.UTC(), Beat: now.UTC(), Meta: c.cfg.WorkerMeta}
-		_, err := c.store.Put(ctx, m.key, encodeWorker(&rec), driver.None)
-		if err != nil {
-			c.log.Debug(c.prefix+" worker record write failed", "err", err)
-			m.nextBeat = now.Add(c.cfg.WorkerTimeout / 12)
-		} else {
-			m.wrote = true
-			m.nextBeat = now.Add(c.cfg.WorkerTimeout / 3)
-		}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.running != nil {
+		return time.Time{} // the job pokes the loop when it ends
 	}
-	if c.IsLeader() && (asked || !now.Before(m.nextCleanup)) {
+	beat := !now.Before(m.nextBeat)
+	clean := c.lease.held && (m.cleanupDue || !now.Before(m.nextCleanup))
+	if !beat && !clean {
+		return m.nextBeat
+	}
+	if clean {
+		m.cleanupDue = false
 		m.nextCleanup = now.Add(cleanupEvery * c.cfg.WorkerTimeout)
-		m.cleanup(ctx)
 	}
-	return m.nextBeat
+	var rec []byte
+	if beat {
+		m.seq++
+		r := workerRecord{Format: recordFormat, ID: c.worker, Namespace: c.ns, Plugin: c.plugin, Mode: string(c.mode),
+			Seq: m.seq, Started: m.started.UTC(), Beat: now.UTC(), Meta: c.cfg.WorkerMeta}
+		rec = encodeWorker(&r)
+	}
+	done := make(chan struct{})
+	m.running = done
+	go func() {
+		defer func() {
+			m.mu.Lock()
+			m.running = nil
+			m.mu.Unlock()
+			close(done)
+			c.poke()
+		}()
+		if beat {
+			_, err := c.store.Put(ctx, m.key, rec, driver.None)
+			m.mu.Lock()
+			if err != nil {
+				c.log.Debug(c.prefix+" worker record write failed", "err", err)
+				m.nextBeat = now.Add(c.cfg.WorkerTimeout / 12)
+			} else {
+				m.wrote = true
+				m.nextBeat = now.Add(c.cfg.WorkerTimeout / 3)
+			}
+			m.mu.Unlock()
+		}
+		if clean {
+			m.cleanup(ctx)
+		}
+	}()
+	return time.Time{}
 }
 
 // cleanup deletes worker records older than staleAfter WorkerTimeouts by
@@ -174,17 +178,26 @@ func (m *membership) cleanup(ctx context.Context) {
 	c.workerCount.Store(int64(alive))
 }
 
-// deregister deletes our worker record, once the membership goroutine has
-// ended (or ctx is done: a late beat is then cleaned up by the leader).
+// deregister deletes our worker record, once the job in flight has ended
+// (or ctx is done: a late beat is then cleaned up by the leader). The loop
+// has stopped scheduling jobs.
 func (m *membership) deregister(ctx context.Context) error {
-	select {
-	case <-m.done:
-	case <-ctx.Done():
+	m.mu.Lock()
+	running := m.running
+	m.mu.Unlock()
+	if running != nil {
+		select {
+		case <-running:
+		case <-ctx.Done():
+		}
 	}
-	if !m.wrote {
+	m.mu.Lock()
+	wrote := m.wrote
+	m.wrote = false
+	m.mu.Unlock()
+	if !wrote {
 		return nil
 	}
-	m.wrote = false
 	return m.c.store.Delete(ctx, m.key, driver.None)
 }
 

@@ -163,7 +163,7 @@ func Abilities(p Plugin) (lead Leader, observe Observer, tick Periodic) {
 		if f == nil {
 			return nil, nil, nil
 		}
-		if f.OnLead != nil {
+		if f.OnLead != nil && !isIdle(f.OnLead) { // Idle needs no goroutine: it only waits
 			lead = f
 		}
 		if f.OnChange != nil {
@@ -188,6 +188,11 @@ func Abilities(p Plugin) (lead Leader, observe Observer, tick Periodic) {
 func Idle(ctx context.Context, _ Term) error {
 	<-ctx.Done()
 	return nil
+}
+
+// isIdle reports whether f is Idle.
+func isIdle(f func(context.Context, Term) error) bool {
+	return reflect.ValueOf(f).Pointer() == reflect.ValueOf(Idle).Pointer()
 }
 
 // ErrNoAbilities is reachable from Check's error for a value coord could
@@ -226,13 +231,18 @@ func Check(p Plugin) error {
 			return fmt.Errorf("%w: %T has a method %s of type %s, want %s", ErrNoAbilities, p, name, funcWithoutReceiver(got), want)
 		}
 	}
+	switch f := p.(type) {
+	case Func:
+		return Check(&f)
+	case *Func:
+		if f.OnLead == nil && f.OnChange == nil && (f.Every <= 0 || f.OnTick == nil) {
+			return fmt.Errorf("%w: a plugin.Func with no field set (OnLead: plugin.Idle leads doing nothing)", ErrNoAbilities)
+		}
+		return nil
+	}
 	lead, observe, tick := Abilities(p)
 	if lead != nil || observe != nil || tick != nil {
 		return nil
-	}
-	switch p.(type) {
-	case Func, *Func:
-		return fmt.Errorf("%w: a plugin.Func with no field set (OnLead: plugin.Idle leads doing nothing)", ErrNoAbilities)
 	}
 	if t.Kind() != reflect.Pointer {
 		pt := reflect.PointerTo(t)
