@@ -53,8 +53,17 @@ func TestLeadershipEndCauses(t *testing.T) {
 				if mode == coord.PerPlugin {
 					plugin = "job"
 				}
-				if err := coord.ForceRelease(context.Background(), store, "", "default", plugin, ""); err != nil {
-					t.Fatal(err)
+				// A renewal between its read and its write makes it
+				// ErrChanged: the operator tries again.
+				for {
+					err := coord.ForceRelease(context.Background(), store, "", "default", plugin, "")
+					if err == nil {
+						break
+					}
+					if !errors.Is(err, coord.ErrChanged) {
+						t.Fatal(err)
+					}
+					time.Sleep(100 * time.Millisecond)
 				}
 			}},
 		} {
