@@ -46,8 +46,9 @@ bench-minio: servers
 ## chaos: the full simulation sweep (SIM_SEEDS seeds of many processes on a
 ## virtual clock over a fault-injecting store), then real-server chaos
 ## (worker processes on MinIO and versitygw; the leader is killed -9,
-## SIGSTOPped, partitioned, reset; >= 50 failovers per server; leadership
-## intervals checked for overlap).
+## SIGSTOPped, partitioned, reset, or its requests accepted and never
+## answered; >= 50 failovers per server; leadership intervals checked for
+## overlap).
 SIM_SEEDS ?= 20000
 chaos: servers
 	COORD_SIM_SEEDS=$(SIM_SEEDS) $(GO) test -count=1 -timeout 60m -run '^TestSimSweep$$' -v ./internal/sim

@@ -3,7 +3,9 @@
 // coord.Hub on MinIO or versitygw through its own fault proxy, while an
 // orchestrator repeatedly finds the current leader and kills it (kill -9),
 // freezes it (SIGSTOP for longer than the lease, then SIGCONT), partitions
-// it or resets its connections, restarts what it killed, and adds mild
+// it, resets its connections or holds its requests unanswered (a hang:
+// while the other workers' LISTs of worker records hang too, and the
+// successor must lead on through them), restarts what it killed, and adds mild
 // latency, drops and resets to the other workers' traffic. Each worker logs
 // the leadership intervals it believes it has; Check asserts that no two
 // overlap and that epochs strictly increase with one leader per epoch; Run
