@@ -635,6 +635,9 @@ func (c *Coordinator) stopStandIn(ctx context.Context, s *slot) {
 	c.mu.Lock()
 	s.standIn = nil
 	c.mu.Unlock()
+	// Its leadership ends now, not once its loop gets to the close (it may
+	// be waiting for a request): the plugin's context is cancelled.
+	_, _ = sc.unsubscribe(s.name)
 	gone := make(chan struct{})
 	s.standInGone = gone
 	c.wg.Go(func() {
