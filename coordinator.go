@@ -163,8 +163,9 @@ type pluginRun struct {
 }
 
 type watcher struct {
-	ch     chan plugin.Change
-	closed bool
+	ch      chan plugin.Change
+	closed  bool
+	dropped atomic.Uint64
 }
 
 const observerBuffer = 64
@@ -819,16 +820,18 @@ func (c *Coordinator) notePlugin(s *slot, leader string, epoch uint64, value str
 // sendLatest sends ch on a buffered channel without blocking: when the
 // channel is full its oldest event is dropped (and counted) to make room,
 // so a slow reader always gets the latest state last.
-func (c *Coordinator) sendLatest(out chan plugin.Change, ch plugin.Change) {
+// It returns how many it dropped.
+func (c *Coordinator) sendLatest(out chan plugin.Change, ch plugin.Change) (dropped uint64) {
 	for {
 		select {
 		case out <- ch:
-			return
+			return dropped
 		default:
 		}
 		select {
 		case <-out:
 			c.dropped.Add(1)
+			dropped++
 		default:
 		}
 	}
@@ -838,7 +841,7 @@ func (c *Coordinator) emit(ch plugin.Change) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, w := range c.watchers {
-		c.sendLatest(w.ch, ch)
+		w.dropped.Add(c.sendLatest(w.ch, ch))
 	}
 }
 
@@ -1086,6 +1089,27 @@ func (c *Coordinator) Plugins() []string {
 // in Metrics.DroppedEvents), so the last event read is the latest state. Call stop to end the watch; the channel is closed
 // then, or when the coordinator stops.
 func (c *Coordinator) Watch(buffer int) (<-chan plugin.Change, func()) {
+	w := c.Observe(buffer)
+	return w.C, w.Stop
+}
+
+// Watcher is a watch of leader changes (Observe): read C; Dropped counts
+// the events of this watcher that a full buffer dropped (the oldest go).
+type Watcher struct {
+	C       <-chan plugin.Change
+	Stop    func()
+	dropped *atomic.Uint64
+}
+
+// Dropped counts this watcher's dropped events.
+func (w *Watcher) Dropped() uint64 { return w.dropped.Load() }
+
+// Changed returns a channel closed at the next start or end of this
+// process's leadership of the election (see WaitLeader).
+func (c *Coordinator) Changed() <-chan struct{} { return c.changes.wait() }
+
+// Observe is Watch with this watcher's own count of dropped events.
+func (c *Coordinator) Observe(buffer int) *Watcher {
 	w := &watcher{ch: make(chan plugin.Change, max(buffer, 1))}
 	c.mu.Lock()
 	if c.closed {
@@ -1095,7 +1119,7 @@ func (c *Coordinator) Watch(buffer int) (<-chan plugin.Change, func()) {
 		c.watchers = append(c.watchers, w)
 	}
 	c.mu.Unlock()
-	return w.ch, func() {
+	return &Watcher{C: w.ch, dropped: &w.dropped, Stop: func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if w.closed {
@@ -1104,7 +1128,7 @@ func (c *Coordinator) Watch(buffer int) (<-chan plugin.Change, func()) {
 		w.closed = true
 		close(w.ch)
 		c.watchers = slices.DeleteFunc(c.watchers, func(x *watcher) bool { return x == w })
-	}
+	}}
 }
 
 // Metrics returns a snapshot of the coordinator's counters.

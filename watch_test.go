@@ -28,8 +28,10 @@ func TestSlowWatcherGetsTheLatestLeader(t *testing.T) {
 			time.Sleep(time.Second)
 		}
 		watcher := hubs[3].Coordinators()[0]
-		events, stop := watcher.Watch(1)
-		defer stop()
+		w := watcher.Observe(1)
+		defer w.Stop()
+		events := w.C
+		other := watcher.Observe(64) // a watcher that keeps up drops nothing
 		// Crash the leader three times; nobody reads events meanwhile.
 		for range 3 {
 			time.Sleep(time.Minute)
@@ -62,8 +64,11 @@ func TestSlowWatcherGetsTheLatestLeader(t *testing.T) {
 		if last.To != leader.ID || last.Epoch != leader.Epoch {
 			t.Errorf("the slow watcher's last event says %s (epoch %d); the leader is %s (epoch %d)", last.To, last.Epoch, leader.ID, leader.Epoch)
 		}
-		if watcher.Metrics().DroppedEvents == 0 {
-			t.Error("no dropped event counted")
+		if watcher.Metrics().DroppedEvents == 0 || w.Dropped() == 0 {
+			t.Errorf("dropped events: %d in Metrics, %d for the slow watcher; want some", watcher.Metrics().DroppedEvents, w.Dropped())
+		}
+		if other.Dropped() != 0 || len(other.C) == 0 {
+			t.Errorf("the watcher with room dropped %d, holds %d", other.Dropped(), len(other.C))
 		}
 	})
 }

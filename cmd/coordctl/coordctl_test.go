@@ -284,11 +284,17 @@ func TestReleaseReelects(t *testing.T) {
 		}
 		// Within a lease plus a heartbeat, a leader at a higher epoch.
 		deadline := time.Now().Add(coord.DefaultLeaseTimeout + 2*coord.DefaultHeartbeatInterval)
-		for !(ca.IsLeader() || cb.IsLeader()) || max(ca.Epoch(), cb.Epoch()) <= before {
-			if time.Now().After(deadline) {
+		for {
+			changedA, changedB := ca.Changed(), cb.Changed() // before the check: no change is missed
+			if (ca.IsLeader() || cb.IsLeader()) && max(ca.Epoch(), cb.Epoch()) > before {
+				break
+			}
+			select { // no polling: each start or end of a leadership wakes it
+			case <-changedA:
+			case <-changedB:
+			case <-time.After(time.Until(deadline)):
 				t.Fatalf("no new leader within %v of the release", coord.DefaultLeaseTimeout+2*coord.DefaultHeartbeatInterval)
 			}
-			time.Sleep(100 * time.Millisecond)
 			if ca.IsLeader() && cb.IsLeader() {
 				t.Fatal("two leaders")
 			}
