@@ -96,7 +96,10 @@ func (m *membership) cycle(ctx context.Context) time.Time {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.running != nil {
-		return time.Time{} // the job pokes the loop when it ends
+		if now.Before(m.nextBeat) {
+			return m.nextBeat
+		}
+		return time.Time{} // overdue: the job pokes the loop when it ends
 	}
 	beat := !now.Before(m.nextBeat)
 	clean := c.lease.held && (m.cleanupDue || !now.Before(m.nextCleanup))
@@ -113,16 +116,23 @@ func (m *membership) cycle(ctx context.Context) time.Time {
 		r := workerRecord{Format: recordFormat, ID: c.worker, Namespace: c.ns, Plugin: c.plugin, Mode: string(c.mode),
 			Seq: m.seq, Started: m.started.UTC(), Beat: now.UTC(), Meta: c.cfg.WorkerMeta}
 		rec = encodeWorker(&r)
+		// The next beat as if this one succeeds; a failure brings it
+		// forward (and pokes the loop).
+		m.nextBeat = now.Add(c.cfg.WorkerTimeout / 3)
 	}
 	done := make(chan struct{})
 	m.running = done
 	go func() {
+		poke := false
 		defer func() {
 			m.mu.Lock()
 			m.running = nil
+			poke = poke || !c.clock.Now().Before(m.nextBeat)
 			m.mu.Unlock()
 			close(done)
-			c.poke()
+			if poke {
+				c.poke()
+			}
 		}()
 		if beat {
 			_, err := c.store.Put(ctx, m.key, rec, driver.None)
@@ -130,9 +140,9 @@ func (m *membership) cycle(ctx context.Context) time.Time {
 			if err != nil {
 				c.log.Debug(c.prefix+" worker record write failed", "err", err)
 				m.nextBeat = now.Add(c.cfg.WorkerTimeout / 12)
+				poke = true
 			} else {
 				m.wrote = true
-				m.nextBeat = now.Add(c.cfg.WorkerTimeout / 3)
 			}
 			m.mu.Unlock()
 		}
@@ -140,7 +150,7 @@ func (m *membership) cycle(ctx context.Context) time.Time {
 			m.cleanup(ctx)
 		}
 	}()
-	return time.Time{}
+	return m.nextBeat
 }
 
 // cleanup deletes worker records older than staleAfter WorkerTimeouts by

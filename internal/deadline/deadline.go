@@ -27,7 +27,17 @@ import (
 // Clock is the time source of the deadlines: coord.Clock satisfies it.
 // nil means the time package.
 type Clock interface {
+	Now() time.Time
 	After(d time.Duration) <-chan time.Time
+}
+
+// expiryKey keys the expiry, on its clock, of a context made by
+// WithTimeout on a Clock.
+type expiryKey struct{}
+
+type expiry struct {
+	clock Clock
+	at    time.Time
 }
 
 // WithTimeout is context.WithTimeout on clock (the time package when clock
@@ -39,6 +49,10 @@ func WithTimeout(ctx context.Context, clock Clock, d time.Duration) (context.Con
 		return context.WithTimeout(ctx, d)
 	}
 	tctx, cancel := context.WithCancelCause(ctx)
+	at := clock.Now().Add(d)
+	if e, ok := ctx.Value(expiryKey{}).(expiry); !ok || e.clock != clock || at.Before(e.at) {
+		tctx = context.WithValue(tctx, expiryKey{}, expiry{clock, at})
+	}
 	fired := clock.After(d) // made before the goroutine: timers are made in program order
 	go func() {
 		select {
@@ -75,8 +89,17 @@ func (s *Store) Inner() driver.Store { return s.inner }
 // Timeout returns the Store's own per-request deadline.
 func (s *Store) Timeout() time.Duration { return s.timeout }
 
+// bound is ctx with the Store's deadline, unless ctx ends no later
+// already (then no timer more: on a virtual clock every timer costs).
 func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
 	if s.timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	if s.clock == nil {
+		if dl, ok := ctx.Deadline(); ok && !dl.After(time.Now().Add(s.timeout)) {
+			return context.WithCancel(ctx)
+		}
+	} else if e, ok := ctx.Value(expiryKey{}).(expiry); ok && e.clock == s.clock && !e.at.After(s.clock.Now().Add(s.timeout)) {
 		return context.WithCancel(ctx)
 	}
 	return WithTimeout(ctx, s.clock, s.timeout)
