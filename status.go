@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/s3coord/coord/driver"
+	"github.com/s3coord/coord/internal/deadline"
 )
 
 // LeaderInfo is what a lease record says.
@@ -132,6 +133,10 @@ func (c *Coordinator) Status(ctx context.Context) (Status, error) {
 	return st, nil
 }
 
+// operatorRequestTimeout bounds each request of ReadStatus and
+// ForceRelease (the caller's ctx may bound them sooner).
+const operatorRequestTimeout = 10 * time.Second
+
 // ReadStatus reads a namespace's coordination state from store without
 // running a coordinator (for operators): the namespace lease, the plugin
 // leases and the workers active within DefaultWorkerTimeout, of both
@@ -153,6 +158,7 @@ func ReadStatusTimeout(ctx context.Context, store driver.Store, root, namespace 
 	if err := ValidateName("namespace", namespace); err != nil {
 		return Status{}, err
 	}
+	store = deadline.New(store, nil, operatorRequestTimeout)
 	st := Status{Namespace: namespace}
 	li, err := readLeader(ctx, store, namespaceLeaseKey(root, namespace), namespace, "")
 	if err != nil {
@@ -237,6 +243,7 @@ func ForceRelease(ctx context.Context, store driver.Store, root, namespace, plug
 		}
 		key = pluginLeaseKey(root, namespace, pluginName)
 	}
+	store = deadline.New(store, nil, operatorRequestTimeout)
 	obj, err := store.Get(ctx, key)
 	if err != nil {
 		return err
