@@ -135,7 +135,7 @@ func (c *Coordinator) Status(ctx context.Context) (Status, error) {
 
 // operatorRequestTimeout bounds each request of ReadStatus and
 // ForceRelease (the caller's ctx may bound them sooner).
-const operatorRequestTimeout = 10 * time.Second
+const operatorRequestTimeout = 30 * time.Second
 
 // ReadStatus reads a namespace's coordination state from store without
 // running a coordinator (for operators): the namespace lease, the plugin
