@@ -58,13 +58,9 @@ func NewHub(store driver.Store, cfg Config) (*Hub, error) {
 		_, _ = crand.Read(b[:])
 		seed = binary.LittleEndian.Uint64(b[:]) | 1
 	}
-	var dclock deadline.Clock
-	if cfg.Clock != RealClock {
-		dclock = cfg.Clock
-	}
 	return &Hub{
 		store: store, cfg: cfg,
-		checkStore: deadline.New(store, dclock, cfg.HeartbeatInterval),
+		checkStore: deadline.New(store, deadlineClockOf(cfg.Clock), cfg.HeartbeatInterval),
 		epochs:     &epochBook{max: make(map[string]uint64)},
 		rng:        rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		globals:    make(map[string]*Coordinator),

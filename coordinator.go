@@ -487,7 +487,7 @@ func (c *Coordinator) dropSlot(ctx context.Context, name string, s *slot, releas
 	c.wg.Go(func() {
 		defer close(s.gone)
 		if releasing {
-			c.releaseAfter(ctx, name, k, r)
+			c.releaseAfter(context.WithoutCancel(ctx), name, k, r)
 		}
 		if standIn != nil {
 			<-standIn
@@ -495,13 +495,14 @@ func (c *Coordinator) dropSlot(ctx context.Context, name string, s *slot, releas
 	})
 }
 
-// releaseAfter releases a plugin lease that the loop has handed over (k
-// is no longer the loop's), once the run r of its plugin has returned;
-// both within HeartbeatInterval. When the plugin does not return in time
-// the lease is left to expire with the namespace leadership, or to be
-// taken once the namespace record no longer lists the plugin.
+// releaseAfter releases the lease k once the run r of its plugin has
+// returned, both within HeartbeatInterval (and ctx). When the plugin does
+// not return in time the lease is left to expire (a delegated one with the
+// namespace leadership, or once the namespace record no longer lists the
+// plugin). A goroutine of its own calls it with a detached ctx and a keeper
+// the loop has handed over; the loop, with its own lease.
 func (c *Coordinator) releaseAfter(ctx context.Context, name string, k *leaseKeeper, r *pluginRun) {
-	rctx, cancel := c.withTimeout(context.WithoutCancel(ctx), c.cfg.HeartbeatInterval)
+	rctx, cancel := c.withTimeout(ctx, c.cfg.HeartbeatInterval)
 	defer cancel()
 	if r != nil {
 		select {
@@ -604,14 +605,10 @@ func (c *Coordinator) syncStandIns(ctx context.Context) {
 // It shares this coordinator's metered store (counts and breaker), writes
 // no worker record, and reports leader changes on s's observer.
 func (c *Coordinator) startStandIn(s *slot) {
-	if s.standInGone != nil {
-		select {
-		case <-s.standInGone:
-			s.standInGone = nil
-		default:
-			return // the last one is still stopping
-		}
+	if !s.standInStopped() {
+		return // the last one is still stopping
 	}
+	s.standInGone = nil
 	sc := newCoordinator(c.hub, PerPlugin, c.ns, s.name)
 	sc.cfg.DisableMembership = true
 	sc.store = c.store
@@ -711,16 +708,7 @@ func (c *Coordinator) endResignations(ctx context.Context) bool {
 				continue // the leadership ended already; its lease is not ours to release now
 			}
 			c.stepDown(fmt.Errorf("%w: %s", ErrResigned, why))
-			rctx, cancel := c.withTimeout(ctx, c.cfg.HeartbeatInterval)
-			select {
-			case <-r.done:
-				if err := c.lease.release(rctx); err != nil {
-					c.log.Warn(c.prefix+" releasing lease", "err", err)
-				}
-			case <-rctx.Done():
-				c.log.Warn(c.prefix+" plugin still running after its leadership ended; its lease is not released", "plugin", s.name)
-			}
-			cancel()
+			c.releaseAfter(ctx, s.name, c.lease, r)
 			continue
 		}
 		if !leading {
@@ -730,7 +718,7 @@ func (c *Coordinator) endResignations(ctx context.Context) bool {
 		if k := s.claim; k != nil && k.held {
 			s.claim = nil // the loop claims with a new keeper after the back-off
 			k.held = false
-			c.wg.Go(func() { c.releaseAfter(ctx, s.name, k, r) })
+			c.wg.Go(func() { c.releaseAfter(context.WithoutCancel(ctx), s.name, k, r) })
 		}
 	}
 	return len(todo) > 0
@@ -890,13 +878,16 @@ func (c *Coordinator) withTimeout(ctx context.Context, d time.Duration) (context
 	return deadline.WithTimeout(ctx, c.deadlineClock(), d)
 }
 
-// deadlineClock is the clock of request deadlines: nil (the time package)
-// for RealClock.
-func (c *Coordinator) deadlineClock() deadline.Clock {
-	if c.clock == RealClock {
+// deadlineClock is the clock of request deadlines (see deadlineClockOf).
+func (c *Coordinator) deadlineClock() deadline.Clock { return deadlineClockOf(c.clock) }
+
+// deadlineClockOf is the clock of request deadlines for clock: nil (the
+// time package, whose contexts carry real deadlines) for RealClock.
+func deadlineClockOf(clock Clock) deadline.Clock {
+	if clock == RealClock {
 		return nil
 	}
-	return c.clock
+	return clock
 }
 
 // sleep waits d unless the coordinator stops (false).

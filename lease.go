@@ -279,6 +279,7 @@ func (k *leaseKeeper) write(ctx context.Context, rec leaseRecord, cond driver.Co
 	k.seq++
 	rec.Seq = k.seq
 	rec.Incarnation = k.incarnation
+	rec.Value = c.hub.proclaimed() // with every write (Hub.Proclaim)
 	rec.Renewed = c.clock.Now().UTC().Truncate(time.Millisecond)
 	start := c.clock.Now()
 	rctx, cancel := c.withTimeout(ctx, timeout)
@@ -309,7 +310,6 @@ func (k *leaseKeeper) acquire(ctx context.Context, rec leaseRecord) (bool, time.
 	c := k.c
 	c.elections.Add(1)
 	rec.Format, rec.Namespace, rec.Plugin, rec.Leader = recordFormat, k.ns, k.plugin, c.worker
-	rec.Value = c.hub.proclaimed()
 	epoch, err := k.nextEpoch(ctx)
 	if err != nil {
 		return false, c.clock.Now(), err
@@ -358,7 +358,6 @@ func (k *leaseKeeper) renew(ctx context.Context, mutate func(*leaseRecord)) (hel
 	if mutate != nil {
 		mutate(&rec)
 	}
-	rec.Value = c.hub.proclaimed()
 	rec.LeaseMillis = c.cfg.LeaseTimeout.Milliseconds()
 	out, start, err := k.write(ctx, rec, driver.IfMatch(k.version), min(c.requestTimeout(), max(deadline.Sub(now), time.Millisecond)))
 	switch out {
