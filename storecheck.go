@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/s3coord/coord/driver"
+	"github.com/s3coord/coord/internal/deadline"
 )
 
 // StoreCheckError is the error of a store that breaks a rule of
@@ -55,15 +56,15 @@ const StoreCheckRequests = 6
 // store that cannot be asked (unreachable, no bucket, access denied) gives
 // its storage error, and a write that should succeed but lost its
 // precondition (S3's 409 to concurrent conditional writes) an error
-// saying the check was inconclusive. The requests use
-// ctx; give it a deadline.
+// saying the check was inconclusive. Each request is bounded like an
+// operator's (30 s, or ctx's deadline if sooner).
 //
 // A Hub runs this check once before it leads anything on its store (see
 // Config.SkipStoreCheck).
 func CheckStore(ctx context.Context, store driver.Store, root string) error {
 	var b [8]byte
 	_, _ = crand.Read(b[:])
-	return checkStore(ctx, store, root, hex.EncodeToString(b[:]))
+	return checkStore(ctx, deadline.New(store, nil, operatorRequestTimeout), root, hex.EncodeToString(b[:]))
 }
 
 // checkStore is CheckStore on the scratch keys named by token.
