@@ -51,6 +51,11 @@ type Coordinator struct {
 	quickPolled int       // early reads since the leader we see changed (soonerIfUnlisted)
 	notBefore   time.Time // PerPlugin: no acquisition before (a resignation's back-off)
 	termGen     uint64    // the Hub's store-check generation when the lease was won
+	standsIn    bool      // a stand-in's coordinator (its plugin lease says so)
+	// Global leader: a stand-in is handing back a plugin we list, so the
+	// claims are tried again before the next renewal, which is due at
+	// renewDue (zero: a renewal is due at the next cycle).
+	renewDue time.Time
 
 	// Shared state, under mu.
 	mu       sync.Mutex
@@ -106,14 +111,22 @@ type slot struct {
 	// the plugin (shared with the slot of a stand-in).
 	changes *signal
 
-	// loop-owned: last change notified
-	lastLeader string
-	lastEpoch  uint64
-	lastValue  string
-	noted      bool
+	// note is what the plugin's observer was last told; shared with the
+	// slot of a stand-in, so that whichever coordinator reports next
+	// reports against what the observer last heard.
+	note *noted
 	// loop-owned: resignations (Lead returned while leading)
 	backoffUntil time.Time
 	earlyReturns int
+}
+
+// noted is the last change an observer was told of.
+type noted struct {
+	mu     sync.Mutex
+	told   bool
+	leader string
+	epoch  uint64
+	value  string
 }
 
 // signal is a broadcast: Wait returns a channel closed at the next Fire.
@@ -257,10 +270,10 @@ func (c *Coordinator) run() {
 		if c.syncSlots(ctx) && c.lease.held && c.mode == Global {
 			// A plugin subscribed while we lead: list it in a renewal
 			// now, then claim it (claims follow the listing).
-			nextLease = c.clock.Now()
+			nextLease, c.renewDue = c.clock.Now(), time.Time{}
 		}
 		if c.endResignations(ctx) && c.lease.held && c.mode == Global {
-			nextLease = c.clock.Now() // list the Claims without them now
+			nextLease, c.renewDue = c.clock.Now(), time.Time{} // list the Claims without them now
 		}
 		if now := c.clock.Now(); !now.Before(nextLease) {
 			d := c.leaseCycle(ctx)
@@ -611,9 +624,10 @@ func (c *Coordinator) startStandIn(s *slot) {
 	s.standInGone = nil
 	sc := newCoordinator(c.hub, PerPlugin, c.ns, s.name)
 	sc.cfg.DisableMembership = true
+	sc.standsIn = true
 	sc.store = c.store
 	sc.prefix = fmt.Sprintf("%s [stand-in %s]", c.prefix, s.name)
-	ss := &slot{name: s.name, p: s.p, gone: make(chan struct{}), events: s.events, sharedEvents: true, changes: s.changes}
+	ss := &slot{name: s.name, p: s.p, gone: make(chan struct{}), events: s.events, sharedEvents: true, changes: s.changes, note: s.note}
 	sc.subs[s.name] = ss
 	c.mu.Lock()
 	s.standIn = sc
@@ -774,7 +788,7 @@ func (c *Coordinator) observeLeader() {
 		case k.obs.rec != nil && !k.obs.rec.Released && !k.ours() && k.obs.rec.Plugins[s.name] != 0:
 			c.notePlugin(s, k.obs.rec.Leader, k.obs.rec.Plugins[s.name], value)
 		default:
-			c.notePlugin(s, "", s.lastEpoch, "")
+			c.notePlugin(s, "", 0, "")
 		}
 	}
 }
@@ -787,18 +801,25 @@ func orNone(id string) string {
 }
 
 // notePlugin sends a plugin's observer a change (of leader, epoch or the
-// leader's proclaimed value), once per change.
+// leader's proclaimed value), once per change. A change to no leader
+// with epoch 0 keeps the last epoch.
 func (c *Coordinator) notePlugin(s *slot, leader string, epoch uint64, value string) {
-	if s.noted && leader == s.lastLeader && (leader == "" || (epoch == s.lastEpoch && value == s.lastValue)) {
+	n := s.note
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if leader == "" && epoch == 0 {
+		epoch = n.epoch
+	}
+	if n.told && leader == n.leader && (leader == "" || (epoch == n.epoch && value == n.value)) {
 		return
 	}
-	if !s.noted && leader == "" {
-		s.noted = true
+	if !n.told && leader == "" {
+		n.told = true
 		return
 	}
-	from := s.lastLeader
+	from := n.leader
 	ch := plugin.Change{Namespace: c.ns, Plugin: s.name, From: from, To: leader, Epoch: epoch, Value: value, Self: leader != "" && leader == c.worker}
-	s.noted, s.lastLeader, s.lastEpoch, s.lastValue = true, leader, epoch, value
+	n.told, n.leader, n.epoch, n.value = true, leader, epoch, value
 	if s.events == nil {
 		return
 	}
@@ -1007,7 +1028,7 @@ func (c *Coordinator) Subscribe(name string, p plugin.Plugin) error {
 }
 
 func (c *Coordinator) subscribe(name string, p plugin.Plugin) (*slot, error) {
-	s := &slot{name: name, p: p, gone: make(chan struct{}), changes: newSignal()}
+	s := &slot{name: name, p: p, gone: make(chan struct{}), changes: newSignal(), note: &noted{}}
 	if _, o, _ := plugin.Abilities(p); o != nil {
 		s.events = make(chan plugin.Change, observerBuffer)
 		go func() {

@@ -139,3 +139,65 @@ func TestHeterogeneousFleet(t *testing.T) {
 		})
 	}
 }
+
+// TestStandInHandsBackWithoutAGap: a process leads a plugin as a stand-in
+// (the namespace leader does not subscribe it); when the namespace leader
+// subscribes it, the stand-in lets go once it reads the leader's record
+// and the leader takes the plugin within a quarter heartbeat of that, not
+// at its next renewal: the plugin is without a leader for at most
+// HeartbeatInterval/4 (plus a request). Before, it was up to a heartbeat.
+func TestStandInHandsBackWithoutAGap(t *testing.T) {
+	cfg := coord.DefaultConfig()
+	bound := cfg.HeartbeatInterval/4 + cfg.HeartbeatInterval/10
+	var worst time.Duration
+	for trial := range 8 {
+		t.Run(fmt.Sprint("trial=", trial), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				store := mem.New(mem.Options{})
+				rec := &recorder{}
+				a := newHub(t, store, coord.Config{WorkerID: "a", RandSeed: uint64(2*trial + 1)})
+				b := newHub(t, store, coord.Config{WorkerID: "b", RandSeed: uint64(2*trial + 2)})
+				other, err := a.Use(t.Context(), "other", rec.plugin(), coord.UseOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				waitLeader(t, time.Minute, "a leads the namespace", other)
+				sb, err := b.Use(t.Context(), "job", rec.plugin(), coord.UseOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				waitLeader(t, time.Minute, "b stands in for job", sb)
+				// Subscribe at a different phase of the heartbeats each trial.
+				time.Sleep(time.Duration(trial) * cfg.HeartbeatInterval / 7)
+				sa, err := a.Use(t.Context(), "job", rec.plugin(), coord.UseOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				waitLeader(t, time.Minute, "a takes job back", sa)
+				time.Sleep(time.Second)
+				_ = a.Close(context.Background())
+				_ = b.Close(context.Background())
+				ls := rec.intervals()
+				checkNoOverlap(t, ls)
+				var bEnd, aStart time.Time
+				for _, l := range ls {
+					switch {
+					case l.plugin == "job" && l.worker == "b":
+						bEnd = l.end
+					case l.plugin == "job" && l.worker == "a" && aStart.IsZero():
+						aStart = l.start
+					}
+				}
+				if bEnd.IsZero() || aStart.IsZero() {
+					t.Fatalf("want job led by b, then a; got %+v", ls)
+				}
+				gap := aStart.Sub(bEnd)
+				worst = max(worst, gap)
+				if gap > bound {
+					t.Errorf("job had no leader for %v between the stand-in and the namespace leader, want at most %v", gap, bound)
+				}
+			})
+		})
+	}
+	t.Logf("longest gap without a leader: %v (bound %v)", worst, bound)
+}

@@ -479,6 +479,10 @@ func (c *Coordinator) leaseCycle(ctx context.Context) time.Duration {
 func (c *Coordinator) leaderCycle(ctx context.Context) time.Duration {
 	k := c.lease
 	start := c.clock.Now()
+	if due := c.renewDue; c.mode == Global && start.Before(due) {
+		return c.afterClaims(ctx, due) // claims only: a stand-in hands a plugin back
+	}
+	c.renewDue = time.Time{}
 	var mutate func(*leaseRecord)
 	if c.mode == Global {
 		claimed, names := c.claimedEpochs(), c.claimNames()
@@ -516,19 +520,38 @@ func (c *Coordinator) leaderCycle(ctx context.Context) time.Duration {
 // renewal, due HeartbeatInterval plus jitter after start: claims do not
 // push renewals back, except that they always get HeartbeatInterval/2.
 func (c *Coordinator) untilNextRenewal(ctx context.Context, start time.Time) time.Duration {
-	next := start.Add(c.cfg.HeartbeatInterval + c.jitter(c.cfg.HeartbeatJitter))
-	if c.mode == Global {
-		c.claimPlugins(ctx, later(next, c.clock.Now().Add(c.cfg.HeartbeatInterval/2)))
-		if c.claimsUnlisted() {
-			// Followers learn who leads a plugin from Plugins in the
-			// namespace record: list the claims just confirmed by
-			// renewing now (the ordinary renewal: IfMatch, seq+1, a new
-			// renew start) instead of a heartbeat later. Once per batch
-			// of claims, never in steady state.
-			return 0
+	return c.afterClaims(ctx, start.Add(c.cfg.HeartbeatInterval+c.jitter(c.cfg.HeartbeatJitter)))
+}
+
+// afterClaims runs the claims of a namespace leader whose next renewal is
+// due at next, and returns the delay to its next cycle.
+func (c *Coordinator) afterClaims(ctx context.Context, next time.Time) time.Duration {
+	if c.mode != Global {
+		return max(next.Sub(c.clock.Now()), 0)
+	}
+	handingBack := c.claimPlugins(ctx, later(next, c.clock.Now().Add(c.cfg.HeartbeatInterval/2)))
+	if c.claimsUnlisted() {
+		// Followers learn who leads a plugin from Plugins in the
+		// namespace record: list the claims just confirmed by renewing
+		// now (the ordinary renewal: IfMatch, seq+1, a new renew start)
+		// instead of a heartbeat later. Once per batch of claims, never
+		// in steady state.
+		c.renewDue = time.Time{}
+		return 0
+	}
+	wait := max(next.Sub(c.clock.Now()), 0)
+	if handingBack {
+		// A stand-in holds a plugin we list: it releases it once its
+		// process reads our record; read it again in a quarter heartbeat
+		// (a GET), not a heartbeat later, so the plugin is not left
+		// without a leader for a heartbeat.
+		if quick := c.cfg.HeartbeatInterval / 4; quick < wait {
+			c.renewDue = next
+			return quick
 		}
 	}
-	return max(next.Sub(c.clock.Now()), 0)
+	c.renewDue = time.Time{}
+	return wait
 }
 
 // claimsUnlisted reports whether we lead a plugin that our last confirmed
@@ -613,7 +636,7 @@ func (c *Coordinator) followerCycle(ctx context.Context) time.Duration {
 		return c.followerDelay() // not on a store that breaks conditions
 	}
 	cold := !k.obs.exists
-	rec := leaseRecord{Mode: string(c.mode)}
+	rec := leaseRecord{Mode: string(c.mode), StandIn: c.standsIn}
 	if c.mode == Global {
 		rec.Claims = c.claimNames() // listed before they are claimed
 	}
@@ -830,7 +853,7 @@ func (c *Coordinator) stepDown(cause error) {
 	if !k.held {
 		return
 	}
-	k.held = false
+	k.held, c.renewDue = false, time.Time{}
 	if k.term != nil {
 		// The first cause stays: the watchdog may have ended the term
 		// already (ErrRenewDeadline).
@@ -914,13 +937,13 @@ func (c *Coordinator) sortedSlots() []*slot {
 // plugin whose lease it does not hold yet in this term, in parallel. A
 // claim costs requests only once per election (and when a plugin
 // subscribes), or every heartbeat while a per-plugin holder is waited out.
-func (c *Coordinator) claimPlugins(ctx context.Context, deadline time.Time) {
+func (c *Coordinator) claimPlugins(ctx context.Context, deadline time.Time) (handingBack bool) {
 	t := c.lease.term
 	if !c.lease.held || !t.alive(c.clock.Now()) {
-		return
+		return false
 	}
 	if gen, ok := c.hub.storeGen(); !ok || gen != c.termGen {
-		return // the store broke a rule: the next cycle steps down
+		return false // the store broke a rule: the next cycle steps down
 	}
 	var todo []*slot
 	for _, s := range c.sortedSlots() { // name order: keepers draw from the rng
@@ -934,7 +957,7 @@ func (c *Coordinator) claimPlugins(ctx context.Context, deadline time.Time) {
 		}
 	}
 	if len(todo) == 0 {
-		return
+		return false
 	}
 	// Each request of a claim has the usual request timeout, but claims
 	// end by deadline (when the next renewal is due). They are not
@@ -955,10 +978,12 @@ func (c *Coordinator) claimPlugins(ctx context.Context, deadline time.Time) {
 		case r != nil && !r.Released && !r.Delegated && !s.claim.ours():
 			s.claim.held = false
 			c.notePlugin(s, r.Leader, r.Epoch, r.Value) // a per-plugin process leads it (being waited out)
+			handingBack = handingBack || r.StandIn
 		default:
 			s.claim.held = false
 		}
 	}
+	return handingBack
 }
 
 // claim tries to take one plugin lease for the namespace term t. It runs in

@@ -66,6 +66,11 @@ type leaseRecord struct {
 	// per-plugin worker that reads a record of the current leader not
 	// listing a plugin knows that leader does not lead it.
 	Claims []string `json:"claims,omitempty"`
+	// StandIn, in a plugin lease, marks a holder leading the plugin for a
+	// namespace leader that did not list it (see syncStandIns): it
+	// releases the lease once the leader lists the plugin, so the leader
+	// reads it again soon instead of a heartbeat later.
+	StandIn bool `json:"stand_in,omitempty"`
 	// Value is what the holder proclaims with its lease (Hub.Proclaim):
 	// its address, say; at most MaxValueLen bytes.
 	Value string `json:"value,omitempty"`
