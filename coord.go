@@ -30,6 +30,7 @@ type Hub struct {
 	checkStore driver.Store
 	check      storeCheck
 	value      atomic.Pointer[string] // Proclaim
+	history    history
 
 	mu        sync.Mutex
 	rng       *rand.Rand

@@ -820,6 +820,9 @@ func (c *Coordinator) notePlugin(s *slot, leader string, epoch uint64, value str
 	from := n.leader
 	ch := plugin.Change{Namespace: c.ns, Plugin: s.name, From: from, To: leader, Epoch: epoch, Value: value, Self: leader != "" && leader == c.worker}
 	n.told, n.leader, n.epoch, n.value = true, leader, epoch, value
+	if from != leader {
+		c.hub.history.add(HistoryEntry{At: c.clock.Now(), Namespace: c.ns, Plugin: s.name, From: from, To: leader, Epoch: epoch, Self: ch.Self})
+	}
 	if s.events == nil {
 		return
 	}
