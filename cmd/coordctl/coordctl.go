@@ -123,7 +123,7 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	global := c.flags("coordctl", &o)
 	if err := global.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(c.stdout, usageText)
+			c.printUsage()
 			return exitOK
 		}
 		return c.usage(err.Error())
@@ -134,8 +134,17 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	}
 	cmd, rest := args[0], args[1:]
 	if cmd == "help" || cmd == "-h" || cmd == "--help" {
-		fmt.Fprint(c.stdout, usageText)
+		c.printUsage()
 		return exitOK
+	}
+	// Commands with flag sets and arguments of their own.
+	switch cmd {
+	case "run":
+		return c.runCmd(ctx, o, rest)
+	case "check":
+		return c.checkCmd(ctx, o, rest)
+	case "bucket":
+		return c.bucketCmd(ctx, o, rest)
 	}
 	// The command's flag set shares the variables, so flags given before
 	// the command stay (registering sets defaults: save and restore).
@@ -155,7 +164,7 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	}
 	if err := fs.Parse(rest); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(c.stdout, usageText)
+			c.printUsage()
 			return exitOK
 		}
 		return c.usage(err.Error())
@@ -210,6 +219,12 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	default:
 		return c.release(ctx, store, o)
 	}
+}
+
+// printUsage prints the help text: the common part, then each command
+// that has a file of its own.
+func (c *cli) printUsage() {
+	fmt.Fprint(c.stdout, usageText, runUsage, checkUsage, bucketUsage)
 }
 
 func (c *cli) usage(msg string) int {
