@@ -68,9 +68,10 @@ type Handler struct {
 	page *Page
 }
 
-// New returns a Handler over hub. It serves GET / (HTML) and GET
-// /status.json (JSON) relative to where it is mounted; mount it with
-// http.StripPrefix under a path ending in "/".
+// New returns a Handler over hub. It serves GET / (HTML), GET
+// /status.json (JSON) and the health endpoints GET /livez, /healthz and
+// /readyz (see Health, Ready) relative to where it is mounted; mount it
+// with http.StripPrefix under a path ending in "/".
 func New(hub *coord.Hub, opts Options) *Handler {
 	if opts.Refresh == 0 {
 		opts.Refresh = DefaultRefresh
@@ -84,6 +85,9 @@ func New(hub *coord.Hub, opts Options) *Handler {
 	h := &Handler{hub: hub, opts: opts, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /{$}", h.serveHTML)
 	h.mux.HandleFunc("GET /status.json", h.serveJSON)
+	h.mux.HandleFunc("GET /healthz", h.serveHealth(false))
+	h.mux.HandleFunc("GET /livez", h.serveHealth(true))
+	h.mux.HandleFunc("GET /readyz", h.serveReadyz)
 	return h
 }
 

@@ -1,0 +1,242 @@
+package coordhttp
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/s3coord/coord"
+)
+
+// Health endpoints. None sends a storage request: they read what the
+// engine keeps in memory (coord.Coordinator.Health, coord.Hub.StoreCheck,
+// coord.Hub.Leading), so a probe every second costs nothing on the bill
+// and answers during an outage.
+//
+//	/livez             200 while every coordinator's loop runs (ends a heartbeat cycle within HeartbeatBound)
+//	/healthz           200 while every loop runs and the store answers; 503 otherwise, saying which
+//	/readyz?plugin=P   200 while this process leads plugin P (&namespace=N; default "default"), else 503
+//
+// The split is deliberate. A store outage is not cured by restarting the
+// process, so /livez (the Kubernetes liveness probe) stays 200 while the
+// loop keeps trying; /healthz (monitoring, load balancers that should
+// avoid a degraded instance) turns 503 at the first failed request, so
+// that an operator is never told "ok" while the leader cannot renew.
+
+// HeartbeatBound is the longest time a running loop goes without ending a
+// heartbeat cycle, whatever the store does: the next cycle starts within
+// HeartbeatInterval + HeartbeatJitter of the last (an open circuit
+// breaker waits at most HeartbeatInterval/2 + HeartbeatInterval), and a
+// cycle sends at most two requests in a row, each bounded by
+// HeartbeatInterval. Defaults: 3 × 5s + 1s = 16s.
+func HeartbeatBound(cfg coord.Config) time.Duration {
+	return 3*cfg.HeartbeatInterval + cfg.HeartbeatJitter
+}
+
+// Health is the document of /healthz and /livez (JSON with ?format=json).
+type Health struct {
+	// Status is "ok", "failing" (every loop runs, but the store fails or
+	// is unsafe: this process cannot lead, or cannot keep leading) or
+	// "stalled" (a loop has not ended a heartbeat cycle within its bound).
+	Status string `json:"status"`
+	// Summary is Status in a sentence.
+	Summary string `json:"summary"`
+	// StoreCheck is the Hub's store check: pending, passed, skipped,
+	// unsafe or failed (see coord.StoreCheckState).
+	StoreCheck   string       `json:"store_check"`
+	Coordinators []LoopHealth `json:"coordinators"`
+}
+
+// LoopHealth is one coordinator's part of Health.
+type LoopHealth struct {
+	Namespace string `json:"namespace"`
+	Plugin    string `json:"plugin,omitempty"`
+	Mode      string `json:"mode"`
+	// Alive: the loop ended a heartbeat cycle within BoundSeconds.
+	Alive                   bool     `json:"alive"`
+	LastHeartbeatAgeSeconds *float64 `json:"last_heartbeat_age_seconds,omitempty"`
+	BoundSeconds            float64  `json:"bound_seconds"`
+	// StoreOK: no request has failed since the last that succeeded, and
+	// the circuit breaker is closed.
+	StoreOK             bool   `json:"store_ok"`
+	ConsecutiveFailures int    `json:"consecutive_failures"`
+	Breaker             string `json:"breaker"`
+	Leading             bool   `json:"leading"`
+	// RenewedAgoSeconds and StepsDownInSeconds: while leading, the age
+	// of the last successful renewal and the time left before the renew
+	// deadline.
+	RenewedAgoSeconds  *float64 `json:"renewed_ago_seconds,omitempty"`
+	StepsDownInSeconds *float64 `json:"steps_down_in_seconds,omitempty"`
+	// Problem says what is wrong ("" when nothing is).
+	Problem string `json:"problem,omitempty"`
+}
+
+// Health judges every coordinator of the Hub now (no storage request).
+func (h *Handler) Health() Health { return CheckHealth(h.hub) }
+
+// CheckHealth judges every coordinator of hub now (no storage request).
+func CheckHealth(hub *coord.Hub) Health {
+	cfg := hub.Config()
+	now := cfg.Clock.Now()
+	bound := HeartbeatBound(cfg)
+	sc := hub.StoreCheck()
+	out := Health{Status: "ok", StoreCheck: sc.State, Coordinators: []LoopHealth{}}
+	var stalled, failing []string
+	if sc.State == coord.StoreCheckUnsafe {
+		failing = append(failing, "the store does not honour conditional writes (unsafe store): nothing leads on it")
+	}
+	for _, c := range sortCoordinators(hub.Coordinators()) {
+		lh := c.Health()
+		l := LoopHealth{
+			Namespace: c.Namespace(), Plugin: c.Plugin(), Mode: string(c.Mode()), BoundSeconds: bound.Seconds(),
+			ConsecutiveFailures: lh.ConsecutiveFailures, Breaker: lh.Breaker, Leading: lh.Leading,
+			StoreOK: lh.ConsecutiveFailures == 0 && lh.Breaker == "closed",
+		}
+		name := c.Namespace()
+		if c.Plugin() != "" {
+			name += "/" + c.Plugin()
+		}
+		var problems []string
+		if lh.LastHeartbeat.IsZero() {
+			problems = append(problems, "no heartbeat cycle has ended yet")
+		} else {
+			age := max(0, now.Sub(lh.LastHeartbeat))
+			l.LastHeartbeatAgeSeconds = ptr(age.Seconds())
+			l.Alive = age <= bound
+			if !l.Alive {
+				problems = append(problems, fmt.Sprintf("loop stalled: last heartbeat %s ago (bound %s)", age.Round(time.Millisecond), bound))
+			}
+		}
+		if !l.Alive {
+			stalled = append(stalled, name)
+		}
+		if !l.StoreOK {
+			p := fmt.Sprintf("store failing: %d consecutive failed requests, circuit breaker %s", lh.ConsecutiveFailures, lh.Breaker)
+			problems = append(problems, p)
+			failing = append(failing, name+": "+p)
+		}
+		if lh.Leading {
+			l.RenewedAgoSeconds = ptr(max(0, now.Sub(lh.RenewedAt)).Seconds())
+			l.StepsDownInSeconds = ptr(max(0, lh.LeadsUntil.Sub(now)).Seconds())
+			if !l.StoreOK {
+				problems = append(problems, fmt.Sprintf("leading but not renewing: steps down in %s unless a renewal succeeds",
+					max(0, lh.LeadsUntil.Sub(now)).Round(time.Millisecond)))
+			}
+		}
+		l.Problem = strings.Join(problems, "; ")
+		out.Coordinators = append(out.Coordinators, l)
+	}
+	switch {
+	case len(stalled) > 0:
+		out.Status = "stalled"
+		out.Summary = "heartbeat loop not running: " + strings.Join(stalled, ", ")
+	case len(failing) > 0:
+		out.Status = "failing"
+		out.Summary = "the loop runs but the store is failing: " + strings.Join(failing, "; ")
+	case len(out.Coordinators) == 0:
+		out.Summary = "no coordinator is running in this process"
+	default:
+		out.Summary = fmt.Sprintf("%d coordinator(s) heartbeating, store answering", len(out.Coordinators))
+	}
+	return out
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// serveHealth answers /healthz (live: false) and /livez (live: true).
+func (h *Handler) serveHealth(live bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		hl := h.Health()
+		code := http.StatusOK
+		if hl.Status == "stalled" || (!live && hl.Status != "ok") {
+			code = http.StatusServiceUnavailable
+		}
+		writeHealth(w, r, code, hl)
+	}
+}
+
+func writeHealth(w http.ResponseWriter, r *http.Request, code int, v Health) {
+	w.Header().Set("Cache-Control", "no-store")
+	if r.URL.Query().Get("format") == "json" {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(v)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	fmt.Fprintf(w, "%s: %s\nstore check: %s\n", v.Status, v.Summary, v.StoreCheck)
+	for _, c := range v.Coordinators {
+		name := c.Namespace
+		if c.Plugin != "" {
+			name += "/" + c.Plugin
+		}
+		state := "ok"
+		if c.Problem != "" {
+			state = c.Problem
+		}
+		role := "following"
+		if c.Leading {
+			role = "leading"
+		}
+		fmt.Fprintf(w, "%s (%s, %s): %s\n", name, c.Mode, role, state)
+	}
+}
+
+// Ready returns a readiness handler for one plugin: 200 while this
+// process leads plugin name of namespace ("" is "default"), 503 while it
+// does not, 404 when the plugin is not subscribed in this process. Like
+// Subscription.IsLeader it turns 503 the moment the leadership ends
+// (at the renew deadline at the latest), with no storage request. Use it
+// to route traffic to the active instance only (active/passive).
+func Ready(hub *coord.Hub, namespace, name string) http.Handler {
+	if namespace == "" {
+		namespace = coord.DefaultNamespace
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		serveReady(w, hub, namespace, name)
+	})
+}
+
+// serveReadyz answers /readyz?plugin=NAME[&namespace=NS].
+func (h *Handler) serveReadyz(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	name, ns := q.Get("plugin"), q.Get("namespace")
+	if ns == "" {
+		ns = coord.DefaultNamespace
+	}
+	if name == "" {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintln(w, "readyz needs ?plugin=NAME (and &namespace=NS outside the default namespace): ready while this process leads that plugin")
+		return
+	}
+	serveReady(w, h.hub, ns, name)
+}
+
+func serveReady(w http.ResponseWriter, hub *coord.Hub, ns, name string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	leading, subscribed := hub.Leading(ns, name)
+	switch {
+	case !subscribed:
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprintf(w, "not subscribed: plugin %q of namespace %q does not run in this process\n", name, ns)
+	case !leading:
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "standby: this process does not lead %s/%s\n", ns, name)
+	default:
+		epoch := uint64(0)
+		for _, pl := range hub.Leadership() {
+			if pl.Namespace == ns && pl.Plugin == name {
+				epoch = pl.Epoch
+			}
+		}
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprintf(w, "leading %s/%s (epoch %d)\n", ns, name, epoch)
+	}
+}
