@@ -63,8 +63,12 @@ func cluster(t *testing.T, store driver.Store) (a, b *coord.Hub) {
 
 // seriesPerCoordinator is the number of series one coordinator exports
 // once it has run a heartbeat: 16 single series, 5 request classes, 3
-// latency percentiles, 3 breaker states.
-const seriesPerCoordinator = 16 + 5 + 3 + 3
+// breaker states, the heartbeat histogram and its missed count, 5 causes
+// of ended leaderships, lead returns, lead errors, unsafe store.
+const seriesPerCoordinator = 16 + 5 + 3 + 2 + 5 + 3
+
+// seriesPerHub: the store check's 5 results.
+const seriesPerHub = 5
 
 func TestCollectAndCount(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -73,10 +77,11 @@ func TestCollectAndCount(t *testing.T) {
 		if n := len(a.Coordinators()); n != 2 {
 			t.Fatalf("hub a runs %d coordinators, want 2 (namespace and mailer)", n)
 		}
-		if got, want := testutil.CollectAndCount(ca), 2*seriesPerCoordinator; got != want {
+		// plus one coord_plugin_leader per subscribed plugin
+		if got, want := testutil.CollectAndCount(ca), 2*seriesPerCoordinator+seriesPerHub+2; got != want {
 			t.Errorf("hub a: %d series, want %d", got, want)
 		}
-		if got, want := testutil.CollectAndCount(cb), seriesPerCoordinator; got != want {
+		if got, want := testutil.CollectAndCount(cb), seriesPerCoordinator+seriesPerHub+1; got != want {
 			t.Errorf("hub b: %d series, want %d", got, want)
 		}
 		if got := testutil.CollectAndCount(ca, "coord_requests_total"); got != 2*len(driver.Classes()) {
@@ -183,21 +188,26 @@ func TestValuesMatchMetrics(t *testing.T) {
 				return name + labelString(m)
 			}
 			want := map[string]float64{
-				key("coord_heartbeats_total"):                               float64(m.HeartbeatCount),
-				key("coord_elections_total"):                                float64(m.ElectionCount),
-				key("coord_leader_changes_total"):                           float64(m.LeaderChanges),
-				key("coord_workers"):                                        float64(m.WorkerCount),
-				key("coord_last_heartbeat_timestamp_seconds"):               float64(m.LastHeartbeatTime.UnixNano()) / 1e9,
-				key("coord_epoch"):                                          float64(m.Epoch),
-				key("coord_is_leader"):                                      1,
-				key("coord_request_conflicts_total"):                        float64(m.Requests.Conflicts),
-				key("coord_preconditions_lost_total"):                       float64(m.PreconditionsLost),
-				key("coord_errors_total"):                                   float64(m.Errors),
-				key("coord_corrupt_records_total"):                          float64(m.CorruptRecords),
-				key("coord_circuit_breaker_trips_total"):                    float64(m.BreakerTrips),
-				key("coord_dropped_events_total"):                           float64(m.DroppedEvents),
-				key("coord_heartbeat_duration_seconds", "percentile", "50"): m.HeartbeatLatency.P50.Seconds(),
-				key("coord_heartbeat_duration_seconds", "percentile", "99"): m.HeartbeatLatency.P99.Seconds(),
+				key("coord_heartbeats_total"):                             float64(m.HeartbeatCount),
+				key("coord_elections_total"):                              float64(m.ElectionCount),
+				key("coord_leader_changes_total"):                         float64(m.LeaderChanges),
+				key("coord_workers"):                                      float64(m.WorkerCount),
+				key("coord_last_heartbeat_timestamp_seconds"):             float64(m.LastHeartbeatTime.UnixNano()) / 1e9,
+				key("coord_epoch"):                                        float64(m.Epoch),
+				key("coord_is_leader"):                                    1,
+				key("coord_request_conflicts_total"):                      float64(m.Requests.Conflicts),
+				key("coord_preconditions_lost_total"):                     float64(m.PreconditionsLost),
+				key("coord_errors_total"):                                 float64(m.Errors),
+				key("coord_corrupt_records_total"):                        float64(m.CorruptRecords),
+				key("coord_circuit_breaker_trips_total"):                  float64(m.BreakerTrips),
+				key("coord_dropped_events_total"):                         float64(m.DroppedEvents),
+				key("coord_heartbeat_duration_seconds"):                   float64(m.HeartbeatCount), // the count: fewer than 256, none missed
+				key("coord_heartbeat_samples_missed_total"):               0,
+				key("coord_lead_returns_total"):                           float64(m.LeadReturns),
+				key("coord_lead_errors_total"):                            float64(m.LeadErrors),
+				key("coord_unsafe_store_total"):                           float64(m.UnsafeStore),
+				key("coord_leadership_ends_total", "cause", "lease_lost"): float64(m.Ends.LeaseLost),
+				key("coord_leadership_ends_total", "cause", "resigned"):   float64(m.Ends.Resigned),
 			}
 			for _, class := range driver.Classes() {
 				want[key("coord_requests_total", "class", class.String())] = float64(m.Requests.Of(class))
@@ -270,6 +280,8 @@ func value(m *dto.Metric) float64 {
 		return m.Counter.GetValue()
 	case m.Gauge != nil:
 		return m.Gauge.GetValue()
+	case m.Histogram != nil:
+		return float64(m.Histogram.GetSampleCount())
 	}
 	return -1
 }
