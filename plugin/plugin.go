@@ -95,6 +95,21 @@ type Change struct {
 	Self bool
 }
 
+// Clock is where the built-in plugins (plugin/queue, plugin/ttl,
+// plugin/scheduler) take their time from: their Options.Clock. It has the
+// method set of coord.Clock, so a Hub's Config.Clock, coord.RealClock or
+// a virtual clock (internal/vclock) is passed as is; nil means the time
+// package, which runs on virtual time inside a testing/synctest bubble.
+// (It is declared here, not taken from package coord, because coord
+// imports this package.)
+type Clock interface {
+	// Now is this process's time: what the plugins stamp and compare
+	// with their own earlier readings.
+	Now() time.Time
+	// After behaves like time.After.
+	After(d time.Duration) <-chan time.Time
+}
+
 // ErrStaleEpoch is returned by CheckEpoch when a write comes from an older
 // leadership than one already recorded.
 var ErrStaleEpoch = errors.New("stale epoch: a newer leader has written")

@@ -17,6 +17,13 @@
 // applied unconditionally and reports success. No conforming store does
 // that; tests use it to show which guarantees rest on atomic conditions.
 //
+// Beside the faults, a Store is the one test double of the project's
+// tests: Hooks run test code as a call is sent and answered (to hold a
+// call at an exact point, fail calls by a rule, count or judge what is
+// sent, damage an answer in a chosen way, or report failed a call that was
+// applied), and DisableConditionalDelete makes a view behave like a store
+// without atomic conditional delete (MinIO). Neither draws any dice.
+//
 // It exists for the deterministic simulation and for engine tests. Every
 // random decision comes from a PCG generator seeded with the Store's seed
 // and keyed by (operation, key, n-th call of that operation on that key),
@@ -301,6 +308,8 @@ type Store struct {
 	closed      bool
 	closedCh    chan struct{}
 	injected    Counts
+	hooks       Hooks
+	noCondDel   bool
 }
 
 var (
@@ -338,6 +347,98 @@ func (s *Store) turn(op, key string) {
 	if q != nil {
 		q.Turn(op + " " + key)
 	}
+}
+
+// Call is one call of a Store, as its Hooks see it.
+type Call struct {
+	// Op is OpGet, OpPut, OpDelete or OpList.
+	Op string
+	// Key is the key, or the prefix of a List.
+	Key string
+	// Data is the body of a Put; hooks must not modify it.
+	Data []byte
+	// Cond is the condition of a Put or a Delete.
+	Cond driver.Condition
+}
+
+// Class is the request class of the call, for counting it.
+func (c Call) Class() driver.Class {
+	switch c.Op {
+	case OpPut:
+		return driver.ClassPut
+	case OpDelete:
+		return driver.ClassDelete
+	case OpList:
+		return driver.ClassList
+	default:
+		return driver.ClassGet
+	}
+}
+
+// Hooks are test code a Store runs for each call it sends to the inner
+// store, that is after every fault that keeps a call from it (a burst, an
+// error, a conflict, a partition; a hung call is sent or not as drawn).
+// Each may be nil. They run without the Store's lock, so they may call
+// the Store or block; a hook that blocks holds up a Sequencer. Hooks
+// inject nothing that Injected counts.
+type Hooks struct {
+	// Before runs as the call is about to be sent. A non-nil error fails
+	// the call without sending it, wrapped in a driver.OpError unless it
+	// is one.
+	Before func(ctx context.Context, c Call) error
+	// After runs once the inner store has answered the call and returns
+	// the error to report instead of err: a non-nil error over a nil err
+	// reports failed a call that was applied. It is wrapped like
+	// Before's. A hung call gets no answer: After does not run for it.
+	After func(c Call, err error) error
+	// Got may change the object a successful Get returns (before the
+	// faults of the answer, such as CorruptRate, apply).
+	Got func(key string, obj driver.Object) driver.Object
+}
+
+// SetHooks replaces the hooks; the zero Hooks removes them.
+func (s *Store) SetHooks(h Hooks) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hooks = h
+}
+
+// DisableConditionalDelete makes the view behave like a store without
+// atomic conditional delete (MinIO): Capabilities().ConditionalDelete is
+// false, and a Delete with a condition returns an error for which
+// errors.Is(err, driver.ErrUnsupported) holds, sending nothing, drawing
+// no dice and counting no fault.
+func (s *Store) DisableConditionalDelete() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.noCondDel = true
+}
+
+// send runs c's hooks around do, which sends c to the inner store. sent
+// is false when Before failed the call.
+func (s *Store) send(ctx context.Context, c Call, do func() error) (sent bool, err error) {
+	s.mu.Lock()
+	h := s.hooks
+	s.mu.Unlock()
+	if h.Before != nil {
+		if err := h.Before(ctx, c); err != nil {
+			return false, wrapHookError(c, err)
+		}
+	}
+	err = do()
+	if h.After != nil {
+		err = wrapHookError(c, h.After(c, err))
+	}
+	return true, err
+}
+
+// wrapHookError wraps a hook's error in a driver.OpError unless it is one.
+func wrapHookError(c Call, err error) error {
+	var oe *driver.OpError
+	if err == nil || errors.As(err, &oe) {
+		return err
+	}
+	return driver.Wrap(c.Op, c.Key, nil, err)
 }
 
 // Inner returns the wrapped store.
@@ -498,8 +599,17 @@ func (s *Store) Requests() driver.Counts {
 	return c
 }
 
-// Capabilities reports the inner store's capabilities unchanged.
-func (s *Store) Capabilities() driver.Capabilities { return s.inner.Capabilities() }
+// Capabilities reports the inner store's capabilities, without
+// conditional delete after DisableConditionalDelete.
+func (s *Store) Capabilities() driver.Capabilities {
+	c := s.inner.Capabilities()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.noCondDel {
+		c.ConditionalDelete = false
+	}
+	return c
+}
 
 // Close closes this view: later calls fail with driver.ErrClosed, and
 // calls held by Pause and hung calls are released (hung calls report
@@ -573,7 +683,7 @@ func (s *Store) begin(ctx context.Context, op, key string, conditional bool) (pl
 		validate = driver.ValidatePrefix
 	}
 	if err := validate(key); err != nil {
-		return plan{}, err
+		return plan{}, driver.Wrap(op, key, nil, err)
 	}
 	s.turn(op, key)
 	if err := s.checkClosed(op, key); err != nil {
@@ -846,12 +956,28 @@ func (s *Store) Get(ctx context.Context, key string) (driver.Object, error) {
 	if err != nil {
 		return driver.Object{}, err
 	}
+	c := Call{Op: OpGet, Key: key}
 	if p.hang {
-		return driver.Object{}, s.hang(ctx, OpGet, key, p, func(ctx context.Context) { _, _ = s.inner.Get(ctx, key) })
+		return driver.Object{}, s.hang(ctx, OpGet, key, p, func(ctx context.Context) {
+			_, _ = s.send(ctx, c, func() error { _, err := s.inner.Get(ctx, key); return err })
+		})
 	}
-	obj, err := s.inner.Get(ctx, key)
+	var obj driver.Object
+	sent, err := s.send(ctx, c, func() (err error) {
+		obj, err = s.inner.Get(ctx, key)
+		return err
+	})
+	if !sent {
+		return driver.Object{}, err
+	}
 	if err = s.end(ctx, OpGet, key, p, err); err != nil {
 		return driver.Object{}, err
+	}
+	s.mu.Lock()
+	got := s.hooks.Got
+	s.mu.Unlock()
+	if got != nil {
+		obj = got(key, obj)
 	}
 	if p.oversize {
 		s.count(Oversize)
@@ -896,10 +1022,20 @@ func (s *Store) Put(ctx context.Context, key string, data []byte, cond driver.Co
 	if err != nil {
 		return "", err
 	}
+	c := Call{Op: OpPut, Key: key, Data: data, Cond: cond}
 	if p.hang {
-		return "", s.hang(ctx, OpPut, key, p, func(ctx context.Context) { _, _ = s.put(ctx, key, data, cond, p) })
+		return "", s.hang(ctx, OpPut, key, p, func(ctx context.Context) {
+			_, _ = s.send(ctx, c, func() error { _, err := s.put(ctx, key, data, cond, p); return err })
+		})
 	}
-	v, err := s.put(ctx, key, data, cond, p)
+	var v string
+	sent, err := s.send(ctx, c, func() (err error) {
+		v, err = s.put(ctx, key, data, cond, p)
+		return err
+	})
+	if !sent {
+		return "", err
+	}
 	if err = s.end(ctx, OpPut, key, p, err); err != nil {
 		return "", err
 	}
@@ -921,6 +1057,15 @@ func (s *Store) put(ctx context.Context, key string, data []byte, cond driver.Co
 
 // Delete implements driver.Store.
 func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) error {
+	s.mu.Lock()
+	noCondDel := s.noCondDel
+	s.mu.Unlock()
+	if noCondDel && !cond.IsNone() {
+		if err := driver.ValidateKey(key); err != nil {
+			return err
+		}
+		return driver.Wrap(OpDelete, key, driver.ErrUnsupported, nil)
+	}
 	_, isMatch := cond.Match()
 	// A store without atomic conditional delete answers ErrUnsupported,
 	// never a conflict.
@@ -929,10 +1074,16 @@ func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) e
 	if err != nil {
 		return err
 	}
+	c := Call{Op: OpDelete, Key: key, Cond: cond}
 	if p.hang {
-		return s.hang(ctx, OpDelete, key, p, func(ctx context.Context) { _ = s.delete(ctx, key, cond, p) })
+		return s.hang(ctx, OpDelete, key, p, func(ctx context.Context) {
+			_, _ = s.send(ctx, c, func() error { return s.delete(ctx, key, cond, p) })
+		})
 	}
-	err = s.delete(ctx, key, cond, p)
+	sent, err := s.send(ctx, c, func() error { return s.delete(ctx, key, cond, p) })
+	if !sent {
+		return err
+	}
 	return s.end(ctx, OpDelete, key, p, err)
 }
 
@@ -954,10 +1105,20 @@ func (s *Store) List(ctx context.Context, prefix string) (driver.ListResult, err
 	if err != nil {
 		return driver.ListResult{}, err
 	}
+	c := Call{Op: OpList, Key: prefix}
 	if p.hang {
-		return driver.ListResult{}, s.hang(ctx, OpList, prefix, p, func(ctx context.Context) { _, _ = s.inner.List(ctx, prefix) })
+		return driver.ListResult{}, s.hang(ctx, OpList, prefix, p, func(ctx context.Context) {
+			_, _ = s.send(ctx, c, func() error { _, err := s.inner.List(ctx, prefix); return err })
+		})
 	}
-	res, err := s.inner.List(ctx, prefix)
+	var res driver.ListResult
+	sent, err := s.send(ctx, c, func() (err error) {
+		res, err = s.inner.List(ctx, prefix)
+		return err
+	})
+	if !sent {
+		return driver.ListResult{}, err
+	}
 	if err = s.end(ctx, OpList, prefix, p, err); err != nil {
 		return driver.ListResult{}, err
 	}

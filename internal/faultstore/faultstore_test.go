@@ -253,24 +253,16 @@ func TestConflict(t *testing.T) {
 	}
 }
 
-// noCondDelete is a store without atomic conditional delete.
-type noCondDelete struct{ *mem.Store }
-
-func (n noCondDelete) Capabilities() driver.Capabilities {
-	c := n.Store.Capabilities()
-	c.ConditionalDelete = false
-	return c
-}
-
-func (n noCondDelete) Delete(ctx context.Context, key string, cond driver.Condition) error {
-	if !cond.IsNone() {
-		return driver.Wrap("delete", key, driver.ErrUnsupported, nil)
-	}
-	return n.Store.Delete(ctx, key, cond)
+// noCondDelete returns a store without atomic conditional delete: a view
+// of a fresh mem store with DisableConditionalDelete.
+func noCondDelete() *Store {
+	s := New(mem.New(mem.Options{}), 0)
+	s.DisableConditionalDelete()
+	return s
 }
 
 func TestNoConflictWhereConditionalDeleteIsUnsupported(t *testing.T) {
-	s := New(noCondDelete{mem.New(mem.Options{})}, 1)
+	s := New(noCondDelete(), 1)
 	s.Set(Faults{ConflictRate: 1})
 	err := s.Delete(context.Background(), "k", driver.IfMatch("1"))
 	if !errors.Is(err, driver.ErrUnsupported) || errors.Is(err, ErrInjected) {

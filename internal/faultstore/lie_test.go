@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/s3coord/coord/driver"
-	"github.com/s3coord/coord/driver/mem"
 )
 
 // refused checks that err is the inner store's own ErrPrecondition.
@@ -196,7 +195,7 @@ func TestLiesRespectMatch(t *testing.T) {
 // checked: there is nothing to lie about.
 func TestNoLieWhereConditionalDeleteIsUnsupported(t *testing.T) {
 	ctx := context.Background()
-	inner := noCondDelete{mem.New(mem.Options{})}
+	inner := noCondDelete()
 	s := New(inner, 1)
 	if _, err := s.Put(ctx, "k", []byte("a"), driver.None); err != nil {
 		t.Fatal(err)

@@ -11,26 +11,10 @@ import (
 	"time"
 
 	"github.com/s3coord/coord"
-	"github.com/s3coord/coord/plugin/internal/testcluster"
-	"github.com/s3coord/coord/plugin/internal/teststore"
+	"github.com/s3coord/coord/internal/faultstore"
+	"github.com/s3coord/coord/plugin/internal/plugintest"
 	"github.com/s3coord/coord/plugin/queue"
 )
-
-// leaderOf waits (virtual time) for one of subs to lead and returns its
-// index and epoch.
-func leaderOf(t *testing.T, subs []*coord.Subscription) (int, uint64) {
-	t.Helper()
-	for range 120 {
-		for i, s := range subs {
-			if term, ok := s.Term(); ok {
-				return i, term.Epoch
-			}
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	t.Fatal("no leader within 60s")
-	return -1, 0
-}
 
 // TestThroughCoord runs the queue on three processes coordinated by coord,
 // in both modes, cuts the leader off from storage twice while consumers
@@ -38,7 +22,7 @@ func leaderOf(t *testing.T, subs []*coord.Subscription) (int, uint64) {
 // and never held by two consumers at once.
 func TestThroughCoord(t *testing.T) {
 	for _, mode := range []coord.Mode{coord.Global, coord.PerPlugin} {
-		for _, fac := range teststore.Factories() {
+		for _, fac := range plugintest.Stores() {
 			t.Run(string(mode)+"/"+fac.Name, func(t *testing.T) {
 				dir := t.TempDir()
 				synctest.Test(t, func(t *testing.T) { throughCoord(t, fac, dir, mode) })
@@ -47,14 +31,14 @@ func TestThroughCoord(t *testing.T) {
 	}
 }
 
-func throughCoord(t *testing.T, fac teststore.Factory, dir string, mode coord.Mode) {
+func throughCoord(t *testing.T, fac plugintest.Store, dir string, mode coord.Mode) {
 	ctx := context.Background()
 	base, err := fac.New(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer base.Close()
-	procs, err := testcluster.New(base, 3, coord.Config{})
+	procs, err := plugintest.NewCluster(base, 3, coord.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +93,7 @@ func throughCoord(t *testing.T, fac teststore.Factory, dir string, mode coord.Mo
 						mu.Lock()
 						acked[string(m.Body)]++
 						mu.Unlock()
-					} else if !errors.Is(err, queue.ErrClaimLost) && !errors.Is(err, testcluster.ErrPartitioned) {
+					} else if !errors.Is(err, queue.ErrClaimLost) && !errors.Is(err, faultstore.ErrInjected) {
 						t.Error(err)
 					}
 				}
@@ -123,14 +107,14 @@ func throughCoord(t *testing.T, fac teststore.Factory, dir string, mode coord.Mo
 	epochs := map[uint64]bool{}
 	for range 2 {
 		time.Sleep(20 * time.Second)
-		i, epoch := leaderOf(t, subs)
-		epochs[epoch] = true
+		i, term := plugintest.WaitLeader(t, subs)
+		epochs[term.Epoch] = true
 		procs[i].Partition(true) // the leader's network breaks
 		time.Sleep(40 * time.Second)
 		procs[i].Partition(false)
 	}
-	_, epoch := leaderOf(t, subs)
-	epochs[epoch] = true
+	_, term := plugintest.WaitLeader(t, subs)
+	epochs[term.Epoch] = true
 	for n := 0; ; n++ {
 		if l, err := queues[0].Len(ctx); err == nil && l == 0 {
 			break
@@ -142,7 +126,7 @@ func throughCoord(t *testing.T, fac teststore.Factory, dir string, mode coord.Mo
 	}
 	close(stop)
 	wg.Wait()
-	if err := testcluster.Close(procs); err != nil {
+	if err := procs.Close(); err != nil {
 		t.Error(err)
 	}
 

@@ -15,23 +15,20 @@ import (
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/driver/mem"
 	"github.com/s3coord/coord/internal/faultstore"
-	"github.com/s3coord/coord/plugin/internal/teststore"
+	"github.com/s3coord/coord/plugin/internal/plugintest"
 	"github.com/s3coord/coord/plugin/queue"
 )
 
-// flipBody returns every Get with one bit flipped in the first character
-// of a message's body: base64 "bG8=" ("lo") becomes "cG8=" ("po"), a
-// damaged response that still decodes as a different body; "aGVsbG8="
-// ("hello") becomes invalid base64.
-type flipBody struct{ driver.Store }
-
-func (f flipBody) Get(ctx context.Context, key string) (driver.Object, error) {
-	obj, err := f.Store.Get(ctx, key)
-	if i := bytes.Index(obj.Data, []byte(`"body":"`)); err == nil && i >= 0 {
+// flipBody damages a message read (a faultstore Got hook): one bit
+// flipped in the first character of its body: base64 "bG8=" ("lo")
+// becomes "cG8=" ("po"), a damaged response that still decodes as a
+// different body; "aGVsbG8=" ("hello") becomes invalid base64.
+func flipBody(_ string, obj driver.Object) driver.Object {
+	if i := bytes.Index(obj.Data, []byte(`"body":"`)); i >= 0 {
 		obj.Data = bytes.Clone(obj.Data)
 		obj.Data[i+len(`"body":"`)] ^= 1
 	}
-	return obj, err
+	return obj
 }
 
 // A consumer whose reads come back damaged must not be handed what the
@@ -42,7 +39,9 @@ func TestDamagedMessageIsNeverDelivered(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		base := mem.New(mem.Options{})
 		enqueue(t, newQueue(t, base, queue.Options{}), "hello", "lo") // base64 "aGVsbG8=", "bG8="
-		damaged := newQueue(t, flipBody{base}, queue.Options{})
+		view := faultstore.New(base, 0)
+		view.SetHooks(faultstore.Hooks{Got: flipBody})
+		damaged := newQueue(t, view, queue.Options{})
 		for range 3 {
 			if m, err := damaged.Claim(context.Background(), "c1"); !errors.Is(err, queue.ErrEmpty) {
 				t.Fatalf("Claim through damaged reads = %q, %v; want ErrEmpty", m.Body, err)
@@ -94,7 +93,7 @@ func randomFaults(t *testing.T, seed uint64) {
 		views = append(views, v)
 		off := time.Duration(rng.Int64N(int64(6*time.Hour))) - 3*time.Hour
 		opts := queue.Options{Visibility: 10 * time.Second, Interval: 2 * time.Second, MaxAttempts: 1000,
-			Now: func() time.Time { return time.Now().Add(off) }}
+			Clock: plugintest.Skewed(off)}
 		return newQueue(t, v, opts), off
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -234,18 +233,18 @@ func minTime(a, b time.Time) time.Time {
 // withdrawing it (as the holder once did when its removal failed) lost
 // the message.
 func TestConcurrentDeadLetteringLosesNothing(t *testing.T) {
-	eachStore(t, func(t *testing.T, base driver.Store) {
+	plugintest.EachStore(t, func(t *testing.T, base driver.Store) {
 		ctx := context.Background()
 		opts := queue.Options{MaxAttempts: 1}
 		enqueue(t, newQueue(t, base, opts), "x")
-		hooked := teststore.NewHooked(base)
+		hooked := faultstore.New(base, 0)
 		holder := newQueue(t, hooked, opts)
 		m := claim(t, holder, "c")
 		time.Sleep(queue.DefaultVisibility + queue.DefaultGrace)
 		leader := newQueue(t, base, opts)
 		var once sync.Once
-		hooked.SetBefore(func(_ context.Context, op teststore.Op, key string) error {
-			if op == teststore.OpDelete && strings.Contains(key, "/messages/") {
+		hooked.SetHooks(faultstore.Hooks{Before: func(_ context.Context, c faultstore.Call) error {
+			if c.Op == faultstore.OpDelete && strings.Contains(c.Key, "/messages/") {
 				once.Do(func() {
 					if err := leader.Tick(ctx, term(1)); err != nil {
 						t.Error(err)
@@ -253,7 +252,7 @@ func TestConcurrentDeadLetteringLosesNothing(t *testing.T) {
 				})
 			}
 			return nil
-		})
+		}})
 		// With conditional delete the holder's removal fails (the leader
 		// moved the message first); without, its check came before the
 		// leader's removal and its unconditional delete finds nothing.

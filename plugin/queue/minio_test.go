@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/s3coord/coord/plugin/internal/realstore"
+	"github.com/s3coord/coord/plugin/internal/plugintest"
 	"github.com/s3coord/coord/plugin/queue"
 )
 
@@ -16,7 +16,7 @@ import (
 // concurrent consumers each getting distinct messages (server-side
 // IfAbsent), and redelivery of an expired claim with the fallback Ack.
 func TestMinIO(t *testing.T) {
-	st := realstore.MinIO(t)
+	st := plugintest.MinIO(t)
 	ctx := context.Background()
 	q := newQueue(t, st, queue.Options{Visibility: 2 * time.Second})
 	const n = 12

@@ -92,6 +92,7 @@ import (
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/internal/deadline"
 	"github.com/s3coord/coord/plugin"
+	"github.com/s3coord/coord/plugin/internal/clock"
 	"github.com/s3coord/coord/plugin/internal/fence"
 	"github.com/s3coord/coord/plugin/internal/nonce"
 	"github.com/s3coord/coord/plugin/internal/sealed"
@@ -132,8 +133,14 @@ type Options struct {
 	// Grace is added to Visibility before the leader redelivers (default
 	// 1s): it absorbs whole-second server timestamps and clock rate drift.
 	Grace time.Duration
-	// Now is this process's clock: message ids and claim deadlines
-	// (default time.Now).
+	// Clock is this process's clock: message ids and claim deadlines
+	// (default: the time package). A Hub's Config.Clock can be passed as
+	// is (plugin.Clock).
+	Clock plugin.Clock
+	// Now is the older form of Clock.Now, read only when Clock is nil;
+	// set Clock instead. coord is before 1.0, so there is no deprecation
+	// period: Now is removed once the simulation (internal/sim) and the
+	// benchmark (cmd/bench) pass Clock.
 	Now func() time.Time
 	// Rand is the source of the random parts of ids and nonces (default
 	// crypto/rand). Give a seeded reader (math/rand/v2.ChaCha8) only to
@@ -244,9 +251,7 @@ func New(store driver.Store, prefix string, opts Options) (*Queue, error) {
 	if opts.Grace <= 0 {
 		opts.Grace = DefaultGrace
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
+	opts.Clock = clock.Of(opts.Clock, opts.Now)
 	src := nonce.New(opts.Rand)
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = DefaultRequestTimeout
@@ -265,7 +270,7 @@ func (q *Queue) deadKey(id string) string { return q.prefix + "dead/" + id }
 // increasing within this Queue, random-suffixed across processes.
 func (q *Queue) newID() string {
 	q.mu.Lock()
-	n := q.opts.Now().UnixNano()
+	n := q.opts.Clock.Now().UnixNano()
 	if n <= q.lastID {
 		n = q.lastID + 1
 	}
@@ -276,7 +281,7 @@ func (q *Queue) newID() string {
 
 // Enqueue adds a message and returns its id.
 func (q *Queue) Enqueue(ctx context.Context, body []byte) (string, error) {
-	now := q.opts.Now()
+	now := q.opts.Clock.Now()
 	id := q.newID()
 	data, err := sealed.Seal(message{ID: id, Body: body, Enqueued: now, Nonce: q.nonce()})
 	if err != nil {
@@ -347,7 +352,7 @@ func (q *Queue) tryClaim(ctx context.Context, id, consumer string) (*Message, er
 	if err != nil {
 		return nil, err
 	}
-	start := q.opts.Now() // before the server stamps the claim: our deadline ends first
+	start := q.opts.Clock.Now() // before the server stamps the claim: our deadline ends first
 	if _, err := q.store.Put(ctx, ck, data, driver.IfAbsent()); err != nil {
 		if errors.Is(err, driver.ErrPrecondition) {
 			q.races.Add(1)

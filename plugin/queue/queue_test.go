@@ -13,32 +13,16 @@ import (
 	"time"
 
 	"github.com/s3coord/coord/driver"
+	"github.com/s3coord/coord/driver/mem"
+	"github.com/s3coord/coord/internal/faultstore"
 	"github.com/s3coord/coord/plugin"
-	"github.com/s3coord/coord/plugin/internal/teststore"
+	"github.com/s3coord/coord/plugin/internal/plugintest"
 	"github.com/s3coord/coord/plugin/queue"
 )
 
 const prefix = "app/queue/"
 
-func term(epoch uint64) plugin.Term {
-	return plugin.Term{Namespace: "default", Plugin: "queue", Leader: fmt.Sprintf("w%d", epoch), Epoch: epoch, Mode: "global"}
-}
-
-func eachStore(t *testing.T, f func(t *testing.T, st driver.Store)) {
-	for _, fac := range teststore.Factories() {
-		t.Run(fac.Name, func(t *testing.T) {
-			dir := t.TempDir()
-			synctest.Test(t, func(t *testing.T) {
-				st, err := fac.New(dir)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer st.Close()
-				f(t, st)
-			})
-		})
-	}
-}
+func term(epoch uint64) plugin.Term { return plugintest.Term("queue", epoch) }
 
 func newQueue(t *testing.T, st driver.Store, opts queue.Options) *queue.Queue {
 	t.Helper()
@@ -75,7 +59,7 @@ func expectEmpty(t *testing.T, q *queue.Queue) {
 }
 
 func TestFIFOClaimAck(t *testing.T) {
-	eachStore(t, func(t *testing.T, st driver.Store) {
+	plugintest.EachStore(t, func(t *testing.T, st driver.Store) {
 		ctx := context.Background()
 		q := newQueue(t, st, queue.Options{})
 		expectEmpty(t, q)
@@ -116,7 +100,7 @@ func TestFIFOClaimAck(t *testing.T) {
 }
 
 func TestExpiredClaimIsRedeliveredByLeader(t *testing.T) {
-	eachStore(t, func(t *testing.T, st driver.Store) {
+	plugintest.EachStore(t, func(t *testing.T, st driver.Store) {
 		ctx := context.Background()
 		q := newQueue(t, st, queue.Options{})
 		enqueue(t, q, "job")
@@ -151,7 +135,7 @@ func TestExpiredClaimIsRedeliveredByLeader(t *testing.T) {
 }
 
 func TestNackAndDeadLetter(t *testing.T) {
-	eachStore(t, func(t *testing.T, st driver.Store) {
+	plugintest.EachStore(t, func(t *testing.T, st driver.Store) {
 		ctx := context.Background()
 		q := newQueue(t, st, queue.Options{MaxAttempts: 3})
 		enqueue(t, q, "poison", "fine")
@@ -209,13 +193,37 @@ func TestNackAndDeadLetter(t *testing.T) {
 	})
 }
 
+// Claim deadlines are read on Options.Clock (or the older Options.Now
+// when Clock is nil), not on the time package.
+func TestClaimDeadlineOnTheGivenClock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := mem.New(mem.Options{})
+		ahead := time.Hour
+		for name, opts := range map[string]queue.Options{
+			"Clock": {Clock: plugintest.Skewed(ahead)},
+			"Now":   {Now: func() time.Time { return time.Now().Add(ahead) }},
+			"both":  {Clock: plugintest.Skewed(ahead), Now: time.Now},
+		} {
+			q := newQueue(t, st, opts)
+			enqueue(t, q, name)
+			m := claim(t, q, "c")
+			if got := time.Until(m.Deadline); got != ahead+queue.DefaultVisibility {
+				t.Errorf("%s: deadline in %v, want %v (on a clock %v ahead)", name, got, ahead+queue.DefaultVisibility, ahead)
+			}
+			if err := q.Ack(context.Background(), m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
 // An epoch-1 leader paused just before redelivering, woken after epoch 2
 // redelivered and a consumer claimed attempt 2, must neither bump the
 // attempt again nor free attempt 2's claim.
 func TestStaleLeaderCannotRedeliverTwice(t *testing.T) {
-	eachStore(t, func(t *testing.T, base driver.Store) {
+	plugintest.EachStore(t, func(t *testing.T, base driver.Store) {
 		ctx := context.Background()
-		st := teststore.NewHooked(base)
+		st := faultstore.New(base, 0)
 		old := newQueue(t, st, queue.Options{})
 		q := newQueue(t, base, queue.Options{})
 		enqueue(t, q, "m")
@@ -224,13 +232,13 @@ func TestStaleLeaderCannotRedeliverTwice(t *testing.T) {
 
 		paused, resume := make(chan struct{}), make(chan struct{})
 		var once atomic.Bool
-		st.SetBefore(func(_ context.Context, op teststore.Op, key string) error {
-			if op == teststore.OpPut && strings.Contains(key, "/messages/") && once.CompareAndSwap(false, true) {
+		st.SetHooks(faultstore.Hooks{Before: func(_ context.Context, c faultstore.Call) error {
+			if c.Op == faultstore.OpPut && strings.Contains(c.Key, "/messages/") && once.CompareAndSwap(false, true) {
 				close(paused)
 				<-resume
 			}
 			return nil
-		})
+		}})
 		done := make(chan error, 1)
 		go func() { done <- old.Tick(ctx, term(1)) }()
 		<-paused
@@ -257,7 +265,7 @@ func TestStaleLeaderCannotRedeliverTwice(t *testing.T) {
 		enqueue(t, q, "n")
 		claim(t, q, "c3")
 		time.Sleep(queue.DefaultVisibility + queue.DefaultGrace)
-		st.SetBefore(nil)
+		st.SetHooks(faultstore.Hooks{})
 		if err := old.Tick(ctx, term(1)); !errors.Is(err, plugin.ErrStaleEpoch) {
 			t.Fatalf("stale tick: %v, want ErrStaleEpoch", err)
 		}
@@ -269,7 +277,7 @@ func TestStaleLeaderCannotRedeliverTwice(t *testing.T) {
 // fail over, on a virtual clock, and checks that every message is acked,
 // none is lost, and no two consumers ever hold one message at once.
 func TestNoLossNoOverlap(t *testing.T) {
-	eachStore(t, func(t *testing.T, st driver.Store) {
+	plugintest.EachStore(t, func(t *testing.T, st driver.Store) {
 		ctx := context.Background()
 		opts := queue.Options{Visibility: 10 * time.Second, Interval: 2 * time.Second, MaxAttempts: 100}
 		producer := newQueue(t, st, opts)
@@ -401,7 +409,7 @@ func TestNoLossNoOverlap(t *testing.T) {
 func TestRequestsPerHour(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		st, _ := teststore.Factories()[0].New("")
+		st := mem.New(mem.Options{})
 		q := newQueue(t, st, queue.Options{})
 		before, _ := driver.RequestsOf(st)
 		for elapsed := time.Duration(0); elapsed < time.Hour; elapsed += q.Interval() {

@@ -7,8 +7,7 @@ import (
 	"time"
 
 	"github.com/s3coord/coord"
-	"github.com/s3coord/coord/plugin/internal/testcluster"
-	"github.com/s3coord/coord/plugin/internal/teststore"
+	"github.com/s3coord/coord/plugin/internal/plugintest"
 	"github.com/s3coord/coord/plugin/scheduler"
 )
 
@@ -18,7 +17,7 @@ import (
 // (CatchUp fills the failover gaps).
 func TestThroughCoord(t *testing.T) {
 	for _, mode := range []coord.Mode{coord.Global, coord.PerPlugin} {
-		for _, fac := range teststore.Factories() {
+		for _, fac := range plugintest.Stores() {
 			t.Run(string(mode)+"/"+fac.Name, func(t *testing.T) {
 				dir := t.TempDir()
 				synctest.Test(t, func(t *testing.T) {
@@ -28,7 +27,7 @@ func TestThroughCoord(t *testing.T) {
 						t.Fatal(err)
 					}
 					defer base.Close()
-					procs, err := testcluster.New(base, 3, coord.Config{})
+					procs, err := plugintest.NewCluster(base, 3, coord.Config{})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -44,17 +43,9 @@ func TestThroughCoord(t *testing.T) {
 					}
 					epochs := map[uint64]bool{}
 					leader := func() int {
-						for range 120 {
-							for i, s := range subs {
-								if term, ok := s.Term(); ok {
-									epochs[term.Epoch] = true
-									return i
-								}
-							}
-							time.Sleep(500 * time.Millisecond)
-						}
-						t.Fatal("no leader within 60s")
-						return -1
+						i, term := plugintest.WaitLeader(t, subs)
+						epochs[term.Epoch] = true
+						return i
 					}
 					for range 2 {
 						time.Sleep(45 * time.Second)
@@ -65,7 +56,7 @@ func TestThroughCoord(t *testing.T) {
 					}
 					leader()
 					time.Sleep(45 * time.Second)
-					if err := testcluster.Close(procs); err != nil {
+					if err := procs.Close(); err != nil {
 						t.Error(err)
 					}
 					got := l.checkOnce(t)

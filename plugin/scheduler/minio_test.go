@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/s3coord/coord/plugin"
-	"github.com/s3coord/coord/plugin/internal/realstore"
+	"github.com/s3coord/coord/plugin/internal/plugintest"
 	"github.com/s3coord/coord/plugin/scheduler"
 )
 
@@ -15,7 +15,7 @@ import (
 // epoch 1 leads, epoch 2 takes over, epoch 1 comes back stale. No slot
 // runs twice.
 func TestMinIO(t *testing.T) {
-	st := realstore.MinIO(t)
+	st := plugintest.MinIO(t)
 	var l ledger
 	job := l.job("tick", 2*time.Second, scheduler.Skip)
 	if err := lead(t, newScheduler(t, st, job), term(1), 5*time.Second); err != nil {

@@ -76,6 +76,7 @@ import (
 
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/plugin"
+	"github.com/s3coord/coord/plugin/internal/clock"
 	"github.com/s3coord/coord/plugin/internal/nonce"
 	"github.com/s3coord/coord/plugin/internal/sealed"
 )
@@ -140,26 +141,16 @@ type Options struct {
 	// RetryBackoff is the wait after a storage error before trying again
 	// (default 1s, doubling up to 30s).
 	RetryBackoff time.Duration
-	// Clock paces the job loops (default: the time package). It has the
-	// shape of coord.Clock, so a Hub's clock (or a virtual one) can be
-	// passed. Slots themselves are always numbered by the server's clock.
-	Clock Clock
+	// Clock paces the job loops (default: the time package). A Hub's
+	// Config.Clock (or a virtual clock) can be passed as is
+	// (plugin.Clock). Slots themselves are always numbered by the
+	// server's clock.
+	Clock plugin.Clock
 	// Rand is the source of the random parts of ids and nonces (default
 	// crypto/rand). Give a seeded reader (math/rand/v2.ChaCha8) only to
 	// make a test or a simulation replay exactly.
 	Rand io.Reader
 }
-
-// Clock is the source of time for waiting between slots.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Stats are a Scheduler's counters since it was created.
 type Stats struct {
@@ -229,9 +220,7 @@ func New(store driver.Store, prefix string, jobs []Job, opts Options) (*Schedule
 			jobs[i].MaxCatchUp = DefaultMaxCatchUp
 		}
 	}
-	if opts.Clock == nil {
-		opts.Clock = realClock{}
-	}
+	opts.Clock = clock.Of(opts.Clock, nil)
 	if opts.RetryBackoff <= 0 {
 		opts.RetryBackoff = time.Second
 	}

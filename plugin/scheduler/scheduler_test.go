@@ -3,7 +3,6 @@ package scheduler_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,32 +12,15 @@ import (
 
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/driver/mem"
+	"github.com/s3coord/coord/internal/faultstore"
 	"github.com/s3coord/coord/plugin"
-	"github.com/s3coord/coord/plugin/internal/teststore"
+	"github.com/s3coord/coord/plugin/internal/plugintest"
 	"github.com/s3coord/coord/plugin/scheduler"
 )
 
 const prefix = "app/scheduler/"
 
-func term(epoch uint64) plugin.Term {
-	return plugin.Term{Namespace: "default", Plugin: "scheduler", Leader: fmt.Sprintf("w%d", epoch), Epoch: epoch, Mode: "global"}
-}
-
-func eachStore(t *testing.T, f func(t *testing.T, st driver.Store)) {
-	for _, fac := range teststore.Factories() {
-		t.Run(fac.Name, func(t *testing.T) {
-			dir := t.TempDir()
-			synctest.Test(t, func(t *testing.T) {
-				st, err := fac.New(dir)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer st.Close()
-				f(t, st)
-			})
-		})
-	}
-}
+func term(epoch uint64) plugin.Term { return plugintest.Term("scheduler", epoch) }
 
 // ledger records every run of every slot.
 type ledger struct {
@@ -106,7 +88,7 @@ var minute int64 = int64(time.Minute)
 func slotNow() int64 { return time.Now().UnixNano() / minute }
 
 func TestRunsEachSlotOnTime(t *testing.T) {
-	eachStore(t, func(t *testing.T, st driver.Store) {
+	plugintest.EachStore(t, func(t *testing.T, st driver.Store) {
 		var l ledger
 		s := newScheduler(t, st, l.job("report", time.Minute, scheduler.Skip))
 		first := slotNow()
@@ -135,7 +117,7 @@ func TestRunsEachSlotOnTime(t *testing.T) {
 }
 
 func TestFailoverNeverRunsASlotTwice(t *testing.T) {
-	eachStore(t, func(t *testing.T, st driver.Store) {
+	plugintest.EachStore(t, func(t *testing.T, st driver.Store) {
 		var l ledger
 		job := l.job("report", time.Minute, scheduler.Skip)
 		first := slotNow()
@@ -157,10 +139,10 @@ func TestFailoverNeverRunsASlotTwice(t *testing.T) {
 // paused past its lease and wakes up still believing it leads) never runs
 // a slot the new leader ran, and stops once it sees the newer epoch.
 func TestStaleLeaderStops(t *testing.T) {
-	eachStore(t, func(t *testing.T, base driver.Store) {
+	plugintest.EachStore(t, func(t *testing.T, base driver.Store) {
 		var l ledger
 		job := l.job("report", time.Minute, scheduler.Skip)
-		st := teststore.NewHooked(base)
+		st := faultstore.New(base, 0)
 		old := newScheduler(t, st, job)
 		if err := lead(t, old, term(1), 30*time.Second); err != nil { // ran the first slot
 			t.Fatal(err)
@@ -169,13 +151,13 @@ func TestStaleLeaderStops(t *testing.T) {
 		// next slot.
 		paused, resume := make(chan struct{}), make(chan struct{})
 		var once atomic.Bool
-		st.SetBefore(func(_ context.Context, op teststore.Op, key string) error {
-			if op == teststore.OpPut && once.CompareAndSwap(false, true) {
+		st.SetHooks(faultstore.Hooks{Before: func(_ context.Context, c faultstore.Call) error {
+			if c.Op == faultstore.OpPut && once.CompareAndSwap(false, true) {
 				close(paused)
 				<-resume
 			}
 			return nil
-		})
+		}})
 		ctx1, cancel1 := context.WithCancel(context.Background())
 		defer cancel1()
 		oldDone := make(chan error, 1)
@@ -220,7 +202,7 @@ func TestMissedSlots(t *testing.T) {
 		{"catch-up", scheduler.CatchUp, 6, 4}, // MaxCatchUp 5: slots 5..9 and 10
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			eachStore(t, func(t *testing.T, st driver.Store) {
+			plugintest.EachStore(t, func(t *testing.T, st driver.Store) {
 				var l ledger
 				job := l.job("report", time.Minute, tc.policy)
 				job.MaxCatchUp = 5
@@ -251,17 +233,17 @@ func TestMissedSlots(t *testing.T) {
 // A run whose completion is never recorded (the process died mid-run) is
 // not run again; the next slot's run is told.
 func TestCrashedRunIsNotRepeated(t *testing.T) {
-	eachStore(t, func(t *testing.T, base driver.Store) {
+	plugintest.EachStore(t, func(t *testing.T, base driver.Store) {
 		var l ledger
 		job := l.job("report", time.Minute, scheduler.Skip)
-		st := teststore.NewHooked(base)
+		st := faultstore.New(base, 0)
 		var puts atomic.Int32
-		st.SetBefore(func(_ context.Context, op teststore.Op, key string) error {
-			if op == teststore.OpPut && puts.Add(1) == 2 {
+		st.SetHooks(faultstore.Hooks{Before: func(_ context.Context, c faultstore.Call) error {
+			if c.Op == faultstore.OpPut && puts.Add(1) == 2 {
 				return errors.New("process died before recording completion")
 			}
 			return nil
-		})
+		}})
 		s := newScheduler(t, st, job)
 		if err := lead(t, s, term(1), 90*time.Second); err != nil {
 			t.Fatal(err)

@@ -11,8 +11,7 @@ import (
 
 	"github.com/s3coord/coord"
 	"github.com/s3coord/coord/driver"
-	"github.com/s3coord/coord/plugin/internal/testcluster"
-	"github.com/s3coord/coord/plugin/internal/teststore"
+	"github.com/s3coord/coord/plugin/internal/plugintest"
 	"github.com/s3coord/coord/plugin/ttl"
 )
 
@@ -23,7 +22,7 @@ import (
 // expired entry is eventually gone from storage.
 func TestThroughCoord(t *testing.T) {
 	for _, mode := range []coord.Mode{coord.Global, coord.PerPlugin} {
-		for _, fac := range teststore.Factories() {
+		for _, fac := range plugintest.Stores() {
 			t.Run(string(mode)+"/"+fac.Name, func(t *testing.T) {
 				dir := t.TempDir()
 				synctest.Test(t, func(t *testing.T) {
@@ -33,7 +32,7 @@ func TestThroughCoord(t *testing.T) {
 						t.Fatal(err)
 					}
 					defer base.Close()
-					procs, err := testcluster.New(base, 3, coord.Config{})
+					procs, err := plugintest.NewCluster(base, 3, coord.Config{})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -98,7 +97,7 @@ func TestThroughCoord(t *testing.T) {
 					if left := stored(t, base); len(left) != 0 {
 						t.Errorf("expired entries left in storage: %v", left)
 					}
-					if err := testcluster.Close(procs); err != nil {
+					if err := procs.Close(); err != nil {
 						t.Error(err)
 					}
 					var swept uint64

@@ -14,19 +14,17 @@ import (
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/driver/mem"
 	"github.com/s3coord/coord/internal/faultstore"
+	"github.com/s3coord/coord/plugin"
+	"github.com/s3coord/coord/plugin/internal/plugintest"
 	"github.com/s3coord/coord/plugin/ttl"
 )
 
-// flipTTL returns every Get with one bit flipped in the first digit of the
-// entry's ttl ('3' to '1'): a damaged response that still decodes.
-type flipTTL struct{ driver.Store }
-
-func (f flipTTL) Get(ctx context.Context, key string) (driver.Object, error) {
-	obj, err := f.Store.Get(ctx, key)
-	if err == nil {
-		obj.Data = bytes.Replace(obj.Data, []byte(`"ttl":3`), []byte(`"ttl":1`), 1)
-	}
-	return obj, err
+// flipTTL damages an entry read (a faultstore Got hook): one bit flipped
+// in the first digit of the entry's ttl ('3' to '1'), a damaged response
+// that still decodes.
+func flipTTL(_ string, obj driver.Object) driver.Object {
+	obj.Data = bytes.Replace(obj.Data, []byte(`"ttl":3`), []byte(`"ttl":1`), 1)
+	return obj
 }
 
 // A sweeper whose reads come back with a flipped bit in the ttl (1h read
@@ -36,7 +34,9 @@ func TestDamagedTTLIsNotSweptEarly(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		base := mem.New(mem.Options{})
 		mustPut(t, newTTL(t, base, ttl.Options{}), "a", "1", time.Hour)
-		sweeper := newTTL(t, flipTTL{base}, ttl.Options{})
+		view := faultstore.New(base, 0)
+		view.SetHooks(faultstore.Hooks{Got: flipTTL})
+		sweeper := newTTL(t, view, ttl.Options{})
 		ctx := context.Background()
 		for range 40 {
 			time.Sleep(time.Minute)
@@ -65,28 +65,29 @@ func TestDamagedTTLIsNotSweptEarly(t *testing.T) {
 	})
 }
 
-// judge is a store that fails the test when an entry is removed by a
-// conditional delete before it expired by the server's clock (the store's
-// modification time plus the ttl the test put it with).
+// judge fails the test when an entry of base is removed by a conditional
+// delete before it expired by the server's clock (the store's
+// modification time plus the ttl the test put it with): a faultstore
+// Before hook, which sees the deletes that are sent.
 type judge struct {
-	driver.Store
-	t   *testing.T
-	mu  sync.Mutex
-	ttl map[string]time.Duration // entry key -> ttl of its current Put
+	base driver.Store
+	t    *testing.T
+	mu   sync.Mutex
+	ttl  map[string]time.Duration // entry key -> ttl of its current Put
 }
 
-func (j *judge) Delete(ctx context.Context, key string, cond driver.Condition) error {
-	if v, ok := cond.Match(); ok {
+func (j *judge) before(ctx context.Context, c faultstore.Call) error {
+	if v, ok := c.Cond.Match(); ok && c.Op == faultstore.OpDelete {
 		j.mu.Lock()
-		d := j.ttl[key]
+		d := j.ttl[c.Key]
 		j.mu.Unlock()
-		if obj, err := j.Store.Get(ctx, key); err == nil && obj.Version == v {
+		if obj, err := j.base.Get(ctx, c.Key); err == nil && obj.Version == v {
 			if early := time.Until(obj.Modified.Add(d)); early > 0 {
-				j.t.Errorf("%s swept %v before it expired", key, early)
+				j.t.Errorf("%s swept %v before it expired", c.Key, early)
 			}
 		}
 	}
-	return j.Store.Delete(ctx, key, cond)
+	return nil
 }
 
 // Random faults on the sweepers (damaged reads, 409s, ambiguous writes,
@@ -97,13 +98,12 @@ func TestRandomFaultsNeverSweepEarly(t *testing.T) {
 	for seed := uint64(1); seed <= 8; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				j := &judge{Store: mem.New(mem.Options{}), t: t, ttl: map[string]time.Duration{}}
+				j := &judge{base: mem.New(mem.Options{}), t: t, ttl: map[string]time.Duration{}}
 				rng := rand.New(rand.NewPCG(seed, 7))
-				skewed := func() func() time.Time {
-					off := time.Duration(rng.Int64N(int64(6*time.Hour))) - 3*time.Hour
-					return func() time.Time { return time.Now().Add(off) }
+				skewed := func() plugin.Clock {
+					return plugintest.Skewed(time.Duration(rng.Int64N(int64(6*time.Hour))) - 3*time.Hour)
 				}
-				writer := newTTL(t, j, ttl.Options{Now: skewed()})
+				writer := newTTL(t, j.base, ttl.Options{Clock: skewed()})
 				ctx, cancel := context.WithCancel(context.Background())
 				var wg sync.WaitGroup
 				wrng := rand.New(rand.NewPCG(seed, 8)) // the writer's own
@@ -122,12 +122,13 @@ func TestRandomFaultsNeverSweepEarly(t *testing.T) {
 				})
 				var sweepers []*ttl.Store
 				for epoch := uint64(1); epoch <= 6; epoch++ {
-					view := faultstore.New(j, seed*10+epoch)
+					view := faultstore.New(j.base, seed*10+epoch)
+					view.SetHooks(faultstore.Hooks{Before: j.before})
 					view.Set(faultstore.Faults{
 						RequestDelay: faultstore.Delay{Max: 100 * time.Millisecond}, ErrorRate: 0.1, ConflictRate: 0.2,
 						AmbiguousRate: 0.3, CorruptRate: 0.4,
 					})
-					s := newTTL(t, view, ttl.Options{Interval: time.Second, Grace: 10 * time.Millisecond, Now: skewed()})
+					s := newTTL(t, view, ttl.Options{Interval: time.Second, Grace: 10 * time.Millisecond, Clock: skewed()})
 					sweepers = append(sweepers, s)
 					wg.Go(func() {
 						for ctx.Err() == nil {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/plugin"
-	"github.com/s3coord/coord/plugin/internal/realstore"
+	"github.com/s3coord/coord/plugin/internal/plugintest"
 	"github.com/s3coord/coord/plugin/ttl"
 )
 
@@ -27,7 +27,7 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 // TestMinIO runs the ttl store on a real MinIO server (no conditional
 // delete: the sweeper's tombstone fallback) in real time.
 func TestMinIO(t *testing.T) {
-	st := realstore.MinIO(t)
+	st := plugintest.MinIO(t)
 	if st.Capabilities().ConditionalDelete {
 		t.Fatal("MinIO claims conditional delete; this test covers the fallback")
 	}

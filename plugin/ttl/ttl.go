@@ -72,6 +72,7 @@ import (
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/internal/deadline"
 	"github.com/s3coord/coord/plugin"
+	"github.com/s3coord/coord/plugin/internal/clock"
 	"github.com/s3coord/coord/plugin/internal/fence"
 	"github.com/s3coord/coord/plugin/internal/nonce"
 	"github.com/s3coord/coord/plugin/internal/sealed"
@@ -109,7 +110,14 @@ type Options struct {
 	// ClockSkew is how far a reader's clock may lag the server's without
 	// Get returning an expired entry (default 1s).
 	ClockSkew time.Duration
-	// Now is the reader's clock for Get (default time.Now).
+	// Clock is this process's clock: a reader's for Get, a writer's for
+	// the expiry it records (default: the time package). A Hub's
+	// Config.Clock can be passed as is (plugin.Clock).
+	Clock plugin.Clock
+	// Now is the older form of Clock.Now, read only when Clock is nil;
+	// set Clock instead. coord is before 1.0, so there is no deprecation
+	// period: Now is removed once the simulation (internal/sim) and the
+	// benchmark (cmd/bench) pass Clock.
 	Now func() time.Time
 	// Rand is the source of the random parts of ids and nonces (default
 	// crypto/rand). Give a seeded reader (math/rand/v2.ChaCha8) only to
@@ -205,9 +213,7 @@ func New(store driver.Store, prefix string, opts Options) (*Store, error) {
 	if opts.ClockSkew <= 0 {
 		opts.ClockSkew = DefaultClockSkew
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
+	opts.Clock = clock.Of(opts.Clock, opts.Now)
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = DefaultRequestTimeout
 	}
@@ -238,7 +244,7 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, ttl time.Dura
 	if err != nil {
 		return err
 	}
-	data, err := sealed.Seal(record{Value: value, TTL: int64(ttl), WriterExpiry: s.opts.Now().Add(ttl), Nonce: s.rand.Hex()})
+	data, err := sealed.Seal(record{Value: value, TTL: int64(ttl), WriterExpiry: s.opts.Clock.Now().Add(ttl), Nonce: s.rand.Hex()})
 	if err != nil {
 		return err
 	}
@@ -266,7 +272,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if r.Tombstone {
 		return nil, driver.Wrap("get", k, driver.ErrNotFound, nil)
 	}
-	if !s.opts.Now().Add(s.opts.ClockSkew).Before(expiry(obj.Modified, r)) {
+	if !s.opts.Clock.Now().Add(s.opts.ClockSkew).Before(expiry(obj.Modified, r)) {
 		s.expired.Add(1)
 		return nil, driver.Wrap("get", k, driver.ErrNotFound, errExpired)
 	}

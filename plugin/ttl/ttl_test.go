@@ -11,33 +11,16 @@ import (
 	"time"
 
 	"github.com/s3coord/coord/driver"
+	"github.com/s3coord/coord/driver/mem"
+	"github.com/s3coord/coord/internal/faultstore"
 	"github.com/s3coord/coord/plugin"
-	"github.com/s3coord/coord/plugin/internal/teststore"
+	"github.com/s3coord/coord/plugin/internal/plugintest"
 	"github.com/s3coord/coord/plugin/ttl"
 )
 
 const prefix = "app/ttl/"
 
-func term(epoch uint64) plugin.Term {
-	return plugin.Term{Namespace: "default", Plugin: "ttl", Leader: fmt.Sprintf("w%d", epoch), Epoch: epoch, Mode: "global"}
-}
-
-// eachStore runs f in a synctest bubble once per store kind.
-func eachStore(t *testing.T, f func(t *testing.T, st driver.Store)) {
-	for _, fac := range teststore.Factories() {
-		t.Run(fac.Name, func(t *testing.T) {
-			dir := t.TempDir()
-			synctest.Test(t, func(t *testing.T) {
-				st, err := fac.New(dir)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer st.Close()
-				f(t, st)
-			})
-		})
-	}
-}
+func term(epoch uint64) plugin.Term { return plugintest.Term("ttl", epoch) }
 
 func newTTL(t *testing.T, st driver.Store, opts ttl.Options) *ttl.Store {
 	t.Helper()
@@ -77,7 +60,7 @@ func stored(t *testing.T, st driver.Store) []string {
 }
 
 func TestGetHidesExpired(t *testing.T) {
-	eachStore(t, func(t *testing.T, st driver.Store) {
+	plugintest.EachStore(t, func(t *testing.T, st driver.Store) {
 		ctx := context.Background()
 		s := newTTL(t, st, ttl.Options{})
 		mustPut(t, s, "a", "1", 10*time.Second)
@@ -108,10 +91,10 @@ func TestGetHidesExpired(t *testing.T) {
 // A reader whose clock lags the server's by less than ClockSkew never sees
 // an entry that has expired by the server's clock.
 func TestGetWithLaggingReaderClock(t *testing.T) {
-	eachStore(t, func(t *testing.T, st driver.Store) {
+	plugintest.EachStore(t, func(t *testing.T, st driver.Store) {
 		ctx := context.Background()
 		lag := 900 * time.Millisecond
-		reader := newTTL(t, st, ttl.Options{Now: func() time.Time { return time.Now().Add(-lag) }})
+		reader := newTTL(t, st, ttl.Options{Clock: plugintest.Skewed(-lag)})
 		writer := newTTL(t, st, ttl.Options{})
 		mustPut(t, writer, "a", "1", 10*time.Second)
 		time.Sleep(10 * time.Second) // expired by server time
@@ -121,8 +104,26 @@ func TestGetWithLaggingReaderClock(t *testing.T) {
 	})
 }
 
+// Get judges expiry on Options.Clock: a reader whose clock runs ahead
+// hides an entry early.
+func TestGetOnTheGivenClock(t *testing.T) {
+	plugintest.EachStore(t, func(t *testing.T, st driver.Store) {
+		ctx := context.Background()
+		ahead := newTTL(t, st, ttl.Options{Clock: plugintest.Skewed(5 * time.Second)})
+		writer := newTTL(t, st, ttl.Options{})
+		mustPut(t, writer, "a", "1", 10*time.Second)
+		time.Sleep(5 * time.Second)
+		if _, err := writer.Get(ctx, "a"); err != nil {
+			t.Fatalf("Get at 5s of 10s on the true clock: %v", err)
+		}
+		if _, err := ahead.Get(ctx, "a"); !errors.Is(err, driver.ErrNotFound) {
+			t.Fatalf("Get at 5s of 10s on a clock 5s ahead (ClockSkew 1s) = %v, want ErrNotFound", err)
+		}
+	})
+}
+
 func TestSweepDeletesOnlyExpired(t *testing.T) {
-	eachStore(t, func(t *testing.T, st driver.Store) {
+	plugintest.EachStore(t, func(t *testing.T, st driver.Store) {
 		ctx := context.Background()
 		s := newTTL(t, st, ttl.Options{})
 		mustPut(t, s, "short", "1", 10*time.Second)
@@ -156,7 +157,7 @@ func TestSweepDeletesOnlyExpired(t *testing.T) {
 }
 
 func TestSweepIsBounded(t *testing.T) {
-	eachStore(t, func(t *testing.T, st driver.Store) {
+	plugintest.EachStore(t, func(t *testing.T, st driver.Store) {
 		ctx := context.Background()
 		s := newTTL(t, st, ttl.Options{BatchSize: 10})
 		for i := range 25 {
@@ -181,9 +182,9 @@ func TestSweepIsBounded(t *testing.T) {
 // was paused while the entry was written again and a new leader took over,
 // must not delete the fresh entry when it wakes up.
 func TestStaleSweeperNeverDeletesReputEntry(t *testing.T) {
-	eachStore(t, func(t *testing.T, base driver.Store) {
+	plugintest.EachStore(t, func(t *testing.T, base driver.Store) {
 		ctx := context.Background()
-		st := teststore.NewHooked(base)
+		st := faultstore.New(base, 0)
 		old := newTTL(t, st, ttl.Options{})
 		mustPut(t, old, "a", "old", time.Second)
 		mustPut(t, old, "b", "old", time.Second)
@@ -192,13 +193,13 @@ func TestStaleSweeperNeverDeletesReputEntry(t *testing.T) {
 		paused := make(chan struct{})
 		resume := make(chan struct{})
 		var once atomic.Bool
-		st.SetBefore(func(ctx context.Context, op teststore.Op, key string) error {
-			if (op == teststore.OpDelete || (op == teststore.OpPut && strings.Contains(key, "entries/"))) && once.CompareAndSwap(false, true) {
+		st.SetHooks(faultstore.Hooks{Before: func(_ context.Context, c faultstore.Call) error {
+			if (c.Op == faultstore.OpDelete || (c.Op == faultstore.OpPut && strings.Contains(c.Key, "entries/"))) && once.CompareAndSwap(false, true) {
 				close(paused)
 				<-resume
 			}
 			return nil
-		})
+		}})
 		done := make(chan error, 1)
 		go func() { done <- old.Tick(ctx, term(1)) }()
 		<-paused // epoch 1 is about to delete "a"
@@ -244,8 +245,8 @@ func TestStaleSweeperNeverDeletesReputEntry(t *testing.T) {
 // A sweeper whose leadership ends stops between two deletes, and the next
 // leader finishes the work.
 func TestSweeperStopsMidBatchAndResumesAfterFailover(t *testing.T) {
-	eachStore(t, func(t *testing.T, base driver.Store) {
-		st := teststore.NewHooked(base)
+	plugintest.EachStore(t, func(t *testing.T, base driver.Store) {
+		st := faultstore.New(base, 0)
 		s1 := newTTL(t, st, ttl.Options{})
 		for i := range 10 {
 			mustPut(t, s1, fmt.Sprintf("k%d", i), "v", time.Second)
@@ -253,14 +254,14 @@ func TestSweeperStopsMidBatchAndResumesAfterFailover(t *testing.T) {
 		time.Sleep(time.Minute)
 		ctx, cancel := context.WithCancel(context.Background())
 		var writes atomic.Int32
-		st.SetBefore(func(_ context.Context, op teststore.Op, key string) error {
-			if strings.Contains(key, "entries/") && (op == teststore.OpDelete || op == teststore.OpPut) {
+		st.SetHooks(faultstore.Hooks{Before: func(_ context.Context, c faultstore.Call) error {
+			if strings.Contains(c.Key, "entries/") && (c.Op == faultstore.OpDelete || c.Op == faultstore.OpPut) {
 				if writes.Add(1) == 4 {
 					cancel() // leadership lost while the 4th delete is in flight
 				}
 			}
 			return nil
-		})
+		}})
 		if err := s1.Tick(ctx, term(1)); !errors.Is(err, context.Canceled) {
 			t.Fatalf("Tick = %v, want context.Canceled", err)
 		}
@@ -288,7 +289,7 @@ func TestSweeperStopsMidBatchAndResumesAfterFailover(t *testing.T) {
 // simulated hour at default settings, with 100 live entries.
 func TestRequestsPerHour(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		st, _ := teststore.Factories()[0].New("")
+		st := mem.New(mem.Options{})
 		s := newTTL(t, st, ttl.Options{})
 		for i := range 100 {
 			mustPut(t, s, fmt.Sprintf("k%03d", i), "v", 24*time.Hour)
