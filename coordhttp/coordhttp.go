@@ -46,7 +46,18 @@ type Options struct {
 	// MaxAge is how long a snapshot is served before the store is read
 	// again. Default DefaultMaxAge; negative: read on every request.
 	MaxAge time.Duration
+	// StoreURL is the store's URL (storeurl), shown as its scheme,
+	// bucket, prefix, host or endpoint and region. A URL that carries
+	// credentials, or does not parse, is never shown. Empty: the page
+	// says the store is not configured.
+	StoreURL string
+	// Timeline is the span of the leadership timeline. Default
+	// DefaultTimeline.
+	Timeline time.Duration
 }
+
+// DefaultTimeline is the default span of the page's leadership timeline.
+const DefaultTimeline = 15 * time.Minute
 
 // Page is the document served at status.json.
 type Page struct {
@@ -56,6 +67,17 @@ type Page struct {
 	// namespace ones first, then per-plugin ones, each group in order of
 	// namespace and plugin.
 	Coordinators []Status `json:"coordinators"`
+	// Store is where the records live (Options.StoreURL), never
+	// credentials; Settings the Hub's settings in force; StoreCheck the
+	// Hub's store check (coord.Hub.StoreCheck).
+	Store      StoreInfo `json:"store"`
+	Settings   Settings  `json:"settings"`
+	StoreCheck string    `json:"store_check"`
+	// Plugins are the plugins subscribed in this process with their
+	// holders, and History the last leadership changes this process saw
+	// (coord.Hub.History): both from memory, no storage request.
+	Plugins []PluginView `json:"plugins"`
+	History []Change     `json:"history"`
 }
 
 // Handler serves a Hub's status. Create it with New.
@@ -66,6 +88,8 @@ type Handler struct {
 
 	mu   sync.Mutex // held while reading, so concurrent requests share one read
 	page *Page
+	// good is, per coordinator, the leader of its last successful read.
+	good map[string]LastKnown
 }
 
 // New returns a Handler over hub. It serves GET / (HTML), GET
@@ -82,7 +106,10 @@ func New(hub *coord.Hub, opts Options) *Handler {
 	if opts.MaxAge == 0 {
 		opts.MaxAge = DefaultMaxAge
 	}
-	h := &Handler{hub: hub, opts: opts, mux: http.NewServeMux()}
+	if opts.Timeline <= 0 {
+		opts.Timeline = DefaultTimeline
+	}
+	h := &Handler{hub: hub, opts: opts, mux: http.NewServeMux(), good: map[string]LastKnown{}}
 	h.mux.HandleFunc("GET /{$}", h.serveHTML)
 	h.mux.HandleFunc("GET /status.json", h.serveJSON)
 	h.mux.HandleFunc("GET /healthz", h.serveHealth(false))
@@ -106,23 +133,65 @@ func (h *Handler) Snapshot(ctx context.Context) Page {
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.opts.Timeout)
 	defer cancel()
-	page := Page{Generated: time.Now(), Coordinators: []Status{}}
+	cfg := h.hub.Config()
+	hist := h.hub.History()
+	page := Page{
+		Generated: time.Now(), Coordinators: []Status{},
+		Store: storeInfo(h.opts.StoreURL, cfg.Root), Settings: settings(cfg), StoreCheck: h.hub.StoreCheck().State,
+		History: changes(hist),
+	}
+	selfID := map[string]string{}
 	for _, c := range sortCoordinators(h.hub.Coordinators()) {
+		selfID[c.Namespace()] = c.WorkerID()
 		st, err := c.Status(ctx)
 		s := FromStatus(st)
+		now := cfg.Clock.Now()
 		if err != nil {
 			s.Error = err.Error()
 			if s.Metrics == nil { // Status gives up before filling metrics
 				m := fromMetrics(c.Metrics())
 				s.Metrics = &m
 			}
+			s.WorkersUnknown = !cfg.DisableMembership && st.ServerTime.IsZero()
+			if st.Leader.Version == "" && st.Leader.Corrupt == nil { // the lease itself was not read
+				s.LeaderState, s.HasLeader = LeaderUnknown, false
+				s.LastKnown = h.lastKnown(c, hist, now)
+			}
+		} else if s.HasLeader {
+			h.good[coordKey(c)] = LastKnown{ID: s.Leader.ID, Epoch: s.Leader.Epoch, SeenAt: now, Source: "read"}
+		} else {
+			delete(h.good, coordKey(c))
 		}
 		page.Coordinators = append(page.Coordinators, s)
 	}
+	page.Plugins = pluginViews(h.hub, hist, func(ns string) string {
+		if id, ok := selfID[ns]; ok {
+			return id
+		}
+		return cfg.WorkerID
+	})
+	sortViews(page.Plugins)
 	if ctx.Err() == nil { // a page cut short by the caller is not shared
 		h.page = &page
 	}
 	return page
+}
+
+// lastKnown is who led coordinator c's election when last known: this
+// process if it leads now (until its renew deadline), else the later of
+// the last successful read and the last change in the history.
+func (h *Handler) lastKnown(c *coord.Coordinator, hist []coord.HistoryEntry, now time.Time) *LastKnown {
+	if c.IsLeader() {
+		return &LastKnown{ID: c.WorkerID(), Epoch: c.Epoch(), SeenAt: now, Source: "self"}
+	}
+	lk, ok := h.good[coordKey(c)]
+	if e, found := lastFromHistory(c, hist); found && e.To != "" && (!ok || e.At.After(lk.SeenAt)) {
+		lk, ok = LastKnown{ID: e.To, Epoch: c.Epoch(), SeenAt: e.At, Source: "history"}, true
+	}
+	if !ok {
+		return nil
+	}
+	return &lk
 }
 
 // sortCoordinators orders namespace coordinators first, then per-plugin
@@ -155,6 +224,20 @@ var pageSource string
 var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 	"seconds": formatSeconds,
 	"clock":   clockText,
+	"ago": func(now time.Time, t any) string {
+		var at time.Time
+		switch t := t.(type) {
+		case time.Time:
+			at = t
+		case *time.Time:
+			if t == nil {
+				return ""
+			}
+			at = *t
+		}
+		return formatSeconds(max(0, now.Sub(at)).Seconds()) + " ago"
+	},
+	"add": func(a, b int) int { return a + b },
 	"yesno": func(b bool) string {
 		if b {
 			return "yes"
@@ -171,11 +254,21 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 
 type pageData struct {
 	Page
-	Refresh int // seconds; 0: none
+	Refresh  int // seconds; 0: none
+	Timeline Timeline
+	Now      time.Time // the Hub's Clock
+	Outage   bool      // some coordinator's status could not be read
+	// TimelineSeconds is the timeline's span.
+	TimelineSeconds float64
 }
 
 func (h *Handler) serveHTML(w http.ResponseWriter, r *http.Request) {
-	data := pageData{Page: h.Snapshot(r.Context())}
+	data := pageData{Page: h.Snapshot(r.Context()), Now: h.hub.Config().Clock.Now()}
+	data.Timeline = timeline(data.Plugins, data.History, data.Now, h.opts.Timeline)
+	data.TimelineSeconds = h.opts.Timeline.Seconds()
+	for _, c := range data.Coordinators {
+		data.Outage = data.Outage || c.Error != ""
+	}
 	if h.opts.Refresh > 0 {
 		data.Refresh = max(1, int(h.opts.Refresh.Round(time.Second)/time.Second))
 	}

@@ -130,7 +130,14 @@ type section struct {
 type parsedPage struct {
 	title, refresh, jsonLink string
 	sections                 []*section
+	outage                   string
+	store, settings          map[string]string            // data-store, data-setting -> text
+	plugins                  map[string]map[string]string // data-plugin-view -> data-col -> text
+	bars                     []bar                        // timeline
 }
+
+// bar is one rect of the timeline.
+type bar struct{ plugin, holder, epoch, title string }
 
 func parseHTML(t *testing.T, r io.Reader) parsedPage {
 	t.Helper()
@@ -138,14 +145,34 @@ func parseHTML(t *testing.T, r io.Reader) parsedPage {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var p parsedPage
+	p := parsedPage{store: map[string]string{}, settings: map[string]string{}, plugins: map[string]map[string]string{}}
 	var cur *section
+	var row map[string]string
+	var group string
 	var walk func(n *html.Node)
 	walk = func(n *html.Node) {
 		if n.Type == html.ElementNode {
 			a := attrs(n)
+			squash := func() string { return strings.Join(strings.Fields(text(n)), " ") }
 			switch {
-			case n.Data == "title":
+			case a["data-store"] != "":
+				p.store[a["data-store"]] = squash()
+			case a["data-setting"] != "":
+				p.settings[a["data-setting"]] = squash()
+			case a["data-plugin-view"] != "":
+				row = map[string]string{}
+				p.plugins[a["data-plugin-view"]] = row
+			case a["data-col"] != "" && row != nil:
+				row[a["data-col"]] = squash()
+			case a["data-timeline-plugin"] != "":
+				group = a["data-timeline-plugin"]
+			case n.Data == "rect" && group != "":
+				p.bars = append(p.bars, bar{plugin: group, holder: a["data-holder"], epoch: a["data-epoch"], title: squash()})
+			case a["data-field"] == "outage":
+				p.outage = squash()
+			}
+			switch {
+			case n.Data == "title" && n.Parent != nil && n.Parent.Data == "head":
 				p.title = text(n)
 			case n.Data == "meta" && a["http-equiv"] == "refresh":
 				p.refresh = a["content"]

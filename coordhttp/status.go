@@ -25,13 +25,21 @@ type Status struct {
 	// when the store reports modification times, whose last write is no
 	// older (on the store's clock) than its lease duration. See
 	// HasLeader.
-	HasLeader bool  `json:"has_leader"`
-	Leader    Lease `json:"leader"`
+	HasLeader bool `json:"has_leader"`
+	// LeaderState is LeaderHeld, LeaderNone or LeaderUnknown: unknown when
+	// the lease could not be read, never "none" then. LastKnown says who
+	// led when last known.
+	LeaderState string     `json:"leader_state"`
+	LastKnown   *LastKnown `json:"last_known,omitempty"`
+	Leader      Lease      `json:"leader"`
 	// LeaseAgeSeconds is the store's time minus the lease's last write,
 	// when the store reports both.
 	LeaseAgeSeconds *float64   `json:"lease_age_seconds,omitempty"`
 	ServerTime      *time.Time `json:"server_time,omitempty"`
 	Workers         []Worker   `json:"workers"`
+	// WorkersUnknown: the workers could not be listed (Workers is empty
+	// for that reason, not because none is active).
+	WorkersUnknown bool `json:"workers_unknown,omitempty"`
 	// Plugins are the subscribed plugins of a Global coordinator, or
 	// every plugin with records in the namespace (ReadStatus).
 	Plugins []Plugin `json:"plugins"`
@@ -115,6 +123,10 @@ func FromStatus(st coord.Status) Status {
 		IsLeader: st.IsLeader, Leader: fromLease(st.Leader),
 		HasLeader: HasLeader(st.Leader, st.LeaseAge),
 		Workers:   fromWorkers(st.Workers), Plugins: []Plugin{},
+	}
+	out.LeaderState = LeaderNone
+	if out.HasLeader {
+		out.LeaderState = LeaderHeld
 	}
 	if !st.Leader.Modified.IsZero() && !st.ServerTime.IsZero() {
 		age := st.LeaseAge.Seconds()

@@ -1,0 +1,305 @@
+package coordhttp
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/s3coord/coord"
+	"github.com/s3coord/coord/storeurl"
+)
+
+// Leader states (Status.LeaderState).
+const (
+	LeaderHeld    = "held"    // the lease names a live holder (HasLeader)
+	LeaderNone    = "none"    // the lease was read: nobody holds it
+	LeaderUnknown = "unknown" // the lease could not be read (see LastKnown)
+)
+
+// LastKnown is the last leader this process knew of when the store
+// cannot be read now.
+type LastKnown struct {
+	ID    string `json:"id"`
+	Epoch uint64 `json:"epoch"`
+	// SeenAt is when it was known to lead (the Hub's Clock).
+	SeenAt time.Time `json:"seen_at"`
+	// Source: "self" (this process leads until its renew deadline),
+	// "read" (the last status read that succeeded), "history" (the last
+	// leader change this process saw, Hub.History).
+	Source string `json:"source"`
+}
+
+// StoreInfo describes the store from Options.StoreURL: where coord's
+// records live, never how to get in. Credentials cannot appear: a URL
+// that carries any (or does not parse) is not shown at all.
+type StoreInfo struct {
+	Scheme   string `json:"scheme,omitempty"`
+	Bucket   string `json:"bucket,omitempty"`
+	Prefix   string `json:"prefix,omitempty"`
+	Host     string `json:"host,omitempty"`
+	Endpoint string `json:"endpoint,omitempty"`
+	Region   string `json:"region,omitempty"`
+	Path     string `json:"path,omitempty"`
+	// Root is Config.Root: the key prefix of coord's records within the
+	// store (after Prefix).
+	Root string `json:"root"`
+	// Note explains what is not shown ("" when the URL is shown).
+	Note string `json:"note,omitempty"`
+}
+
+func storeInfo(raw, root string) StoreInfo {
+	info := StoreInfo{Root: root}
+	if raw == "" {
+		info.Note = "not configured (coordhttp.Options.StoreURL)"
+		return info
+	}
+	spec, err := storeurl.Parse(raw)
+	if err != nil {
+		// Never echo the URL or the parser's message: either may quote a
+		// secret put where it does not belong.
+		info.Note = "not shown: the configured store URL is not a valid store URL (URLs must not carry credentials)"
+		return info
+	}
+	info.Scheme, info.Bucket, info.Prefix, info.Host = spec.Scheme, spec.Bucket, spec.Prefix, spec.Host
+	info.Endpoint, info.Region, info.Path = spec.Endpoint, spec.Region, spec.Path
+	return info
+}
+
+// Settings are the Hub's settings in force (coord.Hub.Config).
+type Settings struct {
+	HeartbeatIntervalSeconds float64           `json:"heartbeat_interval_seconds"`
+	HeartbeatJitterSeconds   float64           `json:"heartbeat_jitter_seconds"`
+	LeaseTimeoutSeconds      float64           `json:"lease_timeout_seconds"`
+	RenewDeadlineSeconds     float64           `json:"renew_deadline_seconds"`
+	WorkerTimeoutSeconds     float64           `json:"worker_timeout_seconds"`
+	HeartbeatBoundSeconds    float64           `json:"heartbeat_bound_seconds"`
+	DisableMembership        bool              `json:"disable_membership"`
+	SkipStoreCheck           bool              `json:"skip_store_check"`
+	Diagnostics              bool              `json:"diagnostics"`
+	Root                     string            `json:"root"`
+	WorkerID                 string            `json:"worker_id,omitempty"`
+	WorkerMeta               map[string]string `json:"worker_meta,omitempty"`
+}
+
+func settings(cfg coord.Config) Settings {
+	return Settings{
+		HeartbeatIntervalSeconds: cfg.HeartbeatInterval.Seconds(), HeartbeatJitterSeconds: cfg.HeartbeatJitter.Seconds(),
+		LeaseTimeoutSeconds: cfg.LeaseTimeout.Seconds(), RenewDeadlineSeconds: cfg.RenewDeadline.Seconds(),
+		WorkerTimeoutSeconds: cfg.WorkerTimeout.Seconds(), HeartbeatBoundSeconds: HeartbeatBound(cfg).Seconds(),
+		DisableMembership: cfg.DisableMembership, SkipStoreCheck: cfg.SkipStoreCheck, Diagnostics: cfg.Diagnostics,
+		Root: cfg.Root, WorkerID: cfg.WorkerID, WorkerMeta: cfg.WorkerMeta,
+	}
+}
+
+// PluginView is one plugin subscribed in this process: who leads it as
+// far as this process knows (from its own leadership and the records it
+// reads anyway; no request), and since when.
+type PluginView struct {
+	Namespace string `json:"namespace"`
+	Plugin    string `json:"plugin"`
+	Mode      string `json:"mode"`
+	FellBack  bool   `json:"fell_back,omitempty"`
+	// LeadingHere: this process leads the plugin now.
+	LeadingHere bool `json:"leading_here"`
+	// Holder is the leader's worker id ("" when none is known).
+	Holder string `json:"holder"`
+	Epoch  uint64 `json:"epoch"`
+	// Since is when this process saw the holder take over (nil: not seen
+	// in the kept history).
+	Since *time.Time `json:"since,omitempty"`
+}
+
+// Change is one leadership change of a plugin (coord.HistoryEntry).
+type Change struct {
+	At        time.Time `json:"at"`
+	Namespace string    `json:"namespace"`
+	Plugin    string    `json:"plugin"`
+	From      string    `json:"from"`
+	To        string    `json:"to"`
+	Epoch     uint64    `json:"epoch"`
+	Self      bool      `json:"self,omitempty"`
+}
+
+func pluginViews(hub *coord.Hub, hist []coord.HistoryEntry, self func(ns string) string) []PluginView {
+	out := []PluginView{}
+	for _, pl := range hub.Leadership() {
+		v := PluginView{Namespace: pl.Namespace, Plugin: pl.Plugin, Mode: string(pl.Mode), FellBack: pl.FellBack, LeadingHere: pl.Leading}
+		for i := len(hist) - 1; i >= 0; i-- {
+			e := hist[i]
+			if e.Namespace == pl.Namespace && e.Plugin == pl.Plugin {
+				v.Holder, v.Epoch = e.To, e.Epoch
+				at := e.At
+				v.Since = &at
+				break
+			}
+		}
+		if pl.Leading {
+			if id := self(pl.Namespace); v.Holder != id {
+				v.Holder, v.Since = id, nil
+			}
+			v.Epoch = pl.Epoch
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func changes(hist []coord.HistoryEntry) []Change {
+	out := make([]Change, 0, len(hist))
+	for _, e := range hist {
+		out = append(out, Change{At: e.At, Namespace: e.Namespace, Plugin: e.Plugin, From: e.From, To: e.To, Epoch: e.Epoch, Self: e.Self})
+	}
+	return out
+}
+
+// lastFromHistory is the last leader seen for any plugin that coordinator
+// c runs (its namespace's in Global mode).
+func lastFromHistory(c *coord.Coordinator, hist []coord.HistoryEntry) (coord.HistoryEntry, bool) {
+	for i := len(hist) - 1; i >= 0; i-- {
+		e := hist[i]
+		if e.Namespace == c.Namespace() && (c.Mode() == coord.Global || e.Plugin == c.Plugin()) {
+			return e, true
+		}
+	}
+	return coord.HistoryEntry{}, false
+}
+
+func coordKey(c *coord.Coordinator) string {
+	return string(c.Mode()) + "\x00" + c.Namespace() + "\x00" + c.Plugin()
+}
+
+// Timeline is the SVG drawing of a Page's history: one row per plugin,
+// one bar per holder.
+type Timeline struct {
+	Width, Height int
+	Rows          []TimelineRow
+	Ticks         []TimelineTick
+	Start, End    time.Time
+}
+
+// TimelineRow is one plugin's row.
+type TimelineRow struct {
+	Label string
+	Y     int
+	Bars  []TimelineBar
+}
+
+// TimelineBar is one holder's time.
+type TimelineBar struct {
+	X, Width            int
+	Holder              string // "" for no leader
+	Epoch               uint64
+	Self                bool
+	Color, Title, Label string
+}
+
+// TimelineTick is a time mark on the axis.
+type TimelineTick struct {
+	X     int
+	Label string
+}
+
+const (
+	timelineLabelWidth = 170
+	timelineBarsWidth  = 620
+	timelineRowHeight  = 26
+)
+
+var palette = []string{"#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#edc948", "#76b7b2", "#ff9da7", "#9c755f"}
+
+// timeline draws the changes of the plugins in views over [end-window, end].
+func timeline(views []PluginView, hist []Change, end time.Time, window time.Duration) Timeline {
+	start := end.Add(-window)
+	tl := Timeline{Width: timelineLabelWidth + timelineBarsWidth + 10, Start: start, End: end}
+	x := func(t time.Time) int {
+		f := float64(t.Sub(start)) / float64(window)
+		return timelineLabelWidth + int(max(0, min(1, f))*timelineBarsWidth)
+	}
+	var holders []string
+	for _, e := range hist {
+		if e.To != "" && !slices.Contains(holders, e.To) {
+			holders = append(holders, e.To)
+		}
+	}
+	slices.Sort(holders)
+	color := func(id string) string {
+		if id == "" {
+			return "#e8e8e8"
+		}
+		return palette[slices.Index(holders, id)%len(palette)]
+	}
+	for i, v := range views {
+		row := TimelineRow{Label: v.Namespace + " / " + v.Plugin, Y: 8 + i*timelineRowHeight}
+		var es []Change
+		for _, e := range hist {
+			if e.Namespace == v.Namespace && e.Plugin == v.Plugin {
+				es = append(es, e)
+			}
+		}
+		for j, e := range es {
+			to := end
+			if j+1 < len(es) {
+				to = es[j+1].At
+			}
+			if !to.After(start) {
+				continue
+			}
+			from := e.At
+			if from.Before(start) {
+				from = start
+			}
+			b := TimelineBar{X: x(from), Holder: e.To, Epoch: e.Epoch, Self: e.Self, Color: color(e.To)}
+			b.Width = max(2, x(to)-b.X)
+			who := e.To
+			if who == "" {
+				who = "no leader"
+			}
+			b.Title = who + " from " + clockText(e.At) + " until " + clockText(to)
+			if e.To != "" {
+				b.Title += " (epoch " + uitoa(e.Epoch) + ")"
+			}
+			if b.Width > 8*len(who)+10 {
+				b.Label = who
+			}
+			row.Bars = append(row.Bars, b)
+		}
+		tl.Rows = append(tl.Rows, row)
+	}
+	tl.Height = 8 + len(views)*timelineRowHeight + 22
+	for i := range 5 {
+		at := start.Add(window * time.Duration(i) / 4)
+		label := "-" + shortDuration(end.Sub(at))
+		if i == 4 {
+			label = "now"
+		}
+		tl.Ticks = append(tl.Ticks, TimelineTick{X: x(at), Label: label})
+	}
+	return tl
+}
+
+func uitoa(n uint64) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			return string(b[i:])
+		}
+	}
+}
+
+func shortDuration(d time.Duration) string {
+	s := d.Round(time.Second).String()
+	s = strings.TrimSuffix(s, "0s")
+	return strings.TrimSuffix(s, "0m")
+}
+
+// sortViews orders plugin views by namespace and plugin.
+func sortViews(vs []PluginView) {
+	slices.SortFunc(vs, func(a, b PluginView) int {
+		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Plugin, b.Plugin))
+	})
+}
