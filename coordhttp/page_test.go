@@ -154,4 +154,3 @@ func TestStoreURLNeverShowsSecrets(t *testing.T) {
 		t.Errorf("store %+v", s)
 	}
 }
-
