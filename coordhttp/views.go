@@ -292,9 +292,12 @@ func uitoa(n uint64) string {
 }
 
 func shortDuration(d time.Duration) string {
-	s := d.Round(time.Second).String()
+	s := d.Round(time.Second).String() // "15m0s", "7m30s", "1h0m0s"
 	s = strings.TrimSuffix(s, "0s")
-	return strings.TrimSuffix(s, "0m")
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // sortViews orders plugin views by namespace and plugin.
