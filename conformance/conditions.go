@@ -1,24 +1,22 @@
 package conformance
 
 import (
-	"testing"
 	"time"
 
 	"github.com/s3coord/coord/driver"
 )
 
-func (s *suite) testCapabilities(t *testing.T) {
-	st := s.store(t)
+func (r *rules) testCapabilities(t T, st driver.Store) {
 	before, counting := driver.RequestsOf(st)
 	c := st.Capabilities()
 	if c.Name == "" {
-		t.Error("Capabilities().Name is empty")
+		t.Errorf("Capabilities().Name is empty")
 	}
-	if c.ConditionalDelete != s.opts.ConditionalDelete {
-		t.Errorf("Capabilities().ConditionalDelete = %v, the harness expects %v", c.ConditionalDelete, s.opts.ConditionalDelete)
+	if c.ConditionalDelete != r.opts.ConditionalDelete {
+		t.Errorf("Capabilities().ConditionalDelete = %v, the harness expects %v", c.ConditionalDelete, r.opts.ConditionalDelete)
 	}
-	if c.MaxRead != s.opts.maxRead() {
-		t.Errorf("Capabilities().MaxRead = %d, the harness expects %d", c.MaxRead, s.opts.maxRead())
+	if c.MaxRead != r.opts.maxRead() {
+		t.Errorf("Capabilities().MaxRead = %d, the harness expects %d", c.MaxRead, r.opts.maxRead())
 	}
 	if counting {
 		after, _ := driver.RequestsOf(st)
@@ -28,14 +26,12 @@ func (s *suite) testCapabilities(t *testing.T) {
 	}
 }
 
-func (s *suite) testGetMissing(t *testing.T) {
-	st := s.store(t)
+func (r *rules) testGetMissing(t T, st driver.Store) {
 	_, err := st.Get(t.Context(), "missing/key")
 	wantErr(t, err, driver.ErrNotFound, "get", "missing/key")
 }
 
-func (s *suite) testPutNone(t *testing.T) {
-	st := s.store(t)
+func (r *rules) testPutNone(t T, st driver.Store) {
 	const k = "put/none"
 	start := time.Now()
 	v1 := put(t, st, k, []byte("one"), driver.None)
@@ -44,8 +40,8 @@ func (s *suite) testPutNone(t *testing.T) {
 	if string(o.Data) != "one" || o.Version != v1 || o.Key != k {
 		t.Errorf("after Put: Get = {Key:%q Data:%q Version:%q}, want {%q %q %q}", o.Key, o.Data, o.Version, k, "one", v1)
 	}
-	if !o.Modified.IsZero() && !within(o.Modified, start, end, s.opts.ClockSkew+time.Second) {
-		t.Errorf("Get Modified = %v, want within the Put call [%v, %v] (skew %v, plus 1s resolution)", o.Modified, start, end, s.opts.ClockSkew)
+	if !o.Modified.IsZero() && !within(o.Modified, start, end, r.opts.ClockSkew+time.Second) {
+		t.Errorf("Get Modified = %v, want within the Put call [%v, %v] (skew %v, plus 1s resolution)", o.Modified, start, end, r.opts.ClockSkew)
 	}
 
 	v2 := put(t, st, k, []byte("two"), driver.None)
@@ -65,8 +61,7 @@ func (s *suite) testPutNone(t *testing.T) {
 	wantObject(t, st, "put/empty", nil, ve)
 }
 
-func (s *suite) testPutIfAbsent(t *testing.T) {
-	st := s.store(t)
+func (r *rules) testPutIfAbsent(t T, st driver.Store) {
 	const k = "put/ifabsent"
 	v1 := put(t, st, k, []byte("first"), driver.IfAbsent())
 	wantObject(t, st, k, []byte("first"), v1)
@@ -82,8 +77,7 @@ func (s *suite) testPutIfAbsent(t *testing.T) {
 	wantObject(t, st, k, []byte("third"), v3)
 }
 
-func (s *suite) testPutIfMatch(t *testing.T) {
-	st := s.store(t)
+func (r *rules) testPutIfMatch(t T, st driver.Store) {
 	const k = "put/ifmatch"
 	v1 := put(t, st, k, []byte("a"), driver.None)
 	v2 := put(t, st, k, []byte("b"), driver.IfMatch(v1))
@@ -105,8 +99,7 @@ func (s *suite) testPutIfMatch(t *testing.T) {
 	wantObject(t, st, k, []byte("c"), v3)
 }
 
-func (s *suite) testPutIfMatchMissing(t *testing.T) {
-	st := s.store(t)
+func (r *rules) testPutIfMatchMissing(t T, st driver.Store) {
 	// A version that existed under another key, and one that existed under
 	// this key before it was deleted.
 	other := put(t, st, "put/other", []byte("x"), driver.None)
@@ -122,8 +115,7 @@ func (s *suite) testPutIfMatchMissing(t *testing.T) {
 	}
 }
 
-func (s *suite) testDeleteNone(t *testing.T) {
-	st := s.store(t)
+func (r *rules) testDeleteNone(t T, st driver.Store) {
 	const k = "delete/none"
 	put(t, st, k, []byte("x"), driver.None)
 	if err := st.Delete(t.Context(), k, driver.None); err != nil {
@@ -142,8 +134,7 @@ func (s *suite) testDeleteNone(t *testing.T) {
 	}
 }
 
-func (s *suite) testDeleteIfAbsent(t *testing.T) {
-	st := s.store(t)
+func (r *rules) testDeleteIfAbsent(t T, st driver.Store) {
 	const k = "delete/ifabsent"
 	v := put(t, st, k, []byte("x"), driver.None)
 	err := st.Delete(t.Context(), k, driver.IfAbsent())
@@ -151,12 +142,11 @@ func (s *suite) testDeleteIfAbsent(t *testing.T) {
 	wantObject(t, st, k, []byte("x"), v)
 }
 
-func (s *suite) testDeleteIfMatch(t *testing.T) {
-	st := s.store(t)
+func (r *rules) testDeleteIfMatch(t T, st driver.Store) {
 	const k = "delete/ifmatch"
 	v1 := put(t, st, k, []byte("a"), driver.None)
 	v2 := put(t, st, k, []byte("b"), driver.None)
-	if !s.opts.ConditionalDelete {
+	if !r.opts.ConditionalDelete {
 		// Every conditional delete is refused, current version included.
 		for _, v := range []string{v1, v2, ""} {
 			err := st.Delete(t.Context(), k, driver.IfMatch(v))

@@ -30,6 +30,7 @@ package conformance
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -96,10 +97,32 @@ func (o Options) maxRead() int64 {
 	return o.MaxRead
 }
 
+// T is what a rule reports to. *testing.T satisfies it: the suite runs
+// each rule as a subtest. Probe satisfies it with a recorder, so that a
+// rule checked on a live store (coordctl check) is the same code as the
+// suite's. Fatalf and Skipf must not return (runtime.Goexit, as in
+// package testing); Errorf and Logf must be safe for concurrent use.
+type T interface {
+	Helper()
+	Context() context.Context
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
+	Skipf(format string, args ...any)
+	Logf(format string, args ...any)
+}
+
+// rules are the rule checks, shared by Run and Probe. Each rule gets a
+// fresh store (or a fresh prefix of one) and must leave it empty or
+// deletable: whoever runs the rule removes what is left.
+type rules struct {
+	opts      Options
+	raceWidth int
+}
+
 // Run runs the whole suite against the stores h makes, one subtest per
 // rule.
 func Run(t *testing.T, h Harness) {
-	s := &suite{h: h, opts: h.Options()}
+	s := &suite{h: h, rules: rules{opts: h.Options(), raceWidth: raceWidth}}
 	for _, g := range s.groups() {
 		t.Run(g.name, func(t *testing.T) {
 			for _, c := range g.cases {
@@ -124,68 +147,81 @@ type group struct {
 	cases []testCase
 }
 
+// on runs a rule on a fresh store of the harness.
+func (s *suite) on(rule func(T, driver.Store)) func(*testing.T) {
+	return func(t *testing.T) { rule(t, s.store(t)) }
+}
+
 func (s *suite) groups() []group {
 	return []group{
 		{"Capabilities", []testCase{
-			{"Report", s.testCapabilities},
+			{"Report", s.on(s.testCapabilities)},
 		}},
 		{"Get", []testCase{
-			{"Missing", s.testGetMissing},
+			{"Missing", s.on(s.testGetMissing)},
 		}},
 		{"Put", []testCase{
-			{"None", s.testPutNone},
-			{"IfAbsent", s.testPutIfAbsent},
-			{"IfMatch", s.testPutIfMatch},
-			{"IfMatchMissing", s.testPutIfMatchMissing},
+			{"None", s.on(s.testPutNone)},
+			{"IfAbsent", s.on(s.testPutIfAbsent)},
+			{"IfMatch", s.on(s.testPutIfMatch)},
+			{"IfMatchMissing", s.on(s.testPutIfMatchMissing)},
 		}},
 		{"Delete", []testCase{
-			{"None", s.testDeleteNone},
-			{"IfAbsent", s.testDeleteIfAbsent},
-			{"IfMatch", s.testDeleteIfMatch},
+			{"None", s.on(s.testDeleteNone)},
+			{"IfAbsent", s.on(s.testDeleteIfAbsent)},
+			{"IfMatch", s.on(s.testDeleteIfMatch)},
 		}},
 		{"Race", []testCase{
-			{"IfAbsent", s.testRaceIfAbsent},
-			{"IfMatch", s.testRaceIfMatch},
-			{"DeleteIfMatch", s.testRaceDeleteIfMatch},
+			{"IfAbsent", s.on(s.testRaceIfAbsent)},
+			{"IfMatch", s.on(s.testRaceIfMatch)},
+			{"DeleteIfMatch", s.on(s.testRaceDeleteIfMatch)},
 		}},
 		{"Linearizability", []testCase{
-			{"History", s.testLinearizable},
+			{"History", s.on(s.testLinearizable)},
 		}},
 		{"List", []testCase{
-			{"Empty", s.testListEmpty},
-			{"Entries", s.testListEntries},
-			{"Prefix", s.testListPrefix},
-			{"ByteOrder", s.testListByteOrder},
-			{"Pagination", s.testListPagination},
-			{"ServerTime", s.testListServerTime},
+			{"Empty", s.on(s.testListEmpty)},
+			{"Entries", s.on(s.testListEntries)},
+			{"Prefix", s.on(s.testListPrefix)},
+			{"ByteOrder", s.on(s.testListByteOrder)},
+			{"Pagination", s.on(s.testListPagination)},
+			{"ServerTime", s.on(s.testListServerTime)},
 		}},
 		{"Keys", []testCase{
-			{"Invalid", s.testInvalidKeys},
-			{"Valid", s.testValidKeys},
+			{"Invalid", s.on(s.testInvalidKeys)},
+			{"Valid", s.on(s.testValidKeys)},
 		}},
 		{"Read", []testCase{
-			{"AtCap", s.testReadAtCap},
-			{"TooLarge", s.testReadTooLarge},
+			{"AtCap", s.on(s.testReadAtCap)},
+			{"TooLarge", s.on(s.testReadTooLarge)},
 		}},
 		{"Context", []testCase{
-			{"Canceled", s.testContextCanceled},
-			{"DeadlineExceeded", s.testContextDeadline},
+			{"Canceled", s.on(s.testContextCanceled)},
+			{"DeadlineExceeded", s.on(s.testContextDeadline)},
 		}},
 		{"Close", []testCase{
-			{"ErrClosed", s.testClose},
+			{"ErrClosed", s.on(s.testClose)},
 		}},
 		{"Requests", []testCase{
-			{"Counts", s.testRequestCounts},
+			{"Counts", s.on(s.testRequestCounts)},
+		}},
+		{"BadInput", []testCase{
+			{"MissingBucket", s.testMissingBucket},
+			{"BadCredentials", s.testBadCredentials},
+			{"Unreachable", s.testUnreachable},
 		}},
 	}
 }
 
 type suite struct {
-	h    Harness
-	opts Options
+	rules
+	h Harness
 }
 
-// store returns a fresh store from the harness, closed when t ends.
+// store returns a fresh store from the harness. When t ends the suite
+// deletes every object left in it, checks that none remains (the suite
+// leaves nothing behind, which the harness's own cleanup may verify at
+// the level of its bucket), and closes it.
 func (s *suite) store(t *testing.T) driver.Store {
 	t.Helper()
 	st, err := s.h.MakeStore(t.Context(), t)
@@ -196,11 +232,66 @@ func (s *suite) store(t *testing.T) driver.Store {
 		t.Fatal("MakeStore returned a nil store")
 	}
 	t.Cleanup(func() { _ = st.Close() })
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+		defer cancel()
+		left, err := Empty(ctx, st, "")
+		switch {
+		case errors.Is(err, driver.ErrClosed):
+			// The rule closed the store, after deleting what it wrote.
+		case err != nil:
+			t.Errorf("cleanup: %v", err)
+		case left != 0:
+			t.Errorf("cleanup: %d objects left in the store after deleting everything listed", left)
+		}
+	})
 	return st
 }
 
+// cleanupTimeout bounds the removal of what one rule wrote.
+const cleanupTimeout = 2 * time.Minute
+
+// Empty deletes every object under prefix in st (unconditionally, with
+// bounded parallelism), then lists prefix again and returns how many
+// objects are left: 0 unless someone else writes there, or deletes are
+// refused.
+func Empty(ctx context.Context, st driver.Store, prefix string) (left int, err error) {
+	res, err := st.List(ctx, prefix)
+	if err != nil {
+		return 0, err
+	}
+	var (
+		mu    sync.Mutex
+		first error
+		wg    sync.WaitGroup
+	)
+	sem := make(chan struct{}, writeParallelism)
+	for _, e := range res.Entries {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := st.Delete(ctx, e.Key, driver.None); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return 0, first
+	}
+	res, err = st.List(ctx, prefix)
+	if err != nil {
+		return 0, err
+	}
+	return len(res.Entries), nil
+}
+
 // put writes and fails the test on error.
-func put(t *testing.T, st driver.Store, key string, data []byte, cond driver.Condition) string {
+func put(t T, st driver.Store, key string, data []byte, cond driver.Condition) string {
 	t.Helper()
 	v, err := st.Put(t.Context(), key, data, cond)
 	if err != nil {
@@ -213,7 +304,7 @@ func put(t *testing.T, st driver.Store, key string, data []byte, cond driver.Con
 }
 
 // get reads and fails the test on error.
-func get(t *testing.T, st driver.Store, key string) driver.Object {
+func get(t T, st driver.Store, key string) driver.Object {
 	t.Helper()
 	o, err := st.Get(t.Context(), key)
 	if err != nil {
@@ -223,7 +314,7 @@ func get(t *testing.T, st driver.Store, key string) driver.Object {
 }
 
 // wantObject checks that key holds data at version.
-func wantObject(t *testing.T, st driver.Store, key string, data []byte, version string) {
+func wantObject(t T, st driver.Store, key string, data []byte, version string) {
 	t.Helper()
 	o := get(t, st, key)
 	if string(o.Data) != string(data) {
@@ -238,7 +329,7 @@ func wantObject(t *testing.T, st driver.Store, key string, data []byte, version 
 }
 
 // wantMissing checks that key does not exist.
-func wantMissing(t *testing.T, st driver.Store, key string) {
+func wantMissing(t T, st driver.Store, key string) {
 	t.Helper()
 	o, err := st.Get(t.Context(), key)
 	if err == nil {
@@ -252,7 +343,7 @@ func wantMissing(t *testing.T, st driver.Store, key string) {
 
 // wantErr checks that err satisfies errors.Is(err, kind) and is wrapped
 // exactly once in a *driver.OpError carrying op and key.
-func wantErr(t *testing.T, err, kind error, op, key string) {
+func wantErr(t T, err, kind error, op, key string) {
 	t.Helper()
 	if err == nil {
 		t.Errorf("%s %q: nil error, want an error for which errors.Is(err, %v) holds", op, key, kind)
@@ -261,17 +352,24 @@ func wantErr(t *testing.T, err, kind error, op, key string) {
 	if !errors.Is(err, kind) {
 		t.Errorf("%s %q: %v, want an error for which errors.Is(err, %v) holds", op, key, err, kind)
 	}
+	checkWrapped(t, err, op, key)
+}
+
+// checkWrapped checks that err is wrapped exactly once in a
+// *driver.OpError carrying op and key.
+func checkWrapped(t T, err error, op, key string) {
+	t.Helper()
 	var oe *driver.OpError
 	if !errors.As(err, &oe) {
-		t.Errorf("%s %q: error %v (%T) is not wrapped in a *driver.OpError", op, key, err, err)
+		t.Errorf("%s %q: error %v (%T) is not wrapped in a *driver.OpError", op, short([]byte(key)), err, err)
 		return
 	}
 	if oe.Op != op || oe.Key != key {
-		t.Errorf("%s %q: OpError has Op=%q Key=%q, want Op=%q Key=%q", op, key, oe.Op, oe.Key, op, key)
+		t.Errorf("%s %q: OpError has Op=%q Key=%q, want Op=%q and the key as given", op, short([]byte(key)), oe.Op, short([]byte(oe.Key)), op)
 	}
 	var inner *driver.OpError
 	if errors.As(oe.Err, &inner) {
-		t.Errorf("%s %q: error %v is wrapped in more than one *driver.OpError", op, key, err)
+		t.Errorf("%s %q: error %v is wrapped in more than one *driver.OpError", op, short([]byte(key)), err)
 	}
 }
 

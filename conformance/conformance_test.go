@@ -51,6 +51,7 @@ var brokenRules = map[string]string{
 	"list-servertime-stale":      "List/ServerTime",
 	"list-wrong-size":            "List/Entries",
 	"no-key-validation":          "Keys/Invalid",
+	"invalid-key-not-wrapped":    "Keys/Invalid",
 	"counts-invalid-keys":        "Keys/Invalid",
 	"no-read-cap":                "Read/TooLarge",
 	"read-cap-off-by-one":        "Read/AtCap",
@@ -126,7 +127,7 @@ func (h brokenHarness) Options() conformance.Options {
 }
 
 func (h brokenHarness) conditionalDelete() bool {
-	return h.rule != "none-without-conditional-delete" && h.rule != "unsupported-delete-deletes"
+	return h.rule != "none-without-conditional-delete" && h.rule != "unsupported-delete-deletes" && h.rule != "invalid-key-not-wrapped"
 }
 
 func (h brokenHarness) MakeStore(context.Context, *testing.T) (driver.Store, error) {
@@ -263,8 +264,11 @@ func (b *brokenStore) Delete(ctx context.Context, key string, cond driver.Condit
 	case b.rule == "conditional-delete-ignored" && ifMatch, b.rule == "delete-ifabsent-deletes" && cond.IsIfAbsent():
 		cond = driver.None
 	case !b.condDel && ifMatch:
-		if driver.ValidateKey(key) != nil {
-			return driver.ValidateKey(key)
+		if err := driver.ValidateKey(key); err != nil {
+			if b.rule == "invalid-key-not-wrapped" {
+				return err
+			}
+			return driver.Wrap("delete", key, nil, err)
 		}
 		if b.rule == "unsupported-delete-deletes" {
 			_ = b.Store.Delete(ctx, key, driver.None)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/s3coord/coord/driver"
@@ -41,29 +40,32 @@ var invalidPrefixes = map[string]string{
 	"empty segment":   "a//",
 }
 
-func (s *suite) testInvalidKeys(t *testing.T) {
-	st := s.store(t)
+func (r *rules) testInvalidKeys(t T, st driver.Store) {
 	before, counting := driver.RequestsOf(st)
-	check := func(what, key string, err error) {
+	// Each error must be ErrInvalidKey wrapped once, with the operation
+	// and the key as given.
+	check := func(what, op, why, key string, err error) {
 		t.Helper()
 		if !errors.Is(err, driver.ErrInvalidKey) {
-			t.Errorf("%s with an invalid key (%s, %q): %v, want an error for which errors.Is(err, driver.ErrInvalidKey) holds", what, key, short([]byte(key)), err)
+			t.Errorf("%s with an invalid key (%s, %q): %v, want an error for which errors.Is(err, driver.ErrInvalidKey) holds", what, why, short([]byte(key)), err)
+			return
 		}
+		checkWrapped(t, err, op, key)
 	}
 	for why, k := range invalidKeys {
 		_, err := st.Get(t.Context(), k)
-		check("Get", why, err)
+		check("Get", "get", why, k, err)
 		for _, c := range []driver.Condition{driver.None, driver.IfAbsent(), driver.IfMatch("1")} {
 			_, err = st.Put(t.Context(), k, []byte("x"), c)
-			check("Put "+c.String(), why, err)
+			check("Put "+c.String(), "put", why, k, err)
 		}
 		for _, c := range []driver.Condition{driver.None, driver.IfMatch("1")} {
-			check("Delete "+c.String(), why, st.Delete(t.Context(), k, c))
+			check("Delete "+c.String(), "delete", why, k, st.Delete(t.Context(), k, c))
 		}
 	}
 	for why, p := range invalidPrefixes {
 		_, err := st.List(t.Context(), p)
-		check("List", why, err)
+		check("List", "list", why, p, err)
 	}
 	if counting {
 		after, _ := driver.RequestsOf(st)
@@ -76,8 +78,7 @@ func (s *suite) testInvalidKeys(t *testing.T) {
 	}
 }
 
-func (s *suite) testValidKeys(t *testing.T) {
-	st := s.store(t)
+func (r *rules) testValidKeys(t T, st driver.Store) {
 	keys := []string{
 		"dir/sub/file.json",
 		"ünïcödé/ключ/鍵",
@@ -102,10 +103,9 @@ func (s *suite) testValidKeys(t *testing.T) {
 	}
 }
 
-func (s *suite) testReadAtCap(t *testing.T) {
-	st := s.store(t)
+func (r *rules) testReadAtCap(t T, st driver.Store) {
 	const k = "read/at-cap"
-	data := bytes.Repeat([]byte("c"), int(s.opts.maxRead()))
+	data := bytes.Repeat([]byte("c"), int(r.opts.maxRead()))
 	v := put(t, st, k, data, driver.None)
 	o := get(t, st, k)
 	if !bytes.Equal(o.Data, data) || o.Version != v {
@@ -114,10 +114,9 @@ func (s *suite) testReadAtCap(t *testing.T) {
 	}
 }
 
-func (s *suite) testReadTooLarge(t *testing.T) {
-	st := s.store(t)
+func (r *rules) testReadTooLarge(t T, st driver.Store) {
 	const k = "read/too-large"
-	put(t, st, k, bytes.Repeat([]byte("x"), int(s.opts.maxRead())+1), driver.None)
+	put(t, st, k, bytes.Repeat([]byte("x"), int(r.opts.maxRead())+1), driver.None)
 	o, err := st.Get(t.Context(), k)
 	wantErr(t, err, driver.ErrTooLarge, "get", k)
 	if len(o.Data) != 0 {
@@ -128,22 +127,21 @@ func (s *suite) testReadTooLarge(t *testing.T) {
 // promptly is how long a call with a done context may take.
 const promptly = 2 * time.Second
 
-func (s *suite) testContextCanceled(t *testing.T) {
+func (r *rules) testContextCanceled(t T, st driver.Store) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	s.checkDoneContext(t, ctx, context.Canceled)
+	r.checkDoneContext(t, st, ctx, context.Canceled)
 }
 
-func (s *suite) testContextDeadline(t *testing.T) {
+func (r *rules) testContextDeadline(t T, st driver.Store) {
 	ctx, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
 	defer cancel()
-	s.checkDoneContext(t, ctx, context.DeadlineExceeded)
+	r.checkDoneContext(t, st, ctx, context.DeadlineExceeded)
 }
 
 // checkDoneContext checks that every call with a done ctx fails promptly
 // with its error and changes nothing.
-func (s *suite) checkDoneContext(t *testing.T, ctx context.Context, want error) {
-	st := s.store(t)
+func (r *rules) checkDoneContext(t T, st driver.Store, ctx context.Context, want error) {
 	const k = "ctx/existing"
 	v := put(t, st, k, []byte("keep"), driver.None)
 	calls := []struct {
@@ -157,7 +155,7 @@ func (s *suite) checkDoneContext(t *testing.T, ctx context.Context, want error) 
 		{"delete", k, func() error { return st.Delete(ctx, k, driver.None) }},
 		{"list", "", func() error { _, err := st.List(ctx, ""); return err }},
 	}
-	if s.opts.ConditionalDelete {
+	if r.opts.ConditionalDelete {
 		calls = append(calls, struct {
 			op, key string
 			call    func() error
@@ -175,10 +173,13 @@ func (s *suite) checkDoneContext(t *testing.T, ctx context.Context, want error) 
 	wantMissing(t, st, "ctx/new")
 }
 
-func (s *suite) testClose(t *testing.T) {
-	st := s.store(t)
+func (r *rules) testClose(t T, st driver.Store) {
 	const k = "close/x"
 	v := put(t, st, k, []byte("x"), driver.None)
+	// Nothing is left behind: the suite cannot clean a closed store.
+	if err := st.Delete(t.Context(), k, driver.None); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
 	if err := st.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -202,8 +203,19 @@ func (s *suite) testClose(t *testing.T) {
 	_ = st.Close() // a second Close must not panic
 }
 
-func (s *suite) testRequestCounts(t *testing.T) {
-	st := s.store(t)
+// CheckRequestCounts checks the request accounting of st, a fresh store
+// (or a fresh prefix of one) that no one else uses while it runs: a fixed
+// mix of calls, hits and misses, successes and failed conditions, must
+// be counted class by class, every call once, or between once and
+// maxAttempts times when the driver retries (maxAttempts > 1). It is the
+// suite's rule "Requests/Counts"; a driver that does not implement
+// driver.RequestCounter fails it.
+func CheckRequestCounts(t T, st driver.Store, maxAttempts int, conditionalDelete bool) {
+	r := &rules{opts: Options{MaxAttempts: maxAttempts, ConditionalDelete: conditionalDelete}}
+	r.testRequestCounts(t, st)
+}
+
+func (r *rules) testRequestCounts(t T, st driver.Store) {
 	c0, ok := driver.RequestsOf(st)
 	if !ok {
 		t.Fatalf("%T does not implement driver.RequestCounter; every driver must count its requests", st)
@@ -238,25 +250,25 @@ func (s *suite) testRequestCounts(t *testing.T) {
 
 	// DELETE
 	if err := st.Delete(ctx, "req/a", driver.None); err != nil {
-		t.Fatal(err)
+		t.Fatalf("Delete: %v", err)
 	}
 	if err := st.Delete(ctx, "req/missing", driver.None); err != nil {
-		t.Fatal(err)
+		t.Fatalf("Delete: %v", err)
 	}
 	want.Delete = 2
-	if s.opts.ConditionalDelete {
+	if r.opts.ConditionalDelete {
 		if err := st.Delete(ctx, "req/b", driver.IfMatch(v2)); !errors.Is(err, driver.ErrPrecondition) {
 			t.Fatalf("stale conditional Delete: %v, want ErrPrecondition", err)
 		}
 		if err := st.Delete(ctx, "req/b", driver.IfMatch(vb)); err != nil {
-			t.Fatal(err)
+			t.Fatalf("Delete: %v", err)
 		}
 		want.Delete += 2
 	}
 
 	c1, _ := driver.RequestsOf(st)
 	got := c1.Sub(c0)
-	attempts := uint64(max(s.opts.MaxAttempts, 1))
+	attempts := uint64(max(r.opts.MaxAttempts, 1))
 	for _, class := range driver.Classes() {
 		n, lo := got.Of(class), want.Of(class)
 		hi := lo * attempts

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -126,8 +125,7 @@ var registerModel = porcupine.Model{
 	},
 }
 
-func (s *suite) testLinearizable(t *testing.T) {
-	st := s.store(t)
+func (r *rules) testLinearizable(t T, st driver.Store) {
 	ctx := t.Context()
 	origin := time.Now()
 	now := func() int64 { return int64(time.Since(origin)) }
@@ -153,7 +151,7 @@ func (s *suite) testLinearizable(t *testing.T) {
 					in.kind = lzPutIfAbsent
 				case p < 85:
 					in.kind = lzPutIfMatch
-				case p < 92 || !s.opts.ConditionalDelete:
+				case p < 92 || !r.opts.ConditionalDelete:
 					in.kind = lzDelete
 				default:
 					in.kind = lzDeleteIfMatch

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"sort"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/s3coord/coord/driver"
@@ -27,7 +26,7 @@ func keysOf(es []driver.Entry) []string {
 
 // putAll writes data under every key with bounded parallelism and returns
 // the versions by key.
-func putAll(t *testing.T, st driver.Store, keys []string, data func(key string) []byte) map[string]string {
+func putAll(t T, st driver.Store, keys []string, data func(key string) []byte) map[string]string {
 	t.Helper()
 	versions := make(map[string]string, len(keys))
 	var (
@@ -58,7 +57,7 @@ func putAll(t *testing.T, st driver.Store, keys []string, data func(key string) 
 }
 
 // list lists prefix and fails the test on error.
-func list(t *testing.T, st driver.Store, prefix string) driver.ListResult {
+func list(t T, st driver.Store, prefix string) driver.ListResult {
 	t.Helper()
 	res, err := st.List(t.Context(), prefix)
 	if err != nil {
@@ -68,7 +67,7 @@ func list(t *testing.T, st driver.Store, prefix string) driver.ListResult {
 }
 
 // wantKeys checks that List(prefix) returns exactly want, in byte order.
-func wantKeys(t *testing.T, st driver.Store, prefix string, want []string) driver.ListResult {
+func wantKeys(t T, st driver.Store, prefix string, want []string) driver.ListResult {
 	t.Helper()
 	res := list(t, st, prefix)
 	got := keysOf(res.Entries)
@@ -94,8 +93,7 @@ func firstDiff(a, b []string) int {
 	return min(len(a), len(b))
 }
 
-func (s *suite) testListEmpty(t *testing.T) {
-	st := s.store(t)
+func (r *rules) testListEmpty(t T, st driver.Store) {
 	for _, p := range []string{"", "nothing/", "nothing"} {
 		res := list(t, st, p)
 		if len(res.Entries) != 0 {
@@ -107,8 +105,7 @@ func (s *suite) testListEmpty(t *testing.T) {
 	}
 }
 
-func (s *suite) testListEntries(t *testing.T) {
-	st := s.store(t)
+func (r *rules) testListEntries(t T, st driver.Store) {
 	start := time.Now()
 	va := put(t, st, "e/a", []byte("12345"), driver.None)
 	put(t, st, "e/b", nil, driver.None)
@@ -128,15 +125,14 @@ func (s *suite) testListEntries(t *testing.T) {
 			t.Errorf("entry %q: Size = %d, want %d", e.Key, e.Size, w.size)
 		}
 		// S3 reports LastModified with one-second resolution.
-		if !within(e.Modified, start, end, s.opts.ClockSkew+time.Second) {
+		if !within(e.Modified, start, end, r.opts.ClockSkew+time.Second) {
 			t.Errorf("entry %q: Modified = %v, want within the writes [%v, %v] (skew %v, plus 1s resolution)",
-				e.Key, e.Modified, start, end, s.opts.ClockSkew)
+				e.Key, e.Modified, start, end, r.opts.ClockSkew)
 		}
 	}
 }
 
-func (s *suite) testListPrefix(t *testing.T) {
-	st := s.store(t)
+func (r *rules) testListPrefix(t T, st driver.Store) {
 	keys := []string{"p/a", "p/b", "p/sub/c", "pa", "q/a", "p-x"}
 	putAll(t, st, keys, func(k string) []byte { return []byte(k) })
 	wantKeys(t, st, "p/", []string{"p/a", "p/b", "p/sub/c"})
@@ -147,8 +143,7 @@ func (s *suite) testListPrefix(t *testing.T) {
 	wantKeys(t, st, "", keys)
 }
 
-func (s *suite) testListByteOrder(t *testing.T) {
-	st := s.store(t)
+func (r *rules) testListByteOrder(t T, st driver.Store) {
 	// Byte order, not locale or path order: "-" < "." < "/" < "0" < "A" <
 	// "a" < "~" < multi-byte UTF-8. No key is also a "directory" of
 	// another, which file-backed servers cannot represent.
@@ -157,8 +152,7 @@ func (s *suite) testListByteOrder(t *testing.T) {
 	wantKeys(t, st, "o/", keys)
 }
 
-func (s *suite) testListPagination(t *testing.T) {
-	st := s.store(t)
+func (r *rules) testListPagination(t T, st driver.Store) {
 	keys := make([]string, paginationKeys)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("page/%05d", i)
@@ -181,18 +175,17 @@ func (s *suite) testListPagination(t *testing.T) {
 	}
 }
 
-func (s *suite) testListServerTime(t *testing.T) {
-	st := s.store(t)
+func (r *rules) testListServerTime(t T, st driver.Store) {
 	put(t, st, "t/x", []byte("x"), driver.None)
 	for range 3 {
 		start := time.Now()
 		res := list(t, st, "t/")
 		end := time.Now()
 		if res.ServerTime.IsZero() {
-			t.Fatal("List ServerTime is zero; it must be the server's time taken during the call")
+			t.Fatalf("List ServerTime is zero; it must be the server's time taken during the call")
 		}
-		if !within(res.ServerTime, start, end, s.opts.ClockSkew) {
-			t.Errorf("List ServerTime = %v, want within the call [%v, %v] (skew %v)", res.ServerTime, start, end, s.opts.ClockSkew)
+		if !within(res.ServerTime, start, end, r.opts.ClockSkew) {
+			t.Errorf("List ServerTime = %v, want within the call [%v, %v] (skew %v)", res.ServerTime, start, end, r.opts.ClockSkew)
 		}
 	}
 }

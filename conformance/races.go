@@ -4,21 +4,20 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"testing"
 
 	"github.com/s3coord/coord/driver"
 )
 
-// raceWidth is how many writers contend in the race tests.
+// raceWidth is how many writers contend in the suite's race tests.
 const raceWidth = 32
 
-// race runs raceWidth calls of fn at once (released together) and returns
+// race runs width calls of fn at once (released together) and returns
 // their results.
-func race[R any](fn func(i int) R) []R {
-	out := make([]R, raceWidth)
+func race[R any](width int, fn func(i int) R) []R {
+	out := make([]R, width)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
-	for i := range raceWidth {
+	for i := range width {
 		wg.Go(func() {
 			<-start
 			out[i] = fn(i)
@@ -36,7 +35,7 @@ type putResult struct {
 
 // oneWinner checks that exactly one of errs is nil and every other one is
 // ErrPrecondition; it returns the winner's index or -1.
-func oneWinner(t *testing.T, what string, errs []error) int {
+func oneWinner(t T, what string, errs []error) int {
 	t.Helper()
 	winner := -1
 	wins := 0
@@ -56,28 +55,26 @@ func oneWinner(t *testing.T, what string, errs []error) int {
 	return winner
 }
 
-func (s *suite) testRaceIfAbsent(t *testing.T) {
-	st := s.store(t)
+func (r *rules) testRaceIfAbsent(t T, st driver.Store) {
 	const k = "race/ifabsent"
-	res := race(func(i int) putResult {
+	res := race(r.raceWidth, func(i int) putResult {
 		v, err := st.Put(t.Context(), k, contender(i), driver.IfAbsent())
 		return putResult{v, err}
 	})
-	s.checkPutRace(t, st, k, "32 x Put(IfAbsent)", res)
+	checkPutRace(t, st, k, fmt.Sprintf("%d x Put(IfAbsent)", r.raceWidth), res)
 }
 
-func (s *suite) testRaceIfMatch(t *testing.T) {
-	st := s.store(t)
+func (r *rules) testRaceIfMatch(t T, st driver.Store) {
 	const k = "race/ifmatch"
 	base := put(t, st, k, []byte("base"), driver.None)
-	res := race(func(i int) putResult {
+	res := race(r.raceWidth, func(i int) putResult {
 		v, err := st.Put(t.Context(), k, contender(i), driver.IfMatch(base))
 		return putResult{v, err}
 	})
-	s.checkPutRace(t, st, k, "32 x Put(IfMatch)", res)
+	checkPutRace(t, st, k, fmt.Sprintf("%d x Put(IfMatch)", r.raceWidth), res)
 }
 
-func (s *suite) checkPutRace(t *testing.T, st driver.Store, k, what string, res []putResult) {
+func checkPutRace(t T, st driver.Store, k, what string, res []putResult) {
 	t.Helper()
 	errs := make([]error, len(res))
 	for i, r := range res {
@@ -90,17 +87,16 @@ func (s *suite) checkPutRace(t *testing.T, st driver.Store, k, what string, res 
 	wantObject(t, st, k, contender(w), res[w].version)
 }
 
-func (s *suite) testRaceDeleteIfMatch(t *testing.T) {
-	if !s.opts.ConditionalDelete {
-		t.Skip("the store does not support conditional delete")
+func (r *rules) testRaceDeleteIfMatch(t T, st driver.Store) {
+	if !r.opts.ConditionalDelete {
+		t.Skipf("the store does not support conditional delete")
 	}
-	st := s.store(t)
 	const k = "race/delete"
 	v := put(t, st, k, []byte("doomed"), driver.None)
-	errs := race(func(int) error {
+	errs := race(r.raceWidth, func(int) error {
 		return st.Delete(t.Context(), k, driver.IfMatch(v))
 	})
-	oneWinner(t, "32 x Delete(IfMatch)", errs)
+	oneWinner(t, fmt.Sprintf("%d x Delete(IfMatch)", r.raceWidth), errs)
 	wantMissing(t, st, k)
 }
 

@@ -7,9 +7,15 @@
 // the storage says into the sentinels of this package. Every driver must
 // pass the shared suite in package conformance, which pins this contract.
 //
-// Extra abilities are optional interfaces found by type assertion, in the
-// style of database/sql/driver: RequestCounter reports the requests a
-// driver sent, by billing class.
+// Every driver must count the requests it sends (RequestCounter): the
+// suite requires it, because coord's cost model is measured with it.
+// Other abilities are optional interfaces found by type assertion, in the
+// style of database/sql/driver, each with a documented fallback when
+// absent: BucketCreator makes the bucket (coordctl bucket create; absent:
+// make it with the store's own tools), ConditionalDeleteForcer sends a
+// conditional delete the driver would refuse, so that a tool can measure
+// whether the server honours it (coordctl check; absent: not measured).
+// "Writing a driver" (docs/driver.md) walks through a small one.
 package driver
 
 import (
@@ -75,7 +81,8 @@ type Capabilities struct {
 // Keys must satisfy ValidateKey; a method given an invalid key must return
 // an error for which errors.Is(err, ErrInvalidKey) holds and must not touch
 // storage. Errors must be wrapped once (see OpError) with the operation and
-// key, keeping the native error reachable with errors.As.
+// key, keeping the native error reachable with errors.As. A driver must
+// also implement RequestCounter.
 type Store interface {
 	// Get returns the object at key. It must return an error for which
 	// errors.Is(err, ErrNotFound) holds when the key does not exist, and
@@ -114,4 +121,27 @@ type Store interface {
 	// Close releases the store's resources. Calls after Close must return
 	// an error for which errors.Is(err, ErrClosed) holds.
 	Close() error
+}
+
+// ConditionalDeleteForcer is implemented by drivers that keep conditional
+// delete off for servers they do not trust with it (the s3 driver on a
+// custom endpoint) but can send one anyway. The engine never uses it.
+type ConditionalDeleteForcer interface {
+	// ForceConditionalDelete returns a store on the same bucket, prefix
+	// and client whose Delete sends IfMatch to the server whatever the
+	// server does with it, or nil when the driver cannot send one.
+	ForceConditionalDelete() Store
+}
+
+// BucketCreator is implemented by drivers whose store lives in a bucket
+// that can be made through the driver's own client (s3, minio).
+type BucketCreator interface {
+	// CreateBucket makes the store's bucket. It returns created=false and
+	// no error when the bucket already exists and is the caller's. It
+	// must return an error for which errors.Is(err, ErrBucketExists)
+	// holds when the name is taken by someone else, ErrInvalidBucketName
+	// when the server refuses the name, and ErrAccessDenied or
+	// ErrUnreachable as any call would. Errors are wrapped once in an
+	// OpError with Op "create-bucket" and the bucket name as Key.
+	CreateBucket(ctx context.Context) (created bool, err error)
 }

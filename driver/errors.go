@@ -47,6 +47,12 @@ var (
 	// names the endpoint. A context that ended is reported as the
 	// context's error, not as ErrUnreachable.
 	ErrUnreachable = errors.New("store unreachable")
+	// ErrBucketExists: a bucket of that name exists and belongs to someone
+	// else (S3 409 BucketAlreadyExists); choose another name.
+	ErrBucketExists = errors.New("bucket name taken by another owner")
+	// ErrInvalidBucketName: the server refuses the bucket name (S3 400
+	// InvalidBucketName).
+	ErrInvalidBucketName = errors.New("invalid bucket name")
 )
 
 // OpError records the operation and key of a failed driver call. Drivers
@@ -54,13 +60,18 @@ var (
 // of the sentinels above joined with the native error, or the native
 // error alone; errors.Is and errors.As see through it.
 type OpError struct {
-	Op  string // "get", "put", "delete", "list"
+	Op  string // "get", "put", "delete", "list" ("create-bucket": BucketCreator)
 	Key string // key or prefix
 	Err error
 }
 
 func (e *OpError) Error() string {
-	return fmt.Sprintf("%s %q: %v", e.Op, e.Key, e.Err)
+	// An invalid key is named once, by the KeyError.
+	var ke *KeyError
+	if errors.As(e.Err, &ke) && ke.Key == e.Key {
+		return fmt.Sprintf("%s: %v", e.Op, e.Err)
+	}
+	return fmt.Sprintf("%s %q: %v", e.Op, shortKey(e.Key), e.Err)
 }
 
 func (e *OpError) Unwrap() error { return e.Err }

@@ -59,12 +59,47 @@ func ValidatePrefix(prefix string) error {
 	return nil
 }
 
-func invalidKey(key, why string) error {
-	shown := key
-	if len(shown) > 64 {
-		shown = shown[:64] + "…"
+func invalidKey(key, why string) error { return &KeyError{Key: key, Reason: why} }
+
+// KeyError is the error of ValidateKey and ValidatePrefix: Key breaks the
+// rule Reason. errors.Is(err, ErrInvalidKey) holds. It is not an OpError:
+// a driver wraps it once, with its operation, through CheckCall or Wrap.
+type KeyError struct {
+	Key    string
+	Reason string
+}
+
+func (e *KeyError) Error() string {
+	return fmt.Sprintf("%v %q: %s", ErrInvalidKey, shortKey(e.Key), e.Reason)
+}
+
+// Is makes errors.Is(err, ErrInvalidKey) hold.
+func (e *KeyError) Is(target error) bool { return target == ErrInvalidKey }
+
+// shortKey shortens a key for a message: invalid keys may be long.
+func shortKey(key string) string {
+	if len(key) > 64 {
+		return key[:64] + "…"
 	}
-	return &OpError{Op: "validate", Key: shown, Err: fmt.Errorf("%w: %s", ErrInvalidKey, why)}
+	return key
+}
+
+// CheckCall is the prologue of every driver call, before any I/O: it
+// validates key with validate (ValidateKey, or ValidatePrefix for List),
+// then checks that the store is not closed and that ctx is not done. Its
+// errors are wrapped once in an OpError with op and key: ErrInvalidKey,
+// ErrClosed, or the context's error.
+func CheckCall(ctx context.Context, op, key string, closed bool, validate func(string) error) error {
+	if err := validate(key); err != nil {
+		return Wrap(op, key, nil, err)
+	}
+	if closed {
+		return Wrap(op, key, ErrClosed, nil)
+	}
+	if err := ctx.Err(); err != nil {
+		return Wrap(op, key, nil, err)
+	}
+	return nil
 }
 
 // PrefixedKey is the prologue of a call on a store that keeps its keys
@@ -74,18 +109,18 @@ func invalidKey(key, why string) error {
 // returns prefix+key. Errors are wrapped in an OpError with op and the
 // caller's key.
 func PrefixedKey(ctx context.Context, op, prefix, key string, closed bool, validate func(string) error) (string, error) {
-	if err := validate(key); err != nil {
-		return "", err
-	}
 	full := prefix + key
-	if len(full) > MaxKeyLen {
-		return "", Wrap(op, key, ErrInvalidKey, fmt.Errorf("with the store prefix longer than %d bytes", MaxKeyLen))
+	check := func(k string) error {
+		if err := validate(k); err != nil {
+			return err
+		}
+		if len(full) > MaxKeyLen {
+			return &KeyError{Key: k, Reason: fmt.Sprintf("with the store prefix longer than %d bytes", MaxKeyLen)}
+		}
+		return nil
 	}
-	if closed {
-		return "", Wrap(op, key, ErrClosed, nil)
-	}
-	if err := ctx.Err(); err != nil {
-		return "", Wrap(op, key, nil, err)
+	if err := CheckCall(ctx, op, key, closed, check); err != nil {
+		return "", err
 	}
 	return full, nil
 }

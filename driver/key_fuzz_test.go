@@ -1,6 +1,7 @@
 package driver_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -33,8 +34,10 @@ func prefixRules(p string) bool {
 }
 
 // FuzzValidateKey: ValidateKey and ValidatePrefix never panic, accept
-// exactly what the rules allow, and reject with one OpError satisfying
-// ErrInvalidKey whose message stays short.
+// exactly what the rules allow, and reject with a *driver.KeyError (no
+// OpError: the driver wraps it once with its operation) satisfying
+// ErrInvalidKey; wrapped by CheckCall it is one OpError carrying the key,
+// whose message stays short.
 func FuzzValidateKey(f *testing.F) {
 	for _, s := range []string{
 		"", "a", "a/b", "a/b/", "/a", "a//b", "a/./b", "a/../b", ".", "..", "...", "a/..b",
@@ -45,28 +48,34 @@ func FuzzValidateKey(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		check := func(name string, err error, want bool) {
+		check := func(name string, validate func(string) error, want bool) {
 			t.Helper()
+			err := validate(s)
 			if (err == nil) != want {
 				t.Fatalf("%s(%q) = %v; the rules say valid=%v", name, s, err, want)
 			}
 			if err == nil {
 				return
 			}
-			if !errors.Is(err, driver.ErrInvalidKey) {
-				t.Fatalf("%s(%q) = %v, not ErrInvalidKey", name, s, err)
+			var ke *driver.KeyError
+			if !errors.Is(err, driver.ErrInvalidKey) || !errors.As(err, &ke) || ke.Key != s {
+				t.Fatalf("%s(%q) = %v, not a *driver.KeyError for the key satisfying ErrInvalidKey", name, s, err)
 			}
+			if errors.As(err, new(*driver.OpError)) {
+				t.Fatalf("%s(%q) = %v is already an OpError", name, s, err)
+			}
+			err = driver.CheckCall(context.Background(), "get", s, false, validate)
 			var oe *driver.OpError
-			if !errors.As(err, &oe) || errors.As(oe.Err, new(*driver.OpError)) {
-				t.Fatalf("%s(%q) = %v, not wrapped in exactly one OpError", name, s, err)
+			if !errors.As(err, &oe) || oe.Op != "get" || oe.Key != s || errors.As(oe.Err, new(*driver.OpError)) || !errors.Is(err, driver.ErrInvalidKey) {
+				t.Fatalf("CheckCall with %s(%q) = %v, not one OpError of op get carrying the key", name, s, err)
 			}
 			if n := len(err.Error()); n > 300 {
 				t.Fatalf("%s(%q): message of %d bytes; keys must be shortened", name, s, n)
 			}
 		}
 		keyOK := keyRules(s)
-		check("ValidateKey", driver.ValidateKey(s), keyOK)
-		check("ValidatePrefix", driver.ValidatePrefix(s), prefixRules(s))
+		check("ValidateKey", driver.ValidateKey, keyOK)
+		check("ValidatePrefix", driver.ValidatePrefix, prefixRules(s))
 		if keyOK && len(s) < driver.MaxKeyLen {
 			if err := driver.ValidatePrefix(s + "/"); err != nil {
 				t.Fatalf("valid key %q + / is not a valid prefix: %v", s, err)

@@ -55,14 +55,8 @@ func New(opts Options) *Store {
 }
 
 func (s *Store) begin(ctx context.Context, op, key string, class driver.Class, validate func(string) error) error {
-	if err := validate(key); err != nil {
+	if err := driver.CheckCall(ctx, op, key, s.closed, validate); err != nil {
 		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return driver.Wrap(op, key, nil, err)
-	}
-	if s.closed {
-		return driver.Wrap(op, key, driver.ErrClosed, nil)
 	}
 	s.Inc(class)
 	return nil
