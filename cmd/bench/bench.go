@@ -7,6 +7,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"runtime"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/s3coord/coord"
@@ -22,12 +24,34 @@ var virtualStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // heartbeat intervals.
 const convergeLimit = 20
 
-// engineSettings returns the engine configuration of a run: the defaults
-// on the virtual clock, intervals shortened by the same factor in real
-// time.
-func engineSettings(o options) (coord.Config, float64) {
-	cfg := coord.DefaultConfig()
-	scale := 1.0
+// engineSettings returns the engine configuration of a run, every
+// timing filled in, and its time scale. The settings are the engine's
+// defaults with -interval, -lease and -worker-timeout applied, jitter and
+// RenewDeadline derived from them as the engine derives its defaults. On
+// the virtual clock they run as they are (scale 1); in real time they are
+// what the run stands for, every interval shortened by one factor so that
+// the heartbeat is -interval. A combination coord.Config.Validate rejects
+// is an error naming the flags. at is the configuration the hourly
+// figures stand for (cfg itself on the virtual clock).
+func engineSettings(o options) (cfg, at coord.Config, scale float64, err error) {
+	cfg = coord.DefaultConfig()
+	if o.clock == clockVirtual && o.interval > 0 {
+		cfg.HeartbeatInterval = o.interval
+		cfg.HeartbeatJitter = min(coord.DefaultHeartbeatJitter, o.interval/5)
+	}
+	if o.lease > 0 {
+		cfg.LeaseTimeout = o.lease
+		cfg.RenewDeadline = o.lease * 2 / 3
+	}
+	if o.workerTimeout > 0 {
+		cfg.WorkerTimeout = o.workerTimeout
+	}
+	cfg.DisableMembership = !o.membership
+	cfg.Clock, cfg.Logger = nil, nil
+	if err := cfg.Validate(); err != nil {
+		return coord.Config{}, coord.Config{}, 0, settingsError(o, cfg, err)
+	}
+	at, scale = cfg, 1.0
 	if o.clock == clockRealTime {
 		scale = float64(cfg.HeartbeatInterval) / float64(o.interval)
 		shorten := func(d time.Duration) time.Duration { return time.Duration(float64(d) / scale) }
@@ -36,10 +60,34 @@ func engineSettings(o options) (coord.Config, float64) {
 		cfg.LeaseTimeout = shorten(cfg.LeaseTimeout)
 		cfg.RenewDeadline = shorten(cfg.RenewDeadline)
 		cfg.WorkerTimeout = shorten(cfg.WorkerTimeout)
+		if err := cfg.Validate(); err != nil {
+			return coord.Config{}, coord.Config{}, 0, settingsError(o, cfg, err)
+		}
 	}
-	cfg.DisableMembership = !o.membership
-	cfg.Clock, cfg.Logger = nil, nil
-	return cfg, scale
+	return cfg, at, scale, nil
+}
+
+// settingFlags are the flags that set each coord.Config timing.
+var settingFlags = map[string]string{
+	"HeartbeatInterval": "-interval", "HeartbeatJitter": "-interval", "LeaseTimeout": "-lease",
+	"RenewDeadline": "-lease", "WorkerTimeout": "-worker-timeout",
+}
+
+// settingsError names the flag behind a coord.ConfigError and the
+// settings that were tried.
+func settingsError(o options, cfg coord.Config, err error) error {
+	flagName := "-interval, -lease, -worker-timeout"
+	var ce *coord.ConfigError
+	if errors.As(err, &ce) && settingFlags[ce.Field] != "" {
+		flagName = settingFlags[ce.Field]
+	}
+	given := "the defaults"
+	if len(o.whatIf) > 0 {
+		given = strings.Join(o.whatIf, ", ")
+	}
+	return fmt.Errorf("%s: %w (with %s: heartbeat %s, jitter %s, lease %s, renew deadline %s = 2/3 of the lease, worker timeout %s)",
+		flagName, err, given, formatWindow(cfg.HeartbeatInterval), formatWindow(cfg.HeartbeatJitter), formatWindow(cfg.LeaseTimeout),
+		formatWindow(cfg.RenewDeadline), formatWindow(cfg.WorkerTimeout))
 }
 
 func settingsOf(cfg coord.Config) Settings {
@@ -83,14 +131,14 @@ func benchmarkOn(ctx context.Context, o options, st *openedStore, rt runner, pro
 		return nil, fmt.Errorf("store %s does not count its requests", st.shown)
 	}
 
-	cfg, scale := engineSettings(o)
-	if err := cfg.Validate(); err != nil {
+	cfg, at, scale, err := engineSettings(o)
+	if err != nil {
 		return nil, err
 	}
 	r := &Report{
 		Store: st.shown, Driver: st.store.Capabilities().Name, Clock: o.clock, Workers: o.workers,
-		Window: o.duration, TimeScale: scale, Settings: settingsOf(cfg), Defaults: settingsOf(coord.DefaultConfig()),
-		Trials: o.trials, Prices: S3Standard,
+		Window: o.duration, TimeScale: scale, Settings: settingsOf(cfg), PerHourAt: settingsOf(at),
+		Defaults: settingsOf(coord.DefaultConfig()), WhatIf: o.whatIf, Trials: o.trials, Prices: o.prices,
 	}
 	r.Defaults.Membership = o.membership
 	b := &bench{o: o, rt: rt, store: st.store, cfg: cfg, r: r, rootBase: fmt.Sprintf("coord-bench-%d/", time.Now().UnixNano()),
@@ -98,6 +146,9 @@ func benchmarkOn(ctx context.Context, o options, st *openedStore, rt runner, pro
 	steps := len(o.modes) * len(o.plugins)
 	if o.timing {
 		steps *= 2
+	}
+	if b.twin(coord.Global) && slices.Contains(o.modes, modeGlobal) {
+		steps += len(o.plugins)
 	}
 	if o.pluginCosts {
 		steps += 4
@@ -159,29 +210,60 @@ func (b *bench) start(ctx context.Context, mode coord.Mode, plugins int, observe
 	return cl, t0, err
 }
 
-// steady measures one scenario's requests over the window, which starts
-// two heartbeats after every plugin has a leader (so that every follower
-// has read the lease since).
+// steady measures one scenario's requests over the window, and in
+// global mode with membership on, again with DisableMembership (what
+// turning membership off saves, measured).
 func (b *bench) steady(ctx context.Context, mode coord.Mode, plugins int) error {
-	name := "requests: " + setupName(plugins, string(mode))
-	b.prog.begin(name)
-	cl, _, err := b.start(ctx, mode, plugins, false)
+	b.prog.begin("requests: " + setupName(plugins, string(mode)))
+	st, loads, err := b.measureSteady(ctx, b.cfg, mode, plugins)
 	if err != nil {
 		return err
 	}
-	defer cl.close(context.Background())
-	if !b.rt.waitFor(ctx, convergeLimit*b.cfg.HeartbeatInterval, func() bool { return cl.led("") }) {
-		return fmt.Errorf("%w; at %v:%s", b.stuck(ctx, "no leader for every plugin"), b.rt.now(), cl.describe())
+	if b.twin(mode) {
+		b.prog.begin("requests without membership: " + setupName(plugins, string(mode)))
+		cfg := b.cfg
+		cfg.DisableMembership = true
+		w, _, err := b.measureSteady(ctx, cfg, mode, plugins)
+		if err != nil {
+			return fmt.Errorf("without membership: %w", err)
+		}
+		st.WithoutMembership = &w
 	}
-	b.rt.waitFor(ctx, 2*(b.cfg.HeartbeatInterval+b.cfg.HeartbeatJitter), nil)
+	b.r.Steady = append(b.r.Steady, st)
+	b.r.PerWorker = append(b.r.PerWorker, loads...)
+	return nil
+}
+
+// twin reports whether mode's scenarios are measured again without
+// membership.
+func (b *bench) twin(mode coord.Mode) bool {
+	return b.o.membershipTwin && b.o.membership && mode == coord.Global
+}
+
+// measureSteady runs one scenario with cfg and measures its requests over
+// the window, which starts two heartbeats after every plugin has a leader
+// (so that every follower has read the lease since). In global mode it
+// also returns the hourly load of the leader and of one follower.
+func (b *bench) measureSteady(ctx context.Context, cfg coord.Config, mode coord.Mode, plugins int) (Steady, []WorkerLoad, error) {
+	cl, err := startCluster(ctx, b.rt, b.store, cfg, b.root(), mode, b.o.workers, plugins, b.o.seed+uint64(b.scen), false, nil)
+	if err != nil {
+		return Steady{}, nil, err
+	}
+	defer cl.close(context.Background())
+	if !b.rt.waitFor(ctx, convergeLimit*cfg.HeartbeatInterval, func() bool { return cl.led("") }) {
+		return Steady{}, nil, fmt.Errorf("%w; at %v:%s", b.stuck(ctx, "no leader for every plugin"), b.rt.now(), cl.describe())
+	}
+	b.rt.waitFor(ctx, 2*(cfg.HeartbeatInterval+cfg.HeartbeatJitter), nil)
 	before, _ := driver.RequestsOf(b.store)
 	if b.hook != nil {
 		b.hook(true)
 	}
 	beats0 := cl.heartbeats()
 	taps0 := make([]load, len(cl.workers))
+	purposes0 := make([][numPurposes]driver.Counts, len(cl.workers))
 	for i, w := range cl.workers {
 		taps0[i] = w.tap.snapshot()
+		purposes0[i] = w.tap.purposes()
 	}
 	t0 := b.rt.now()
 	window := b.o.duration
@@ -194,7 +276,7 @@ func (b *bench) steady(ctx context.Context, mode coord.Mode, plugins int) error 
 		return false
 	})
 	if err := ctx.Err(); err != nil {
-		return err
+		return Steady{}, nil, err
 	}
 	elapsed := b.rt.now().Sub(t0)
 	after, _ := driver.RequestsOf(b.store)
@@ -203,20 +285,29 @@ func (b *bench) steady(ctx context.Context, mode coord.Mode, plugins int) error 
 	}
 	counts := after.Sub(before)
 	beats := cl.heartbeats() - beats0
-	hourOf := time.Duration(float64(elapsed) * b.r.TimeScale) // the default-settings time the window stands for
+	hourOf := time.Duration(float64(elapsed) * b.r.TimeScale) // the time at PerHourAt settings the window stands for
 	rates := PerHour(counts, hourOf)
-	b.r.Steady = append(b.r.Steady, Steady{
+	var byPurpose [numPurposes]driver.Counts
+	for i, w := range cl.workers {
+		p := w.tap.purposes()
+		for k := range byPurpose {
+			byPurpose[k] = byPurpose[k].Add(p[k].Sub(purposes0[i][k]))
+		}
+	}
+	st := Steady{
 		Mode: string(mode), Plugins: plugins, Workers: b.o.workers, Window: elapsed, Requests: counts, Heartbeats: beats,
 		HeartbeatsPerHour: float64(beats) * float64(time.Hour) / float64(hourOf),
 		PerHour:           rates, CostPerMonth: b.r.Prices.PerMonth(rates),
-	})
+		Split: newSplit(b.r.Prices, rates, PerHour(byPurpose[purposeElection], hourOf), PerHour(byPurpose[purposeMembership], hourOf)),
+	}
 
 	// Per worker, global mode: the leader and one follower.
+	var loads []WorkerLoad
 	if mode == coord.Global && leaderAtStart != nil && cl.leaderOf(0) == leaderAtStart {
 		k := float64(time.Hour) / float64(hourOf)
 		row := func(w *worker, role string, i int) {
 			l := w.tap.snapshot().sub(taps0[i])
-			b.r.PerWorker = append(b.r.PerWorker, WorkerLoad{
+			loads = append(loads, WorkerLoad{
 				Mode: string(mode), Plugins: plugins, Role: role,
 				LeaseWrites: float64(l.LeaseWrites) * k, WorkerWrites: float64(l.WorkerWrites) * k,
 				Reads: float64(l.Reads) * k, Lists: float64(l.Lists) * k, Deletes: float64(l.Deletes) * k,
@@ -235,7 +326,7 @@ func (b *bench) steady(ctx context.Context, mode coord.Mode, plugins int) error 
 			}
 		}
 	}
-	return nil
+	return st, loads, nil
 }
 
 // timings measures, trials times for each stop kind: time until every

@@ -63,12 +63,14 @@ func TestVirtualHourOnMem(t *testing.T) {
 	if d := g4.PerHour.Total()/g1.PerHour.Total() - 1; math.Abs(d) > 0.02 {
 		t.Errorf("global 4 plugins vs 1: %+.2f%%, want within 2%%", 100*d)
 	}
-	// Per worker: the leader renews, the follower reads, both write
-	// their worker record every WorkerTimeout/3.
-	wantWorker := float64(time.Hour) / float64(s.WorkerTimeout/3)
+	// Per worker: the leader renews, the follower reads; a follower
+	// writes its worker record at most every WorkerTimeout/3 (how much
+	// less often, and whether the leader writes one at all, is the
+	// engine's choice: the benchmark measures it).
+	maxWorker := float64(time.Hour) / float64(s.WorkerTimeout/3)
 	for _, l := range r.PerWorker {
-		if math.Abs(l.WorkerWrites-wantWorker) > 2 {
-			t.Errorf("%s %s: %.0f worker-record writes/hour, want %.0f", setupName(l.Plugins, l.Mode), l.Role, l.WorkerWrites, wantWorker)
+		if l.WorkerWrites > maxWorker+2 || (l.Role == roleFollower && l.WorkerWrites == 0) {
+			t.Errorf("%s %s: %.0f worker-record writes/hour, want 1..%.0f", setupName(l.Plugins, l.Mode), l.Role, l.WorkerWrites, maxWorker)
 		}
 		switch l.Role {
 		case roleLeader:

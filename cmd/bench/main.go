@@ -33,6 +33,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 )
 
 func main() {
@@ -57,6 +58,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var progOut io.Writer = stderr
 	if o.quiet {
 		progOut = nil
+	}
+	if o.cpuProfile != "" {
+		stopProfile, err := startCPUProfile(o.cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "bench: -cpuprofile:", err)
+			return 1
+		}
+		defer stopProfile()
 	}
 	rep, err := benchmark(ctx, o, progOut)
 	if err != nil {
@@ -91,4 +100,21 @@ func writeSVGFile(path string, rep *Report) error {
 		return err
 	}
 	return f.Close()
+}
+
+// startCPUProfile starts writing a CPU profile to path; the returned
+// function stops it and closes the file.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

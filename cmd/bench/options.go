@@ -15,21 +15,34 @@ import (
 
 // options are the command-line settings of one run.
 type options struct {
-	store       string   // store URL; "" means bolt in a temp dir
-	plugins     []int    // plugin counts per worker, ascending, distinct
-	workers     int      // worker processes (Hubs) per scenario
-	modes       []string // modePerPlugin and/or modeGlobal
-	clock       string   // clockVirtual or clockRealTime (resolved)
-	duration    time.Duration
-	interval    time.Duration // real-time heartbeat interval
-	trials      int
-	membership  bool
-	timing      bool // convergence and failover trials
-	pluginCosts bool // the built-in plugins' requests (ttl, queue, scheduler)
-	seed        uint64
-	json, csv   bool
-	svg         string
-	quiet       bool
+	store    string   // store URL; "" means bolt in a temp dir
+	plugins  []int    // plugin counts per worker, ascending, distinct
+	workers  int      // worker processes (Hubs) per scenario
+	modes    []string // modePerPlugin and/or modeGlobal
+	clock    string   // clockVirtual or clockRealTime (resolved)
+	duration time.Duration
+	// interval is the heartbeat interval: on the virtual clock the
+	// engine's HeartbeatInterval (0: its default), in real time the
+	// shortened interval that stands for the default (0: 500ms).
+	interval time.Duration
+	// lease and workerTimeout are LeaseTimeout and WorkerTimeout (0: the
+	// engine's defaults); in real time the settings the run stands for,
+	// shortened like the interval.
+	lease, workerTimeout time.Duration
+	// whatIf lists the engine-setting flags given, as typed ("-lease 30s").
+	whatIf     []string
+	prices     PriceModel
+	trials     int
+	membership bool
+	// membershipTwin runs each global scenario again without membership.
+	membershipTwin bool
+	timing         bool // convergence and failover trials
+	pluginCosts    bool // the built-in plugins' requests (ttl, queue, scheduler)
+	seed           uint64
+	json, csv      bool
+	svg            string
+	quiet          bool
+	cpuProfile     string // write a CPU profile of the run here
 }
 
 // Real-time defaults: intervals 10× shorter than the engine's defaults, so
@@ -76,9 +89,13 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	fs.StringVar(&o.store, "store", "", "store URL (default: bolt in a temp dir, removed afterwards)")
 	fs.IntVar(&o.workers, "workers", 3, "worker processes (coord Hubs) per scenario")
 	fs.DurationVar(&o.duration, "duration", 0, "steady-state window per scenario (default 1h virtual, 15s real time)")
-	fs.DurationVar(&o.interval, "interval", defaultRealInterval, "real-time heartbeat interval; the other timings keep the defaults' ratios")
+	fs.DurationVar(&o.interval, "interval", 0, "heartbeat interval (coord.Config.HeartbeatInterval; default 5s); in real time the shortened interval standing for the default (default 500ms), the other timings shortened alike")
+	fs.DurationVar(&o.lease, "lease", 0, "lease timeout (coord.Config.LeaseTimeout; default 15s; RenewDeadline follows as 2/3 of it)")
+	fs.DurationVar(&o.workerTimeout, "worker-timeout", 0, "worker timeout (coord.Config.WorkerTimeout; default 20s; worker records are written every third of it)")
+	prices := fs.String("prices", S3Standard.Key, "request prices for the dollar figures: "+strings.Join(priceKeys(), ", ")+", or put=…,get=… in dollars per 1,000 requests (put: PUT and LIST, get: GET and HEAD)")
 	fs.IntVar(&o.trials, "trials", 0, "repetitions of each failover measurement, per stop kind (default 5 virtual, 3 real time)")
 	fs.BoolVar(&o.membership, "membership", true, "worker records (membership); false saves their PUTs")
+	fs.BoolVar(&o.membershipTwin, "membership-twin", true, "run each global scenario again with DisableMembership, to measure what it saves")
 	fs.BoolVar(&o.timing, "timing", true, "measure time to a leader and failover time (false: requests only)")
 	fs.BoolVar(&o.pluginCosts, "plugin-costs", true, "measure the built-in plugins' own requests per hour (ttl, queue, scheduler)")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the engines' jitter and of the stop times (virtual clock runs repeat per seed, to within a request or two)")
@@ -86,6 +103,7 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	fs.BoolVar(&o.csv, "csv", false, "write the report as CSV instead of tables")
 	fs.StringVar(&o.svg, "svg", "", "also draw requests/hour against plugin count into this SVG file")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress line on stderr")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -112,8 +130,22 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	if o.duration < 0 {
 		return o, errors.New("-duration: must not be negative")
 	}
-	if o.interval < 10*time.Millisecond {
-		return o, errors.New("-interval: must be at least 10ms")
+	if o.prices, err = parsePrices(*prices); err != nil {
+		return o, fmt.Errorf("-prices: %w", err)
+	}
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{{"interval", o.interval}, {"lease", o.lease}, {"worker-timeout", o.workerTimeout}} {
+		given := false
+		fs.Visit(func(fl *flag.Flag) { given = given || fl.Name == f.name })
+		if !given {
+			continue
+		}
+		if f.d <= 0 {
+			return o, fmt.Errorf("-%s: must be positive", f.name)
+		}
+		o.whatIf = append(o.whatIf, "-"+f.name+" "+formatWindow(f.d))
 	}
 	scheme, err := storeScheme(o.store)
 	if err != nil {
@@ -132,6 +164,15 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 		o.clock = clockVirtual
 	default:
 		o.clock = clockRealTime
+	}
+	if o.clock == clockRealTime && o.interval == 0 {
+		o.interval = defaultRealInterval
+	}
+	if o.interval != 0 && o.interval < 10*time.Millisecond {
+		return o, errors.New("-interval: must be at least 10ms")
+	}
+	if _, _, _, err := engineSettings(o); err != nil {
+		return o, err
 	}
 	if o.duration == 0 {
 		o.duration = defaultVirtualHour

@@ -17,6 +17,8 @@ func writeText(w io.Writer, r *Report) error {
 	fmt.Fprintf(&b, "Settings: heartbeat %s + jitter [0, %s), lease %s, renew deadline %s, worker timeout %s, membership %s\n",
 		formatDuration(s.HeartbeatInterval), formatDuration(s.HeartbeatJitter), formatDuration(s.LeaseTimeout),
 		formatDuration(s.RenewDeadline), formatDuration(s.WorkerTimeout), onOff(s.Membership))
+	writeWhatIf(&b, r)
+	writePrices(&b, r.Prices)
 	if r.Clock == clockVirtual {
 		fmt.Fprintf(&b, "Each scenario ran for %s of virtual time on the engine's real code; counts are the driver's own request counters.\n",
 			formatWindow(r.Window))
@@ -62,6 +64,8 @@ func writeText(w io.Writer, r *Report) error {
 		b.WriteString("\n")
 	}
 
+	writeSplit(&b, r)
+
 	if len(r.Convergence) > 0 {
 		fmt.Fprintf(&b, "## Startup Convergence (all %d workers start at once; %d trials)\n\n", r.Workers, 2*r.Trials)
 		b.WriteString("Time to Leader: until every plugin has a leader. All Workers Know: until every plugin on every worker has been told its leader.\n")
@@ -102,6 +106,95 @@ func writeText(w io.Writer, r *Report) error {
 	fmt.Fprintf(&b, "Wall time: %s\n", formatDuration(r.Elapsed))
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeWhatIf says which settings differ from the engine's defaults, and
+// in real time what the shortened settings stand for.
+func writeWhatIf(b *strings.Builder, r *Report) {
+	a, d := r.PerHourAt, r.Defaults
+	if r.Clock == clockRealTime {
+		fmt.Fprintf(b, "Stands for: heartbeat %s + jitter [0, %s), lease %s, renew deadline %s, worker timeout %s (hourly figures and targets are at these settings)\n",
+			formatDuration(a.HeartbeatInterval), formatDuration(a.HeartbeatJitter), formatDuration(a.LeaseTimeout),
+			formatDuration(a.RenewDeadline), formatDuration(a.WorkerTimeout))
+	}
+	if len(r.WhatIf) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "What-if: %s (engine defaults: heartbeat %s, lease %s, worker timeout %s); hourly figures, bounds and targets are at the settings run\n",
+		strings.Join(r.WhatIf, ", "), formatDuration(d.HeartbeatInterval), formatDuration(d.LeaseTimeout), formatDuration(d.WorkerTimeout))
+}
+
+// writePrices says what the dollar figures are computed from.
+func writePrices(b *strings.Builder, p PriceModel) {
+	fmt.Fprintf(b, "Prices: %s, per 1,000 requests: PUT and LIST %s, GET and HEAD %s, DELETE %s",
+		p.Name, formatPrice(p.WritePer1000, p.WriteClass), formatPrice(p.ReadPer1000, p.ReadClass), formatPrice(p.DeletePer1000, ""))
+	if p.Source != "" {
+		fmt.Fprintf(b, " (%s)", p.Source)
+	}
+	b.WriteString("\n")
+}
+
+// formatPrice formats a price per 1,000 requests with every digit given
+// ("$0.00113"), "free" for 0, and the provider's class name.
+func formatPrice(v float64, class string) string {
+	s := "free"
+	if v != 0 {
+		s = "$" + strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	if class != "" {
+		s += " [" + class + "]"
+	}
+	return s
+}
+
+// writeSplit writes the cost of each scenario by purpose: the election
+// (leases) and membership (worker records), and what DisableMembership
+// saves where its twin run was measured.
+func writeSplit(b *strings.Builder, r *Report) {
+	if len(r.Steady) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "## Cost by purpose (per month at %s prices; election: lease records, membership: worker records)\n\n", r.Prices.Name)
+	other := false
+	saving := false
+	for _, st := range r.Steady {
+		other = other || st.Split.Other.Total() != 0
+		saving = saving || st.WithoutMembership != nil
+	}
+	head := []string{"Setup", "Election req/h", "Membership req/h", "Election/Month", "Membership/Month", "Total/Month", "Membership share"}
+	if other {
+		head = append(head, "Other req/h", "Other/Month")
+	}
+	if saving {
+		head = append(head, "Without membership (measured)", "DisableMembership saves")
+	}
+	right := make([]int, 0, len(head)-1)
+	for i := 1; i < len(head); i++ {
+		right = append(right, i)
+	}
+	t := newTable(head...).alignRight(right...)
+	for _, st := range r.Steady {
+		sp := st.Split
+		row := []string{setupName(st.Plugins, st.Mode), formatCount(sp.Election.Total()), formatCount(sp.Membership.Total()),
+			formatDollars(sp.ElectionCostPerMonth), formatDollars(sp.MembershipCostPerMonth), formatDollars(st.CostPerMonth),
+			fmt.Sprintf("%.0f%%", 100*st.MembershipShare())}
+		if other {
+			row = append(row, formatCount(sp.Other.Total()), formatDollars(sp.OtherCostPerMonth))
+		}
+		if saving {
+			if w := st.WithoutMembership; w != nil {
+				row = append(row, formatDollars(w.CostPerMonth), formatDollars(st.CostPerMonth-w.CostPerMonth))
+			} else {
+				row = append(row, "not run", "")
+			}
+		}
+		t.add(row...)
+	}
+	t.write(b)
+	if saving {
+		b.WriteString("\nWithout membership: the same scenario run again with DisableMembership (no worker records), measured, not derived.\n")
+	}
+	b.WriteString("\n")
 }
 
 func onOff(b bool) string {

@@ -292,42 +292,69 @@ func TestWriteSVG(t *testing.T) {
 	if err := writeSVG(&b, r); err != nil {
 		t.Fatal(err)
 	}
-	// Well-formed XML with one polyline per mode, each with one point per
-	// plugin count; the per-plugin line rises, the global line is flat.
+	// Well-formed XML with one polyline per mode in each panel (requests,
+	// cost), each with one point per plugin count; the per-plugin line
+	// rises, the global line is flat.
 	type polyline struct {
 		Mode   string `xml:"data-mode,attr"`
+		Metric string `xml:"data-metric,attr"`
 		Points string `xml:"points,attr"`
 	}
-	var doc struct {
-		XMLName   xml.Name   `xml:"svg"`
+	type group struct {
+		Metric    string     `xml:"data-metric,attr"`
 		Polylines []polyline `xml:"polyline"`
+		Texts     []string   `xml:"text"`
+	}
+	var doc struct {
+		XMLName xml.Name `xml:"svg"`
+		Groups  []group  `xml:"g"`
 	}
 	if err := xml.Unmarshal(b.Bytes(), &doc); err != nil {
 		t.Fatalf("not XML: %v\n%s", err, b.String())
 	}
-	if len(doc.Polylines) != 2 {
-		t.Fatalf("%d polylines, want 2", len(doc.Polylines))
+	if len(doc.Groups) != 2 || doc.Groups[0].Metric != "requests" || doc.Groups[1].Metric != "cost" {
+		t.Fatalf("panels = %+v, want requests and cost", doc.Groups)
 	}
-	ys := map[string][]float64{}
-	for _, p := range doc.Polylines {
-		for pt := range strings.FieldsSeq(p.Points) {
-			xy := strings.Split(pt, ",")
-			y, err := strconv.ParseFloat(xy[1], 64)
-			if err != nil {
-				t.Fatalf("bad point %q", pt)
+	for _, g := range doc.Groups {
+		if len(g.Polylines) != 2 {
+			t.Fatalf("%s: %d polylines, want 2", g.Metric, len(g.Polylines))
+		}
+		ys := map[string][]float64{}
+		for _, p := range g.Polylines {
+			for pt := range strings.FieldsSeq(p.Points) {
+				xy := strings.Split(pt, ",")
+				y, err := strconv.ParseFloat(xy[1], 64)
+				if err != nil {
+					t.Fatalf("bad point %q", pt)
+				}
+				ys[p.Mode] = append(ys[p.Mode], y)
 			}
-			ys[p.Mode] = append(ys[p.Mode], y)
+		}
+		if len(ys[modePerPlugin]) != 2 || len(ys[modeGlobal]) != 2 {
+			t.Fatalf("%s: points = %v", g.Metric, ys)
+		}
+		if !(ys[modePerPlugin][1] < ys[modePerPlugin][0]) { // SVG y grows downwards
+			t.Errorf("%s: per-plugin line does not rise: %v", g.Metric, ys[modePerPlugin])
+		}
+		if ys[modeGlobal][0] != ys[modeGlobal][1] {
+			t.Errorf("%s: global line is not flat: %v", g.Metric, ys[modeGlobal])
 		}
 	}
-	if len(ys[modePerPlugin]) != 2 || len(ys[modeGlobal]) != 2 {
-		t.Fatalf("points = %v", ys)
+	// The cost panel labels its axis and its lines' ends in dollars: the
+	// per-plugin line ends at 10 plugins' cost.
+	want := formatDollars(r.Steady[2].CostPerMonth) + " " + modePerPlugin
+	var dollars, found bool
+	for _, tx := range doc.Groups[1].Texts {
+		dollars = dollars || strings.HasPrefix(tx, "$")
+		found = found || tx == want
 	}
-	if !(ys[modePerPlugin][1] < ys[modePerPlugin][0]) { // SVG y grows downwards
-		t.Errorf("per-plugin line does not rise: %v", ys[modePerPlugin])
+	if !dollars || !found {
+		t.Errorf("cost panel texts %q: want $ axis labels and %q", doc.Groups[1].Texts, want)
 	}
-	if ys[modeGlobal][0] != ys[modeGlobal][1] {
-		t.Errorf("global line is not flat: %v", ys[modeGlobal])
+	if !strings.Contains(b.String(), "$ / month") || !strings.Contains(b.String(), "requests / hour") {
+		t.Error("axis titles missing")
 	}
+	b.Reset()
 	if err := writeSVG(&b, &Report{}); err == nil {
 		t.Error("an empty report must not draw")
 	}

@@ -54,12 +54,17 @@ type Report struct {
 	// default interval / run interval in real-time mode with short
 	// intervals. Hourly figures are already multiplied out.
 	TimeScale float64 `json:"time_scale"`
-	// Settings used by the run; Defaults are the engine defaults the hourly
-	// figures are expressed at.
-	Settings Settings   `json:"settings"`
-	Defaults Settings   `json:"defaults"`
-	Trials   int        `json:"trials"`
-	Prices   PriceModel `json:"prices"`
+	// Settings are the engine timings the run used. PerHourAt are the
+	// settings the hourly figures and targets stand for: Settings on the
+	// virtual clock, the unshortened settings in real time. Defaults are
+	// the engine's defaults; WhatIf lists the flags that moved PerHourAt
+	// away from them (-interval, -lease, -worker-timeout), as given.
+	Settings  Settings   `json:"settings"`
+	PerHourAt Settings   `json:"per_hour_at"`
+	Defaults  Settings   `json:"defaults"`
+	WhatIf    []string   `json:"what_if,omitempty"`
+	Trials    int        `json:"trials"`
+	Prices    PriceModel `json:"prices"`
 
 	Steady      []Steady      `json:"steady"`
 	Convergence []Convergence `json:"convergence"`
@@ -87,6 +92,47 @@ type Steady struct {
 	HeartbeatsPerHour float64 `json:"heartbeats_per_hour"`
 	PerHour           Rates   `json:"requests_per_hour"`
 	CostPerMonth      float64 `json:"cost_per_month_usd"`
+	// Split divides PerHour and CostPerMonth by purpose.
+	Split Split `json:"split"`
+	// WithoutMembership is the same scenario run again with
+	// DisableMembership, measured (nil when not run: -membership=false,
+	// or -membership-twin=false).
+	WithoutMembership *Steady `json:"without_membership,omitempty"`
+}
+
+// Split is a scenario's hourly requests by purpose, told apart by key in
+// each worker's tap: Election (namespace and plugin leases), Membership
+// (worker records: their writes, the cleanup LIST and DELETEs), and Other:
+// the driver's count minus both (the store check, had it fallen in the
+// window, or an S3 driver's retries; 0 on mem and bolt, where each call is
+// one request). The three add up to the scenario's totals.
+type Split struct {
+	Election   Rates `json:"election_per_hour"`
+	Membership Rates `json:"membership_per_hour"`
+	Other      Rates `json:"other_per_hour"`
+
+	ElectionCostPerMonth   float64 `json:"election_cost_per_month_usd"`
+	MembershipCostPerMonth float64 `json:"membership_cost_per_month_usd"`
+	OtherCostPerMonth      float64 `json:"other_cost_per_month_usd"`
+}
+
+// newSplit splits total (the driver's rates) into election, membership
+// and the rest, priced by p.
+func newSplit(p PriceModel, total, election, membership Rates) Split {
+	other := total.Add(election.Add(membership).Scale(-1))
+	return Split{
+		Election: election, Membership: membership, Other: other,
+		ElectionCostPerMonth: p.PerMonth(election), MembershipCostPerMonth: p.PerMonth(membership), OtherCostPerMonth: p.PerMonth(other),
+	}
+}
+
+// MembershipShare is the part of the scenario's cost that membership
+// (worker records) makes; 0 for a free scenario.
+func (s Steady) MembershipShare() float64 {
+	if s.CostPerMonth <= 0 {
+		return 0
+	}
+	return s.Split.MembershipCostPerMonth / s.CostPerMonth
 }
 
 // Timing is a repeated time measurement of one scenario.

@@ -25,6 +25,36 @@ type tapStore struct {
 
 	leaseWrites, workerWrites, otherWrites atomic.Uint64
 	reads, lists, deletes                  atomic.Uint64
+	// byPurpose counts every call by what it is for and by class.
+	byPurpose [numPurposes]driver.Counter
+}
+
+// Purposes of a request, by key.
+const (
+	purposeElection   = iota // leases: namespace and plugin state records
+	purposeMembership        // worker records: writes, the cleanup LIST, deletes
+	purposeCheck             // the store check of each Hub (<root>_check/…)
+	numPurposes
+)
+
+// purposeOf classifies a request by its key (or LIST prefix).
+func purposeOf(key string) int {
+	switch {
+	case strings.Contains(key, "/workers/"):
+		return purposeMembership
+	case strings.Contains(key, "/_check/"):
+		return purposeCheck
+	}
+	return purposeElection
+}
+
+// purposes returns the tap's counts by purpose.
+func (t *tapStore) purposes() [numPurposes]driver.Counts {
+	var out [numPurposes]driver.Counts
+	for i := range out {
+		out[i] = t.byPurpose[i].Requests()
+	}
+	return out
 }
 
 // load is a snapshot of a tap's counters.
@@ -55,6 +85,7 @@ func (t *tapStore) Get(ctx context.Context, key string) (driver.Object, error) {
 		return driver.Object{}, driver.Wrap("get", key, errCrashed, nil)
 	}
 	t.reads.Add(1)
+	t.byPurpose[purposeOf(key)].Inc(driver.ClassGet)
 	return t.Store.Get(ctx, key)
 }
 
@@ -62,6 +93,7 @@ func (t *tapStore) Put(ctx context.Context, key string, data []byte, cond driver
 	if t.crashed.Load() {
 		return "", driver.Wrap("put", key, errCrashed, nil)
 	}
+	t.byPurpose[purposeOf(key)].Inc(driver.ClassPut)
 	switch {
 	case strings.Contains(key, "/workers/"):
 		t.workerWrites.Add(1)
@@ -78,6 +110,7 @@ func (t *tapStore) Delete(ctx context.Context, key string, cond driver.Condition
 		return driver.Wrap("delete", key, errCrashed, nil)
 	}
 	t.deletes.Add(1)
+	t.byPurpose[purposeOf(key)].Inc(driver.ClassDelete)
 	return t.Store.Delete(ctx, key, cond)
 }
 
@@ -86,6 +119,7 @@ func (t *tapStore) List(ctx context.Context, prefix string) (driver.ListResult, 
 		return driver.ListResult{}, driver.Wrap("list", prefix, errCrashed, nil)
 	}
 	t.lists.Add(1)
+	t.byPurpose[purposeOf(prefix)].Inc(driver.ClassList)
 	return t.Store.List(ctx, prefix)
 }
 
