@@ -13,6 +13,7 @@ import (
 
 	"github.com/s3coord/coord"
 	"github.com/s3coord/coord/driver/mem"
+	"github.com/s3coord/coord/internal/faultstore"
 	"github.com/s3coord/coord/plugin"
 )
 
@@ -23,14 +24,14 @@ import (
 func TestPluginListedBeforeClaimed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		base := mem.New(mem.Options{})
-		f := newFaultStore(base)
+		f := faultstore.New(base, 0)
 		const nsKey = "plg_coordinator_global/default/state.json"
 		var (
 			mu     sync.Mutex
 			claims []string
 			bad    []string
 		)
-		f.setFail(func(op, key string) error {
+		f.SetHooks(failBy(func(op, key string) error {
 			name, ok := strings.CutPrefix(key, "plg_coordinator_global/default/plugins/")
 			if op != "put" || !ok {
 				return nil
@@ -50,7 +51,7 @@ func TestPluginListedBeforeClaimed(t *testing.T) {
 				bad = append(bad, fmt.Sprintf("%s claimed while the namespace record lists %v (%v)", name, rec.Claims, err))
 			}
 			return nil
-		})
+		}))
 		h := newHub(t, f, coord.Config{RandSeed: 3, DisableMembership: true})
 		alpha, err := h.Use(t.Context(), "alpha", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{})
 		if err != nil {

@@ -141,7 +141,8 @@ func TestGlobalCostDoesNotGrowWithPlugins(t *testing.T) {
 	}
 	run := func(plugins int, mode coord.Mode) (r result) {
 		synctest.Test(t, func(t *testing.T) {
-			store := &keyCounter{Store: mem.New(mem.Options{})}
+			var lease, other driver.Counter
+			store := countByKey(mem.New(mem.Options{}), &lease, &other)
 			var hubs []*coord.Hub
 			for w := range 3 {
 				h := newHub(t, store, coord.Config{RandSeed: uint64(w + 1), WorkerID: fmt.Sprintf("w%d", w)})
@@ -165,9 +166,9 @@ func TestGlobalCostDoesNotGrowWithPlugins(t *testing.T) {
 				return n
 			}
 			time.Sleep(time.Minute) // elections and plugin claims are over
-			l0, o0, b0 := store.lease.Requests(), store.other.Requests(), beats()
+			l0, o0, b0 := lease.Requests(), other.Requests(), beats()
 			time.Sleep(time.Hour)
-			r = result{store.lease.Requests().Sub(l0), store.other.Requests().Sub(o0), beats() - b0}
+			r = result{lease.Requests().Sub(l0), other.Requests().Sub(o0), beats() - b0}
 			for _, h := range hubs {
 				if err := h.Close(context.Background()); err != nil {
 					t.Error(err)

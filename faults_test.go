@@ -16,6 +16,7 @@ import (
 	"github.com/s3coord/coord"
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/driver/mem"
+	"github.com/s3coord/coord/internal/faultstore"
 	"github.com/s3coord/coord/plugin"
 )
 
@@ -40,14 +41,14 @@ func (s *syncBuffer) String() string {
 func TestFallbackToPerPluginMode(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		base := mem.New(mem.Options{})
-		f := newFaultStore(base)
+		f := faultstore.New(base, 0)
 		denied := errors.New("AccessDenied")
-		f.setFail(func(op, key string) error {
+		f.SetHooks(failBy(func(op, key string) error {
 			if key == "plg_coordinator_global/default/state.json" {
 				return denied
 			}
 			return nil
-		})
+		}))
 		var logs syncBuffer
 		h := newHub(t, f, coord.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil)), RandSeed: 3})
 		sub, err := h.Use(t.Context(), "queue", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{Mode: coord.Global})
@@ -171,7 +172,7 @@ func TestAmbiguousWrites(t *testing.T) {
 	t.Run("renewal", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			base := mem.New(mem.Options{})
-			f := newFaultStore(base)
+			f := faultstore.New(base, 0)
 			rec := &recorder{}
 			h := newHub(t, f, coord.Config{RandSeed: 9, WorkerID: "w0"})
 			s, err := h.Use(t.Context(), "queue", rec.plugin(), coord.UseOptions{Mode: coord.PerPlugin})
@@ -181,7 +182,7 @@ func TestAmbiguousWrites(t *testing.T) {
 			waitLeader(t, time.Minute, "leader", s)
 			term, _ := s.Term()
 			var n atomic.Int32
-			f.setAmbiguous(func(key string, _ []byte) bool { return isStateKey(key) && n.Add(1) <= 3 })
+			f.SetHooks(ambiguousWhen(func(key string, _ []byte) bool { return isStateKey(key) && n.Add(1) <= 3 }))
 			time.Sleep(time.Minute)
 			if n.Load() < 3 {
 				t.Fatalf("only %d ambiguous writes happened", n.Load())
@@ -202,9 +203,9 @@ func TestAmbiguousWrites(t *testing.T) {
 	t.Run("acquisition", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			base := mem.New(mem.Options{})
-			f := newFaultStore(base)
+			f := faultstore.New(base, 0)
 			var once atomic.Bool
-			f.setAmbiguous(func(key string, _ []byte) bool { return isStateKey(key) && once.CompareAndSwap(false, true) })
+			f.SetHooks(ambiguousWhen(func(key string, _ []byte) bool { return isStateKey(key) && once.CompareAndSwap(false, true) }))
 			h := newHub(t, f, coord.Config{RandSeed: 9, WorkerID: "w0"})
 			c, err := h.GlobalCoordinator(t.Context(), "default")
 			if err != nil {
@@ -301,14 +302,14 @@ func TestUseRefusesWhatNoFallbackCures(t *testing.T) {
 		for _, skip := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%v/skipcheck=%v", tc.err, skip), func(t *testing.T) {
 				synctest.Test(t, func(t *testing.T) {
-					f := newFaultStore(mem.New(mem.Options{}))
+					f := faultstore.New(mem.New(mem.Options{}), 0)
 					var reads atomic.Int64
-					f.setFail(func(op, key string) error {
+					f.SetHooks(failBy(func(op, key string) error {
 						if key == "plg_coordinator_global/default/state.json" {
 							reads.Add(1)
 						}
 						return tc.err
-					})
+					}))
 					var logs syncBuffer
 					h := newHub(t, f, coord.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil)), RandSeed: 3, SkipStoreCheck: skip})
 					for _, mode := range []coord.Mode{coord.Global, coord.PerPlugin} {
@@ -348,15 +349,15 @@ func TestFallbackReturnsToGlobal(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := coord.DefaultConfig()
 		base := mem.New(mem.Options{})
-		f := newFaultStore(base)
+		f := faultstore.New(base, 0)
 		var broken atomic.Bool
 		broken.Store(true)
-		f.setFail(func(op, key string) error {
+		f.SetHooks(failBy(func(op, key string) error {
 			if broken.Load() && key == "plg_coordinator_global/default/state.json" {
 				return driver.ErrUnreachable
 			}
 			return nil
-		})
+		}))
 		var logs syncBuffer
 		rec := &recorder{}
 		h := newHub(t, f, coord.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil)), RandSeed: 3, WorkerID: "a"})

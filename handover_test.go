@@ -129,11 +129,11 @@ func TestPartitionedLeaderStepsDownFirst(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				base := mem.New(mem.Options{})
 				rec := &recorder{}
-				var fs []*faultStore
+				var fs []*faultstore.Store
 				var hubs []*coord.Hub
 				var subs []*coord.Subscription
 				for i := range 3 {
-					f := newFaultStore(base)
+					f := faultstore.New(base, 0)
 					h := newHub(t, f, coord.Config{RandSeed: uint64(i + 1), WorkerID: fmt.Sprintf("w%d", i)})
 					s, err := h.Use(t.Context(), "queue", rec.plugin(), coord.UseOptions{Mode: mode})
 					if err != nil {
@@ -144,7 +144,7 @@ func TestPartitionedLeaderStepsDownFirst(t *testing.T) {
 				waitFor(t, time.Minute, "first leader", func() bool { return len(leaderOf(subs...)) == 1 })
 				time.Sleep(30 * time.Second)
 				old := leaderOf(subs...)[0]
-				fs[old].partitioned.Store(true)
+				cutOff(fs[old], true)
 				cut := time.Now()
 				waitFor(t, time.Minute, "old leader steps down", func() bool { return !subs[old].IsLeader() })
 				stepped := time.Since(cut)
@@ -156,7 +156,7 @@ func TestPartitionedLeaderStepsDownFirst(t *testing.T) {
 				if m := hubs[old].Coordinators()[0].Metrics(); m.BreakerTrips == 0 || m.Errors == 0 {
 					t.Errorf("partitioned coordinator: breaker trips %d, errors %d; want both counted", m.BreakerTrips, m.Errors)
 				}
-				fs[old].partitioned.Store(false) // heal: it must not come back as a second leader
+				cutOff(fs[old], false) // heal: it must not come back as a second leader
 				time.Sleep(2 * time.Minute)
 				if l := leaderOf(subs...); len(l) != 1 {
 					t.Errorf("after healing: leaders %v", l)

@@ -9,29 +9,10 @@ import (
 	"time"
 
 	"github.com/s3coord/coord"
-	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/driver/mem"
 	"github.com/s3coord/coord/internal/faultstore"
 	"github.com/s3coord/coord/plugin"
 )
-
-// pauseAfterPut pauses a faultstore view right after a write of key has
-// been applied, so that its answer is held until Resume (a process paused
-// in the middle of its acquisition).
-type pauseAfterPut struct {
-	driver.Store
-	key   string
-	view  atomic.Pointer[faultstore.Store]
-	armed atomic.Bool
-}
-
-func (p *pauseAfterPut) Put(ctx context.Context, key string, data []byte, cond driver.Condition) (string, error) {
-	v, err := p.Store.Put(ctx, key, data, cond)
-	if err == nil && key == p.key && p.armed.CompareAndSwap(true, false) {
-		p.view.Load().Pause()
-	}
-	return v, err
-}
 
 // TestAcquisitionAnsweredAfterDeadlineDoesNotLead is sim seed 714: a
 // per-plugin worker's takeover write is applied, then the process is
@@ -44,9 +25,17 @@ func TestAcquisitionAnsweredAfterDeadlineDoesNotLead(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const key = "plg_coordinator_global/default/plugins/queue/state.json"
 		base := mem.New(mem.Options{})
-		wrap := &pauseAfterPut{Store: base, key: key}
-		view := faultstore.New(wrap, 1)
-		wrap.view.Store(view)
+		view := faultstore.New(base, 1)
+		// Once armed, the view pauses right after a write of key has been
+		// applied, so that its answer is held until Resume (a process
+		// paused in the middle of its acquisition).
+		var armed atomic.Bool
+		view.SetHooks(faultstore.Hooks{After: func(c faultstore.Call, err error) error {
+			if err == nil && c.Op == faultstore.OpPut && c.Key == key && armed.CompareAndSwap(true, false) {
+				view.Pause()
+			}
+			return err
+		}})
 		var (
 			mu    sync.Mutex
 			leads []string
@@ -60,7 +49,7 @@ func TestAcquisitionAnsweredAfterDeadlineDoesNotLead(t *testing.T) {
 				return nil
 			}}
 		}
-		wrap.armed.Store(true)
+		armed.Store(true)
 		ha := newHub(t, view, coord.Config{WorkerID: "a", RandSeed: 1, DisableMembership: true})
 		a, err := ha.Use(t.Context(), "queue", lead("a"), coord.UseOptions{Mode: coord.PerPlugin})
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/s3coord/coord"
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/driver/mem"
+	"github.com/s3coord/coord/internal/faultstore"
 )
 
 // A rollout in both directions: processes in global and per-plugin mode
@@ -49,7 +50,7 @@ func mixedRollout(t *testing.T, seed int, plugins []string, open func(t *testing
 				rec := &recorder{}
 				type proc struct {
 					hub   *coord.Hub
-					f     *faultStore
+					f     *faultstore.Store
 					subs  []*coord.Subscription
 					until time.Time // partitioned until (close errors are expected then)
 				}
@@ -58,7 +59,7 @@ func mixedRollout(t *testing.T, seed int, plugins []string, open func(t *testing
 				n := 0
 				start := func() {
 					n++
-					f := newFaultStore(base)
+					f := faultstore.New(base, 0)
 					h := newHub(t, f, coord.Config{RandSeed: uint64(seed*1000 + n), WorkerID: fmt.Sprintf("p%d", n)})
 					p := &proc{hub: h, f: f}
 					for _, name := range plugins {
@@ -94,10 +95,10 @@ func mixedRollout(t *testing.T, seed int, plugins []string, open func(t *testing
 						start()
 					case a < 8: // a partition for a while
 						p := live[rng.IntN(len(live))]
-						p.f.partitioned.Store(true)
+						cutOff(p.f, true)
 						d := time.Duration(5+rng.IntN(40)) * time.Second
 						p.until = time.Now().Add(d + time.Second)
-						time.AfterFunc(d, func() { p.f.partitioned.Store(false) })
+						time.AfterFunc(d, func() { cutOff(p.f, false) })
 					case a < 9: // one plugin leaves a process (and may come back)
 						p := live[rng.IntN(len(live))]
 						j := rng.IntN(len(plugins))
@@ -117,7 +118,7 @@ func mixedRollout(t *testing.T, seed int, plugins []string, open func(t *testing
 				}
 				// Heal and settle: every plugin gets exactly one leader.
 				for _, p := range live {
-					p.f.partitioned.Store(false)
+					cutOff(p.f, false)
 				}
 				time.Sleep(2 * time.Minute)
 				for j, name := range plugins {
@@ -149,7 +150,8 @@ func mixedRollout(t *testing.T, seed int, plugins []string, open func(t *testing
 // once everyone is global, plugins cost nothing per heartbeat.
 func TestRolloutAndRollback(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		store := &keyCounter{Store: mem.New(mem.Options{})}
+		var lease driver.Counter
+		store := countByKey(mem.New(mem.Options{}), &lease, new(driver.Counter))
 		rec := &recorder{}
 		cfg := coord.DefaultConfig()
 		deploy := func(mode coord.Mode, first int) ([]*coord.Hub, []*coord.Subscription) {
@@ -192,9 +194,9 @@ func TestRolloutAndRollback(t *testing.T) {
 			}
 			return n
 		}
-		l0, b0 := store.lease.Requests(), beats()
+		l0, b0 := lease.Requests(), beats()
 		time.Sleep(10 * time.Minute)
-		if got, n := store.lease.Requests().Sub(l0).Total(), beats()-b0; got != n {
+		if got, n := lease.Requests().Sub(l0).Total(), beats()-b0; got != n {
 			t.Errorf("all global: %d lease requests for %d heartbeats", got, n)
 		}
 		// Rollback: per-plugin workers come back and wait; the global

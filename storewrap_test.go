@@ -4,96 +4,43 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/s3coord/coord/driver"
+	"github.com/s3coord/coord/internal/faultstore"
 )
 
 var errInjected = errors.New("injected transport failure")
 
-// faultStore wraps a store for one process: it can be partitioned (every
-// request fails without reaching the store), fail requests by rule, or
-// apply a write and then report an error (an ambiguous outcome).
-type faultStore struct {
-	driver.Store
-	partitioned atomic.Bool
+// The store doubles of these tests are views of internal/faultstore;
+// the functions below give them the rules the tests use.
 
-	mu sync.Mutex
-	// fail, when set, may return an error for a request instead of sending it.
-	fail func(op, key string) error
-	// ambiguous, when set and true for a Put, applies the Put and then
-	// reports errInjected.
-	ambiguous func(key string, data []byte) bool
+// failBy are hooks that fail, without sending it, every request for which
+// fail returns an error.
+func failBy(fail func(op, key string) error) faultstore.Hooks {
+	return faultstore.Hooks{Before: func(_ context.Context, c faultstore.Call) error { return fail(c.Op, c.Key) }}
 }
 
-func newFaultStore(s driver.Store) *faultStore { return &faultStore{Store: s} }
-
-func (f *faultStore) check(op, key string) error {
-	if f.partitioned.Load() {
-		return driver.Wrap(op, key, nil, errInjected)
-	}
-	f.mu.Lock()
-	fail := f.fail
-	f.mu.Unlock()
-	if fail != nil {
-		if err := fail(op, key); err != nil {
-			return driver.Wrap(op, key, nil, err)
+// ambiguousWhen are hooks that apply every Put and then report
+// errInjected for those for which ambiguous holds (an ambiguous outcome).
+func ambiguousWhen(ambiguous func(key string, data []byte) bool) faultstore.Hooks {
+	return faultstore.Hooks{After: func(c faultstore.Call, err error) error {
+		if err == nil && c.Op == faultstore.OpPut && ambiguous(c.Key, c.Data) {
+			return errInjected
 		}
-	}
-	return nil
-}
-
-func (f *faultStore) setFail(fn func(op, key string) error) {
-	f.mu.Lock()
-	f.fail = fn
-	f.mu.Unlock()
-}
-
-func (f *faultStore) setAmbiguous(fn func(key string, data []byte) bool) {
-	f.mu.Lock()
-	f.ambiguous = fn
-	f.mu.Unlock()
-}
-
-func (f *faultStore) Get(ctx context.Context, key string) (driver.Object, error) {
-	if err := f.check("get", key); err != nil {
-		return driver.Object{}, err
-	}
-	return f.Store.Get(ctx, key)
-}
-
-func (f *faultStore) Put(ctx context.Context, key string, data []byte, cond driver.Condition) (string, error) {
-	if err := f.check("put", key); err != nil {
-		return "", err
-	}
-	f.mu.Lock()
-	amb := f.ambiguous
-	f.mu.Unlock()
-	v, err := f.Store.Put(ctx, key, data, cond)
-	if err == nil && amb != nil && amb(key, data) {
-		return "", driver.Wrap("put", key, nil, errInjected)
-	}
-	return v, err
-}
-
-func (f *faultStore) Delete(ctx context.Context, key string, cond driver.Condition) error {
-	if err := f.check("delete", key); err != nil {
 		return err
-	}
-	return f.Store.Delete(ctx, key, cond)
+	}}
 }
 
-func (f *faultStore) List(ctx context.Context, prefix string) (driver.ListResult, error) {
-	if err := f.check("list", prefix); err != nil {
-		return driver.ListResult{}, err
+// cutOff fails every request of view before it is sent (down) or heals
+// it: a partition that leaves the requests in flight alone.
+func cutOff(view *faultstore.Store, down bool) {
+	if down {
+		view.Set(faultstore.Faults{ErrorRate: 1})
+	} else {
+		view.Set(faultstore.Faults{})
 	}
-	return f.Store.List(ctx, prefix)
 }
-
-// Close does not close the shared store.
-func (f *faultStore) Close() error { return nil }
 
 // offsetClock is the real (in tests: virtual) clock shifted by a fixed
 // offset, as on a host whose wall clock is wrong.
@@ -104,36 +51,17 @@ func (c offsetClock) After(d time.Duration) <-chan time.Time { return time.After
 
 func isStateKey(key string) bool { return strings.HasSuffix(key, "/state.json") }
 
-// keyCounter counts requests to lease keys and to everything else.
-type keyCounter struct {
-	driver.Store
-	lease, other driver.Counter
-}
-
-func (k *keyCounter) count(key string, c driver.Class) {
-	if isStateKey(key) {
-		k.lease.Inc(c)
-	} else {
-		k.other.Inc(c)
-	}
-}
-
-func (k *keyCounter) Get(ctx context.Context, key string) (driver.Object, error) {
-	k.count(key, driver.ClassGet)
-	return k.Store.Get(ctx, key)
-}
-
-func (k *keyCounter) Put(ctx context.Context, key string, data []byte, cond driver.Condition) (string, error) {
-	k.count(key, driver.ClassPut)
-	return k.Store.Put(ctx, key, data, cond)
-}
-
-func (k *keyCounter) Delete(ctx context.Context, key string, cond driver.Condition) error {
-	k.count(key, driver.ClassDelete)
-	return k.Store.Delete(ctx, key, cond)
-}
-
-func (k *keyCounter) List(ctx context.Context, prefix string) (driver.ListResult, error) {
-	k.count(prefix, driver.ClassList)
-	return k.Store.List(ctx, prefix)
+// countByKey returns a view of s that counts the requests it sends to
+// lease keys in lease and the others in other.
+func countByKey(s driver.Store, lease, other *driver.Counter) *faultstore.Store {
+	view := faultstore.New(s, 0)
+	view.SetHooks(faultstore.Hooks{Before: func(_ context.Context, c faultstore.Call) error {
+		if isStateKey(c.Key) {
+			lease.Inc(c.Class())
+		} else {
+			other.Inc(c.Class())
+		}
+		return nil
+	}})
+	return view
 }
