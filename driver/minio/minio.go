@@ -78,6 +78,7 @@ type Store struct {
 	core    miniogo.Core
 	bucket  string
 	prefix  string
+	region  string
 	maxRead int64
 	base    http.RoundTripper
 	closed  atomic.Bool
@@ -118,7 +119,7 @@ func New(cfg Config) (*Store, error) {
 	if cfg.MaxRetries <= 0 {
 		cfg.MaxRetries = DefaultMaxRetries
 	}
-	s := &Store{bucket: cfg.Bucket, prefix: cfg.Prefix, maxRead: cfg.MaxRead, base: base}
+	s := &Store{bucket: cfg.Bucket, prefix: cfg.Prefix, region: cfg.Region, maxRead: cfg.MaxRead, base: base}
 	client, err := miniogo.New(cfg.Endpoint, &miniogo.Options{
 		Creds:      creds,
 		Secure:     cfg.Secure,

@@ -6,7 +6,12 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/s3coord/coord/driver"
 )
@@ -23,6 +28,10 @@ type CountingProxy struct {
 	mu      sync.Mutex
 	counts  driver.Counts
 	changed chan struct{} // closed and replaced on every count
+
+	// strip and stripped: see NewStrippingProxy.
+	strip    atomic.Bool
+	stripped atomic.Uint64
 }
 
 // NewCountingProxy starts a proxy on loopback in front of target (a base
@@ -30,6 +39,54 @@ type CountingProxy struct {
 // client's Host header is passed through unchanged, so SigV4 signatures
 // made for the proxy's address stay valid at the server.
 func NewCountingProxy(t testing.TB, target string) *CountingProxy {
+	t.Helper()
+	return newProxy(t, target, nil)
+}
+
+// NewStrippingProxy is a CountingProxy in front of srv that, while
+// Strip(true) is in force (from the start), removes the conditional
+// headers If-Match and If-None-Match from every request and signs it again
+// with srv's credentials (the headers are signed): srv then sees
+// unconditional writes and deletes, as from a store that silently ignores
+// conditions. Requests with a streaming (chunk-signed) body are passed
+// through unchanged.
+func NewStrippingProxy(t testing.TB, srv Server) *CountingProxy {
+	t.Helper()
+	creds := aws.Credentials{AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey}
+	signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
+	var p *CountingProxy
+	p = newProxy(t, srv.Endpoint, func(r *http.Request) {
+		if !p.strip.Load() || (r.Header.Get("If-Match") == "" && r.Header.Get("If-None-Match") == "") {
+			return
+		}
+		hash := r.Header.Get("X-Amz-Content-Sha256")
+		if hash == "" || len(hash) > 9 && hash[:9] == "STREAMING" {
+			return
+		}
+		r.Header.Del("If-Match")
+		r.Header.Del("If-None-Match")
+		r.Header.Del("Authorization")
+		when, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
+		if err != nil {
+			when = time.Now().UTC()
+		}
+		if err := signer.SignHTTP(r.Context(), creds, r, hash, "s3", srv.Region, when); err != nil {
+			t.Errorf("stripping proxy: signing: %v", err)
+			return
+		}
+		p.stripped.Add(1)
+	})
+	p.strip.Store(true)
+	return p
+}
+
+// Strip turns the stripping of a NewStrippingProxy on or off.
+func (p *CountingProxy) Strip(on bool) { p.strip.Store(on) }
+
+// Stripped is how many requests had their conditional headers removed.
+func (p *CountingProxy) Stripped() uint64 { return p.stripped.Load() }
+
+func newProxy(t testing.TB, target string, rewrite func(*http.Request)) *CountingProxy {
 	t.Helper()
 	u, err := url.Parse(target)
 	if err != nil {
@@ -40,6 +97,9 @@ func NewCountingProxy(t testing.TB, target string) *CountingProxy {
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(u)
 			r.Out.Host = r.In.Host
+			if rewrite != nil {
+				rewrite(r.Out)
+			}
 		},
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
