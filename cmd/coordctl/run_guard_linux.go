@@ -1,0 +1,200 @@
+package main
+
+import (
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// guard is the process between coordctl and CMD (see supervisor): the
+// leader of CMD's process group and a child subreaper. It starts CMD,
+// kills what is left of the group when CMD exits (SIGTERM, SIGKILL after
+// -grace), kills everything at once when the deadline coordctl keeps
+// moving (on fd 3) passes or coordctl goes away, and exits with CMD's code
+// once it has no child left, so that its exit means the group is gone.
+func guard(c *cli, args []string) int {
+	flags := flag.NewFlagSet("guard", flag.ContinueOnError)
+	flags.SetOutput(c.stderr)
+	grace := flags.Duration("grace", 0, "")
+	first := flags.Int64("deadline", 0, "")
+	if err := flags.Parse(args); err != nil || flags.NArg() == 0 {
+		return exitUsage
+	}
+	argv := flags.Args()
+	syscall.CloseOnExec(3)
+	reports := os.NewFile(3, "deadline")
+	setSubreaper()
+	sigs := make(chan os.Signal, 4)
+	// The group's SIGTERM/SIGINT reach CMD directly; the guard outlives
+	// them to finish the job.
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+
+	var deadline atomic.Int64
+	deadline.Store(*first)
+	if monoNow() >= *first {
+		fmt.Fprintln(c.stderr, "coordctl run: the leadership was not confirmed in time; not starting", argv[0])
+		return exitRunLost
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintln(c.stderr, "coordctl run:", err)
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+			return exitRunNotFound
+		}
+		return exitRunNoExec
+	}
+	main := cmd.Process.Pid
+
+	moved := make(chan struct{}, 1)
+	gone := make(chan struct{}) // coordctl closed the pipe or died
+	go func() {
+		var b [8]byte
+		for {
+			if _, err := io.ReadFull(reports, b[:]); err != nil {
+				close(gone)
+				return
+			}
+			if d := int64(binary.BigEndian.Uint64(b[:])); d > deadline.Load() {
+				deadline.Store(d)
+			}
+			select {
+			case moved <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	var status syscall.WaitStatus
+	cmdDone := make(chan struct{})
+	noChild := make(chan struct{})
+	go func() {
+		for {
+			var ws syscall.WaitStatus
+			pid, err := syscall.Wait4(-1, &ws, 0, nil)
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil {
+				close(noChild)
+				return
+			}
+			if pid == main {
+				status = ws
+				close(cmdDone)
+			}
+		}
+	}()
+
+	self := os.Getpid()
+	var (
+		graceUp  <-chan time.Time
+		killing  bool
+		cmdEnded = cmdDone // never nil: closed when CMD was reaped
+	)
+	startGrace := func() {
+		if graceUp == nil && !killing {
+			graceUp = time.After(*grace)
+		}
+	}
+	for {
+		if killing {
+			signalOthers(self, syscall.SIGKILL)
+		}
+		wait := time.Duration(deadline.Load() - monoNow())
+		if wait <= 0 && !killing {
+			fmt.Fprintln(c.stderr, "coordctl run: guard: coordctl did not confirm the leadership in time; killing the process group")
+			killing = true
+			continue
+		}
+		if killing {
+			wait = 5 * time.Millisecond
+		}
+		select {
+		case <-noChild:
+			if isDone(cmdEnded) {
+				return waitCode(status)
+			}
+			return 128 + int(syscall.SIGKILL)
+		case <-cmdDone:
+			cmdDone = nil
+			signalOthers(self, syscall.SIGTERM)
+			startGrace()
+		case <-sigs:
+			startGrace()
+		case <-graceUp:
+			killing = true
+		case <-gone:
+			gone = nil
+			if !killing {
+				fmt.Fprintln(c.stderr, "coordctl run: guard: coordctl went away; killing the process group")
+			}
+			killing = true
+		case <-moved:
+		case <-time.After(wait):
+		}
+	}
+}
+
+func isDone(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+func waitCode(ws syscall.WaitStatus) int {
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+// signalOthers sends sig to every other member of this process's group
+// and to every child of this process (descendants that left the group
+// and were orphaned come to it: subreaper).
+func signalOthers(self int, sig syscall.Signal) {
+	d, err := os.Open("/proc")
+	if err != nil {
+		_ = syscall.Kill(-self, sig) // no /proc: the group, this process too
+		return
+	}
+	names, _ := d.Readdirnames(-1)
+	d.Close()
+	for _, n := range names {
+		pid, err := strconv.Atoi(n)
+		if err != nil || pid == self {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + n + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:]) // state ppid pgrp ...
+		if len(f) < 3 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		pgrp, _ := strconv.Atoi(f[2])
+		if pgrp == self || ppid == self {
+			_ = syscall.Kill(pid, sig)
+		}
+	}
+}
