@@ -53,9 +53,43 @@ func open(srv testserver.Server, bucket, prefix string) (*minio.Store, error) {
 	})
 }
 
-// runConformance runs the suite against srv in a fresh bucket.
+// The bad-input hooks: a missing bucket, a wrong secret, a closed port.
+
+func (h harness) MakeStoreMissingBucket(context.Context, *testing.T) (conformance.BadStore, error) {
+	bucket := testserver.UniqueName("coord-absent")
+	st, err := open(h.srv, bucket, "")
+	return conformance.BadStore{Store: st, Mention: []string{`"` + bucket + `"`, h.srv.Endpoint, "404 NoSuchBucket"}}, err
+}
+
+func (h harness) MakeStoreBadCredentials(context.Context, *testing.T) (conformance.BadStore, string, error) {
+	const secret = "wrong-secret-0123456789"
+	bad := h.srv
+	bad.SecretKey = secret
+	st, err := open(bad, h.bucket, "")
+	return conformance.BadStore{Store: st, Mention: []string{`"` + h.bucket + `"`, h.srv.Endpoint}}, secret, err
+}
+
+func (h harness) MakeStoreUnreachable(_ context.Context, t *testing.T) (conformance.BadStore, error) {
+	addr := testserver.ClosedPort(t)
+	st, err := open(testserver.Server{Endpoint: "http://" + addr, AccessKey: "a", SecretKey: "b", Region: "us-east-1"}, "coord-any", "")
+	return conformance.BadStore{Store: st, Mention: []string{addr}}, err
+}
+
+// runConformance runs the suite against srv in a fresh bucket, which
+// must be empty at the end.
 func runConformance(t *testing.T, srv testserver.Server) {
-	conformance.Run(t, harness{srv: srv, bucket: srv.NewBucket(t)})
+	h := harness{srv: srv, bucket: srv.NewBucket(t)}
+	t.Cleanup(func() {
+		st, err := open(srv, h.bucket, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := st.List(context.Background(), "")
+		if err != nil || len(res.Entries) != 0 {
+			t.Errorf("the bucket holds %d objects at the end (%v)", len(res.Entries), err)
+		}
+	})
+	conformance.Run(t, h)
 }
 
 func TestConformanceMinIO(t *testing.T) { runConformance(t, testserver.MinIO(t)) }

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/s3coord/coord"
+	"github.com/s3coord/coord/conformance"
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/driver/s3"
 	"github.com/s3coord/coord/internal/testserver"
@@ -88,20 +89,9 @@ func bucketExists(t *testing.T, srv testserver.Server, bucket string) bool {
 	return err == nil
 }
 
-func TestBadInputMissingBucket(t *testing.T) {
-	for _, srv := range servers(t) {
-		t.Run(srv.Name, func(t *testing.T) {
-			bucket := testserver.UniqueName("coord-absent")
-			st := newStore(t, srv.S3Client(), bucket)
-			errs := testserver.CheckFailsWith(t, st, callLimit, driver.ErrBucketNotFound, `"`+bucket+`"`, srv.Endpoint)
-			nativeCodes(t, errs, "NoSuchBucket")
-			t.Logf("Get: %v", errs["Get"])
-			if bucketExists(t, srv, bucket) {
-				t.Errorf("bucket %s exists after the calls", bucket)
-			}
-		})
-	}
-}
+// A missing bucket, a wrong secret and an unreachable endpoint are the
+// conformance suite's rules BadInput/* (the harness hooks in
+// s3_test.go); what follows adds what is particular to this driver.
 
 func TestBadInputWrongCredentials(t *testing.T) {
 	for _, srv := range servers(t) {
@@ -126,7 +116,7 @@ func TestBadInputWrongCredentials(t *testing.T) {
 					bad := srv
 					bad.AccessKey, bad.SecretKey = tc.access, tc.secet
 					st := newStore(t, bad.S3Client(), bucket)
-					errs := testserver.CheckFailsWith(t, st, callLimit, driver.ErrAccessDenied, `"`+bucket+`"`, srv.Endpoint)
+					errs := conformance.CheckFailsWith(t, st, callLimit, driver.ErrAccessDenied, `"`+bucket+`"`, srv.Endpoint)
 					nativeCodes(t, errs, tc.codes...)
 					t.Logf("Get: %v", errs["Get"])
 					for name, err := range errs {
@@ -149,7 +139,7 @@ func TestBadInputAnonymous(t *testing.T) {
 		t.Run(srv.Name, func(t *testing.T) {
 			bucket := srv.NewBucket(t)
 			anon := awss3.New(srv.S3Client().Options(), func(o *awss3.Options) { o.Credentials = aws.AnonymousCredentials{} })
-			errs := testserver.CheckFailsWith(t, newStore(t, anon, bucket), callLimit, driver.ErrAccessDenied, `"`+bucket+`"`)
+			errs := conformance.CheckFailsWith(t, newStore(t, anon, bucket), callLimit, driver.ErrAccessDenied, `"`+bucket+`"`)
 			nativeCodes(t, errs, "AccessDenied")
 			if got := objects(t, srv, bucket); len(got) != 0 {
 				t.Errorf("bucket holds %v after the refused calls", got)
@@ -175,7 +165,7 @@ func TestBadInputNoCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	testserver.CheckFailsWith(t, st, callLimit, driver.ErrAccessDenied, "credentials")
+	conformance.CheckFailsWith(t, st, callLimit, driver.ErrAccessDenied, "credentials")
 	if n := st.Requests().Total(); n != 0 {
 		t.Errorf("%d requests sent without credentials", n)
 	}
@@ -199,7 +189,7 @@ func TestBadInputWriteDenied(t *testing.T) {
 	if _, err := st.List(ctx, ""); err != nil {
 		t.Errorf("List with list permission: %v", err)
 	}
-	for _, c := range testserver.StoreCalls {
+	for _, c := range conformance.StoreCalls {
 		if c.Op == "get" || c.Op == "list" {
 			continue
 		}
@@ -234,20 +224,6 @@ func readOnlyBucket(t *testing.T, srv testserver.Server) string {
 	return bucket
 }
 
-func TestBadInputUnreachable(t *testing.T) {
-	addr := testserver.ClosedPort(t)
-	srv := testserver.Server{Name: "closed port", Endpoint: "http://" + addr, AccessKey: "a", SecretKey: "b", Region: "us-east-1"}
-	st := newStore(t, srv.S3Client(), "coord-any")
-	start := time.Now()
-	errs := testserver.CheckFailsWith(t, st, callLimit, driver.ErrUnreachable, addr)
-	t.Logf("%d calls in %v; Get: %v", len(errs), time.Since(start), errs["Get"])
-	// The standard retryer makes 3 attempts per call, but none reached a
-	// server, so none is billed or counted.
-	if got := st.Requests().Total(); got != 0 {
-		t.Errorf("%d requests counted, want 0: nothing reached a server", got)
-	}
-}
-
 // A server that accepts connections and never answers: a call ends with
 // its context, reported as the context's error, not as unreachable.
 func TestBadInputSilentServer(t *testing.T) {
@@ -255,7 +231,7 @@ func TestBadInputSilentServer(t *testing.T) {
 	srv := testserver.Server{Name: "silent", Endpoint: "http://" + addr, AccessKey: "a", SecretKey: "b", Region: "us-east-1"}
 	st := newStore(t, srv.S3Client(), "coord-any")
 	const deadline = 300 * time.Millisecond
-	for _, c := range testserver.StoreCalls {
+	for _, c := range conformance.StoreCalls {
 		ctx, cancel := context.WithTimeout(t.Context(), deadline)
 		start := time.Now()
 		err := c.Do(ctx, st)

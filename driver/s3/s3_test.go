@@ -21,6 +21,7 @@ const testMaxRead = 64 << 10
 
 // harness makes stores under fresh prefixes of one bucket per server.
 type harness struct {
+	srv        testserver.Server
 	client     *awss3.Client
 	bucket     string
 	mode       s3.DeleteMode
@@ -47,9 +48,48 @@ func (h harness) Options() conformance.Options {
 	}
 }
 
+// The bad-input hooks: a missing bucket, a wrong secret, a closed port.
+
+func (h harness) MakeStoreMissingBucket(context.Context, *testing.T) (conformance.BadStore, error) {
+	bucket := testserver.UniqueName("coord-absent")
+	st, err := s3.New(h.client, bucket, "", s3.Options{})
+	return conformance.BadStore{Store: st, Mention: []string{`"` + bucket + `"`, h.srv.Endpoint}}, err
+}
+
+func (h harness) MakeStoreBadCredentials(context.Context, *testing.T) (conformance.BadStore, string, error) {
+	const secret = "wrong-secret-0123456789"
+	bad := h.srv
+	bad.SecretKey = secret
+	st, err := s3.New(bad.S3Client(), h.bucket, "", s3.Options{})
+	return conformance.BadStore{Store: st, Mention: []string{`"` + h.bucket + `"`, h.srv.Endpoint}}, secret, err
+}
+
+func (h harness) MakeStoreUnreachable(_ context.Context, t *testing.T) (conformance.BadStore, error) {
+	addr := testserver.ClosedPort(t)
+	srv := testserver.Server{Endpoint: "http://" + addr, AccessKey: "a", SecretKey: "b", Region: "us-east-1"}
+	st, err := s3.New(srv.S3Client(), "coord-any", "", s3.Options{})
+	return conformance.BadStore{Store: st, Mention: []string{addr}}, err
+}
+
 func newHarness(t *testing.T, srv testserver.Server) harness {
 	// A custom endpoint: DeleteAuto must leave conditional delete off.
-	return harness{client: srv.S3Client(), bucket: srv.NewBucket(t), mode: s3.DeleteAuto}
+	h := harness{srv: srv, client: srv.S3Client(), bucket: srv.NewBucket(t), mode: s3.DeleteAuto}
+	// The suite removes everything it wrote: the bucket is empty at the end.
+	t.Cleanup(func() { checkEmpty(t, h.srv, h.bucket) })
+	return h
+}
+
+// checkEmpty checks that bucket holds no object.
+func checkEmpty(t *testing.T, srv testserver.Server, bucket string) {
+	t.Helper()
+	out, err := srv.S3Client().ListObjectsV2(context.Background(), &awss3.ListObjectsV2Input{Bucket: &bucket})
+	if err != nil {
+		t.Errorf("listing %s at the end: %v", bucket, err)
+		return
+	}
+	if n := len(out.Contents); n != 0 {
+		t.Errorf("the suite left %d objects in %s (first %q)", n, bucket, *out.Contents[0].Key)
+	}
 }
 
 func TestConformanceMinIO(t *testing.T) {
