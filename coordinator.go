@@ -51,7 +51,8 @@ type Coordinator struct {
 	quickPolled int       // early reads since the leader we see changed (soonerIfUnlisted)
 	notBefore   time.Time // PerPlugin: no acquisition before (a resignation's back-off)
 	termGen     uint64    // the Hub's store-check generation when the lease was won
-	standsIn    bool      // a stand-in's coordinator (its plugin lease says so)
+	leaseView   atomic.Pointer[leaseView]
+	standsIn    bool // a stand-in's coordinator (its plugin lease says so)
 	// Global leader: a stand-in is handing back a plugin we list, so the
 	// claims are tried again before the next renewal, which is due at
 	// renewDue (zero: a renewal is due at the next cycle).
@@ -281,6 +282,7 @@ func (c *Coordinator) run() {
 			c.heartbeats.Add(1)
 			c.latency.add(end.Sub(now))
 			c.lastBeatTime.Store(&end)
+			c.publishLease()
 			c.diag("Heartbeat cycle executed")
 			nextLease = end.Add(d)
 		}

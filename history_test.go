@@ -33,6 +33,7 @@ func TestHistoryKeepsLeaderChanges(t *testing.T) {
 		synctest.Wait()
 		crash(a)
 		waitLeader(t, time.Minute, "b leads after a crashed", sb)
+		synctest.Wait() // every goroutine blocked: no request is in flight
 		before := b.Coordinators()[0].Metrics().Requests.Total()
 		got := b.History()
 		if after := b.Coordinators()[0].Metrics().Requests.Total(); after != before {

@@ -31,9 +31,12 @@ type observation struct {
 	// seen is this process's Clock at the END of the read that first
 	// returned this version (or this absence): the version was written
 	// before seen, so a holder's renewal started before seen too.
-	seen    time.Time
-	rec     *leaseRecord // nil when missing or corrupt
-	corrupt error
+	seen time.Time
+	// modified is the store's modification time of the version (server
+	// clock; zero when the driver does not tell).
+	modified time.Time
+	rec      *leaseRecord // nil when missing or corrupt
+	corrupt  error
 }
 
 // epochBook remembers the largest epoch this process has seen per key, so
@@ -156,7 +159,7 @@ func (k *leaseKeeper) poll(ctx context.Context) error {
 	case err != nil:
 		return err
 	default:
-		next = observation{known: true, exists: true, version: obj.Version}
+		next = observation{known: true, exists: true, version: obj.Version, modified: obj.Modified}
 		next.rec, next.corrupt = decodeLease(obj.Data, k.ns, k.plugin)
 	}
 	if next.corrupt != nil && (!k.obs.known || k.obs.version != next.version) {

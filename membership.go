@@ -53,8 +53,23 @@ const staleAfter = 3
 // billed like a PUT, and stale records only appear when processes crash.
 const cleanupEvery = 5
 
-// membership writes this process's worker record every WorkerTimeout/3
-// (an unconditional PUT), and, on the leader, deletes stale records. The
+// beatEvery is how often a follower writes its worker record: as seldom
+// as one failed write still allows. A write that fails (even one that
+// hangs to its deadline, a request timeout T) is retried once it ends, or
+// WorkerTimeout/12 after it started if that is later, so the record is at
+// most beatEvery + max(T, WorkerTimeout/12) + the retry's own latency old
+// when the retry lands; WorkerTimeout/10 is left for that latency. Never
+// more often than every WorkerTimeout/3. Defaults (20 s, T = 5 s): 13 s.
+func beatEvery(workerTimeout, requestTimeout time.Duration) time.Duration {
+	return max(workerTimeout/3, workerTimeout-max(requestTimeout, workerTimeout/12)-workerTimeout/10)
+}
+
+// membership writes this process's worker record every beatEvery (an
+// unconditional PUT) while it follows, and, on the leader, deletes stale
+// records. A leader writes no worker record (but its first): its lease
+// renewals prove it alive, and the views of the workers list it from its
+// lease (see withLeader); it writes its record again the moment it stops
+// leading. The
 // loop schedules the work (cycle) but never waits for it: each beat or
 // cleanup runs in a goroutine of its own, one at a time, so that a slow or
 // hung worker-record request never delays the election loop.
@@ -63,6 +78,7 @@ type membership struct {
 	prefix, key string
 	started     time.Time
 	cleanupDue  bool // loop-owned: a cleanup is asked for (after an election)
+	led         bool // loop-owned: the last cycle saw this process lead
 	nextCleanup time.Time
 
 	mu       sync.Mutex
@@ -101,9 +117,19 @@ func (m *membership) cycle(ctx context.Context) time.Time {
 		}
 		return time.Time{} // overdue: the job pokes the loop when it ends
 	}
-	beat := !now.Before(m.nextBeat)
-	clean := c.lease.held && (m.cleanupDue || !now.Before(m.nextCleanup))
+	lead := c.lease.held
+	if m.led && !lead {
+		m.nextBeat = now // stopped leading: its record is old, write it now
+	}
+	m.led = lead
+	// A leader writes its record once if it has none yet (Mode, Started
+	// and Meta are read from it), then not while it leads.
+	beat := (!lead || !m.wrote) && !now.Before(m.nextBeat)
+	clean := lead && (m.cleanupDue || !now.Before(m.nextCleanup))
 	if !beat && !clean {
+		if lead && m.wrote {
+			return m.nextCleanup
+		}
 		return m.nextBeat
 	}
 	if clean {
@@ -118,7 +144,7 @@ func (m *membership) cycle(ctx context.Context) time.Time {
 		rec = encodeWorker(&r)
 		// The next beat as if this one succeeds; a failure brings it
 		// forward (and pokes the loop).
-		m.nextBeat = now.Add(c.cfg.WorkerTimeout / 3)
+		m.nextBeat = now.Add(beatEvery(c.cfg.WorkerTimeout, c.requestTimeout()))
 	}
 	done := make(chan struct{})
 	m.running = done
@@ -163,7 +189,7 @@ func (m *membership) cleanup(ctx context.Context) {
 		c.log.Debug(c.prefix+" listing workers failed", "err", err)
 		return
 	}
-	alive := 0
+	alive := 1 // this process, the leader (its record may be old)
 	condDelete := c.store.Capabilities().ConditionalDelete
 	for _, e := range res.Entries {
 		id, ok := workerIDFromKey(m.prefix, e.Key)
@@ -171,7 +197,7 @@ func (m *membership) cleanup(ctx context.Context) {
 			continue
 		}
 		age := res.ServerTime.Sub(e.Modified)
-		if age <= c.cfg.WorkerTimeout {
+		if age <= c.cfg.WorkerTimeout && id != c.worker {
 			alive++
 		}
 		if age <= staleAfter*c.cfg.WorkerTimeout || id == c.worker {
@@ -231,17 +257,71 @@ func listWorkers(ctx context.Context, store driver.Store, prefix string, timeout
 	return out, res.ServerTime, nil
 }
 
+// withLeader adds the holder of a lease to ws, the active workers of its
+// election (a leader writes no worker record: its lease is its record).
+// modified is the lease's modification time on the server's clock, now
+// the listing's; a lease older than timeout, or one whose holder does not
+// renew it (delegated, released) or that a stand-in holds (it is listed
+// with the namespace's workers), adds nobody.
+func withLeader(ws []Worker, li LeaderInfo, now time.Time, timeout time.Duration) []Worker {
+	if li.ID == "" || li.Released || li.Delegated || li.StandIn || li.Corrupt != nil {
+		return ws
+	}
+	age := now.Sub(li.Modified)
+	if li.Modified.IsZero() || age > timeout {
+		return ws
+	}
+	for i := range ws {
+		if ws[i].ID == li.ID {
+			if li.Modified.After(ws[i].LastSeen) {
+				ws[i].LastSeen, ws[i].Age = li.Modified, max(age, 0)
+			}
+			return ws
+		}
+	}
+	return append(ws, Worker{ID: li.ID, LastSeen: li.Modified, Age: max(age, 0)})
+}
+
 // ActiveWorkers lists the workers of this election whose record the
 // server modified within WorkerTimeout of the listing (one LIST, judged on
-// the server's clock). With DisableMembership it returns nothing.
+// the server's clock), and the leader, whose lease is its record: this
+// process if it leads, else the holder of the lease as last read (no
+// request of its own). With DisableMembership it returns nothing.
 func (c *Coordinator) ActiveWorkers(ctx context.Context) ([]Worker, error) {
 	if c.cfg.DisableMembership {
 		return nil, nil
 	}
-	ws, _, err := listWorkers(ctx, c.store, workersPrefix(c.cfg.Root, c.ns, c.plugin), c.cfg.WorkerTimeout)
+	ws, now, err := listWorkers(ctx, c.store, workersPrefix(c.cfg.Root, c.ns, c.plugin), c.cfg.WorkerTimeout)
 	if err != nil {
 		return nil, err
 	}
+	if v := c.leaseView.Load(); v != nil {
+		li := v.info
+		if v.held {
+			li.Modified = now // we hold it: alive now
+		}
+		ws = withLeader(ws, li, now, c.cfg.WorkerTimeout)
+	}
 	c.workerCount.Store(int64(len(ws)))
 	return ws, nil
+}
+
+// leaseView is the loop's last view of its lease, for ActiveWorkers.
+type leaseView struct {
+	held bool
+	info LeaderInfo // ID, Modified and the flags withLeader looks at
+}
+
+// publishLease stores the loop's view of its lease (loop only).
+func (c *Coordinator) publishLease() {
+	k := c.lease
+	v := &leaseView{held: k.held}
+	switch {
+	case k.held:
+		v.info = LeaderInfo{ID: c.worker}
+	case k.obs.rec != nil && !k.ours():
+		r := k.obs.rec
+		v.info = LeaderInfo{ID: r.Leader, Released: r.Released, Delegated: r.Delegated, StandIn: r.StandIn, Modified: k.obs.modified}
+	}
+	c.leaseView.Store(v)
 }

@@ -32,6 +32,9 @@ type LeaderInfo struct {
 	// NamespaceEpoch.
 	Delegated      bool
 	NamespaceEpoch uint64
+	// StandIn: a plugin lease held by a Global process for a namespace
+	// leader that does not subscribe the plugin.
+	StandIn bool
 	// Plugins: in a namespace lease, the plugins its leader leads and
 	// their epochs.
 	Plugins map[string]uint64
@@ -48,6 +51,7 @@ func leaderInfo(obj driver.Object, rec *leaseRecord, corrupt error) LeaderInfo {
 		li.ID, li.Epoch, li.Released, li.ReleasedBy = rec.Leader, rec.Epoch, rec.Released, rec.ReleasedBy
 		li.Renewed, li.Lease, li.Mode = rec.Renewed, rec.lease(), Mode(rec.Mode)
 		li.Delegated, li.NamespaceEpoch, li.Plugins, li.Value = rec.Delegated, rec.NamespaceEpoch, rec.Plugins, rec.Value
+		li.StandIn = rec.StandIn
 	}
 	return li
 }
@@ -113,6 +117,7 @@ func (c *Coordinator) Status(ctx context.Context) (Status, error) {
 		if err != nil {
 			return st, err
 		}
+		ws = withLeader(ws, li, now, c.cfg.WorkerTimeout)
 		readWorkerDetails(ctx, c.store, workersPrefix(c.cfg.Root, c.ns, c.plugin), ws)
 		st.Workers, st.ServerTime = ws, now
 		if !li.Modified.IsZero() {
@@ -208,8 +213,11 @@ func ReadStatusTimeout(ctx context.Context, store driver.Store, root, namespace 
 			ps.Lease = pl
 		}
 	}
+	// Leaders write no worker record: their leases are their records.
+	st.Workers = withLeader(st.Workers, st.Leader, res.ServerTime, workerTimeout)
 	readWorkerDetails(ctx, store, gw, st.Workers)
 	for _, ps := range plugins {
+		ps.Workers = withLeader(ps.Workers, ps.Lease, res.ServerTime, workerTimeout)
 		readWorkerDetails(ctx, store, workersPrefix(root, namespace, ps.Name), ps.Workers)
 		st.Plugins = append(st.Plugins, *ps)
 	}
