@@ -48,11 +48,13 @@ bench-minio: servers
 ## (worker processes on MinIO and versitygw; the leader is killed -9,
 ## SIGSTOPped, partitioned, reset, or its requests accepted and never
 ## answered; >= 50 failovers per server; leadership intervals checked for
-## overlap).
+## overlap); then coordctl run under the same faults (>= 30 failovers of
+## the leading coordctl; no overlap of the commands it supervises).
 SIM_SEEDS ?= 20000
 chaos: servers
 	COORD_SIM_SEEDS=$(SIM_SEEDS) $(GO) test -count=1 -timeout 60m -run '^TestSimSweep$$' -v ./internal/sim
 	./internal/testserver/run.sh $(GO) test -tags chaos -count=1 -v -run '^TestChaos$$' -timeout 20m ./internal/chaos
+	./internal/testserver/run.sh $(GO) test -tags chaos -count=1 -v -run '^TestRunChaos$$' -timeout 20m ./internal/chaos
 
 ## servers: build MinIO and versitygw into ./.bin once (cached).
 servers: $(BIN)/minio $(BIN)/versitygw
