@@ -13,23 +13,31 @@ STATICCHECK       := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # The whole `make test` must stay under 15 minutes on 2 cores.
 TEST_TIMEOUT ?= 13m
 
-.PHONY: all test unit lint bench bench-minio servers chaos fuzz clean-servers
+.PHONY: all test unit lint browser bench bench-minio servers chaos fuzz clean-servers
 
 all: lint test
 
 ## test: build the test servers if missing, start them on loopback, run every
 ## test with the race detector, stop the servers.
-test: servers
+test: servers browser
 	./internal/testserver/run.sh $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	cd deploy/validate && $(GO) test -count=1 ./...
 
 ## unit: the tests that need no server (real-server tests skip).
 unit:
 	$(GO) test -race -count=1 ./...
+	cd deploy/validate && $(GO) test -count=1 ./...
+
+## browser: Debian's chromium for the status page's browser tests, where
+## it is missing and may be installed (root); otherwise those tests skip.
+browser:
+	./internal/testserver/browser.sh
 
 ## lint: gofmt, go vet, staticcheck.
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd deploy/validate && $(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
 ## bench: the request/cost/convergence benchmark on the embedded bolt store.
