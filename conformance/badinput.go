@@ -58,7 +58,7 @@ type BadCredentialsHarness interface {
 // driver.ErrUnreachable and that nothing is counted as sent.
 type UnreachableHarness interface {
 	// MakeStoreUnreachable returns a store whose endpoint accepts no
-	// connection (a closed port: see ClosedPort).
+	// connection (a loopback port that was opened and closed again).
 	MakeStoreUnreachable(ctx context.Context, t *testing.T) (BadStore, error)
 }
 
