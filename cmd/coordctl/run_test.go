@@ -263,15 +263,18 @@ func TestRunFailoverStopsOldCommandFirst(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("DIR", dir)
 	script := `echo "start $COORD_EPOCH $(date +%s%N)" >> "$DIR/log"; while :; do echo "tick $COORD_EPOCH $(date +%s%N)" >> "$DIR/log"; sleep 0.01; done`
+	// Roomier timings than fastRun: under load the leader must keep its
+	// leadership until the partition.
+	timings := []string{"-heartbeat", "200ms", "-lease", "3s", "-renew-deadline", "1s"}
 	viewA := faultstore.New(store, 1)
-	a := startRun(t, viewA, append(fastRun, "-job", "j", "-worker-id", "a", "-on-exit", "exit", "--", "/bin/sh", "-c", script)...)
-	waitFile(t, filepath.Join(dir, "log"), 10*time.Second)
-	b := startRun(t, store, append(fastRun, "-job", "j", "-worker-id", "b", "--", "/bin/sh", "-c", script)...)
+	a := startRun(t, viewA, append(timings, "-job", "j", "-worker-id", "a", "-on-exit", "exit", "--", "/bin/sh", "-c", script)...)
+	waitFile(t, filepath.Join(dir, "log"), 30*time.Second)
+	b := startRun(t, store, append(timings, "-job", "j", "-worker-id", "b", "--", "/bin/sh", "-c", script)...)
 	viewA.Partition(0)
-	if code := a.wait(t, 10*time.Second); code != exitRunLost {
+	if code := a.wait(t, 20*time.Second); code != exitRunLost {
 		t.Fatalf("the partitioned leader exited %d, want %d\n%s", code, exitRunLost, a.stderr)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(readString(filepath.Join(dir, "log")), "start 2 ") {
 		if time.Now().After(deadline) {
 			t.Fatalf("the follower did not take over\n%s", b.stderr)
