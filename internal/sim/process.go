@@ -593,13 +593,13 @@ func (p *proc) workloads() map[string]plugin.Plugin {
 		// Grace covers clock rate drift: a holder on a clock running
 		// maxDrift slow holds Visibility/(1-maxDrift) of true time.
 		Grace: 3 * time.Second,
-		Now:   p.clock.Now,
+		Clock: p.clock,
 		Rand:  p.seeded(),
 	})
 	if err != nil {
 		panic(err)
 	}
-	tt, err := ttl.New(p.view, appPrefix+"ttl/", ttl.Options{Interval: 3 * time.Second, Now: p.clock.Now, Rand: p.seeded()})
+	tt, err := ttl.New(p.view, appPrefix+"ttl/", ttl.Options{Interval: 3 * time.Second, Clock: p.clock, Rand: p.seeded()})
 	if err != nil {
 		panic(err)
 	}
