@@ -354,7 +354,10 @@ func TestRunGuardOutlivesCoordctl(t *testing.T) {
 			at := time.Now()
 			_ = cmd.Process.Signal(sig)
 			bound := 750 * time.Millisecond // budget - reserve after coordctl's last report
-			deadline := at.Add(bound + 2*time.Second)
+			// The bound is measured by the chaos runs; here the guard must
+			// kill at all (without it the grandchild lives on), with room
+			// for a loaded machine's scheduling.
+			deadline := at.Add(bound + 10*time.Second)
 			for !gone(pid) && !zombie(pid) {
 				if time.Now().After(deadline) {
 					t.Fatalf("grandchild %d alive %v after coordctl got %v\n%s", pid, time.Since(at), sig, &stderr)
