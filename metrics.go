@@ -1,7 +1,6 @@
 package coord
 
 import (
-	"context"
 	"errors"
 	"slices"
 	"sync"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/internal/deadline"
+	"github.com/s3coord/coord/storage"
 )
 
 // Metrics is a snapshot of one Coordinator's counters.
@@ -130,173 +130,83 @@ func (r *latencyRing) summary() Latency {
 	return Latency{P50: at(0.50), P95: at(0.95), P99: at(0.99)}
 }
 
-// Circuit breaker states.
+// Circuit breaker states (the storage layer's).
 const (
-	breakerClosed   = "closed"
-	breakerOpen     = "open"
-	breakerHalfOpen = "half-open"
+	breakerClosed   = storage.BreakerClosed
+	breakerOpen     = storage.BreakerOpen
+	breakerHalfOpen = storage.BreakerHalfOpen
 )
 
-const breakerThreshold = 5 // consecutive failures that open the breaker
-
-// meteredStore wraps the Hub's store for one Coordinator: it counts this
-// coordinator's requests (the store's own counter is shared by everyone
-// using it) and holds the circuit breaker. The breaker only ever withholds
-// requests, so it cannot weaken safety: a leader that cannot renew steps
-// down at its renew deadline either way.
+// meteredStore is the Hub's store as one Coordinator sees it: a
+// storage.Bucket of its own, so that it counts this coordinator's requests
+// (the driver's counter is shared by everyone using it) and has its own
+// circuit breaker, on the coordinator's clock, that refuses with
+// ErrCircuitOpen. The Bucket validates, bounds every request (timeout on
+// the deadline clock), wraps errors once and runs the breaker; what is left
+// here are the engine's views of it.
 type meteredStore struct {
-	driver.Store
-	clock    Clock
-	cooldown time.Duration
+	*storage.Bucket
 
-	counter       driver.Counter
+	// preconditions and errors count the outcomes Lost and Failed; state
+	// and failures (guarded by mu) are a copy of the breaker's, kept for
+	// Coordinator.Health.
 	preconditions atomic.Uint64
 	errors        atomic.Uint64
+	mu            sync.Mutex
+	state         string
+	failures      int
 
-	mu        sync.Mutex
-	state     string
-	failures  int
-	openUntil time.Time
-	trips     uint64
-
-	// onBreaker, when set, hears each change of the breaker's state
-	// (called without the lock held).
+	// onBreaker, when set, hears each opening and closing of the breaker
+	// (called without a lock held).
 	onBreaker func(from, to string, failures int)
 }
 
 // newMeteredStore wraps s; every request gets a deadline of timeout on
-// dclock (internal/deadline: the one place that bounds requests).
+// dclock, and the breaker stays open for cooldown. dclock is clock, or nil
+// for RealClock (deadlineClockOf): the Bucket's one clock, for the
+// breaker too, so clock itself is not needed.
 func newMeteredStore(s driver.Store, clock Clock, dclock deadline.Clock, timeout, cooldown time.Duration) *meteredStore {
-	return &meteredStore{Store: deadline.New(s, dclock, timeout), clock: clock, cooldown: cooldown, state: breakerClosed}
+	m := &meteredStore{state: breakerClosed}
+	m.Bucket = storage.New(s, storage.Options{
+		Timeout: timeout,
+		Clock:   dclock,
+		Breaker: storage.Breaker{Cooldown: cooldown, Refusal: ErrCircuitOpen, OnChange: m.changed},
+		OnOutcome: func(_ string, o storage.Outcome) {
+			switch o {
+			case storage.Lost:
+				m.preconditions.Add(1)
+			case storage.Failed:
+				m.errors.Add(1)
+			}
+		},
+	})
+	return m
 }
 
-func (m *meteredStore) allow() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.state == breakerOpen {
-		if m.clock.Now().Sub(m.openUntil) < 0 {
-			return ErrCircuitOpen
-		}
-		m.state = breakerHalfOpen
-	}
-	return nil
-}
-
-// gate refuses a request that is not to be sent: the breaker is open, or
-// ctx is done already (nothing would be sent, so nothing is counted).
-func (m *meteredStore) gate(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return context.Cause(ctx)
-	}
-	return m.allow()
-}
-
-// openFor reports how long the breaker stays open (0 when closed).
-func (m *meteredStore) openFor() time.Duration {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.state != breakerOpen {
-		return 0
-	}
-	return max(0, m.openUntil.Sub(m.clock.Now()))
-}
-
-func (m *meteredStore) done(ctx context.Context, err error) {
-	switch {
-	case err == nil, errors.Is(err, driver.ErrNotFound), errors.Is(err, driver.ErrTooLarge):
-	case errors.Is(err, driver.ErrPrecondition):
-		m.preconditions.Add(1)
-	case ctx.Err() != nil && errors.Is(err, context.Canceled) && !errors.Is(context.Cause(ctx), context.DeadlineExceeded):
-		return // we gave up (stop), not a storage failure
-	default:
-		m.errors.Add(1)
-		m.mu.Lock()
-		m.failures++
-		from, n := m.state, m.failures
-		if m.state == breakerHalfOpen || (m.state == breakerClosed && m.failures >= breakerThreshold) {
-			m.state = breakerOpen
-			m.openUntil = m.clock.Now().Add(m.cooldown)
-			m.trips++
-		}
-		to := m.state
-		m.mu.Unlock()
-		m.changed(from, to, n)
-		return
-	}
-	m.mu.Lock()
-	from, n := m.state, m.failures
-	m.failures = 0
-	m.state = breakerClosed
-	m.mu.Unlock()
-	m.changed(from, breakerClosed, n)
-}
-
+// changed copies the breaker's latest state and tells onBreaker of
+// openings and closings (half-open is a passing state: not news).
 func (m *meteredStore) changed(from, to string, failures int) {
-	// half-open is a passing state: only openings and closings are news.
+	m.mu.Lock()
+	b := m.Bucket.Breaker()
+	m.state, m.failures = b.State, b.Failures
+	m.mu.Unlock()
 	if from == to || m.onBreaker == nil || to == breakerHalfOpen || (from == breakerHalfOpen && to == breakerOpen) {
 		return
 	}
 	m.onBreaker(from, to, failures)
 }
 
+// openFor reports how long the breaker stays open (0 when closed).
+func (m *meteredStore) openFor() time.Duration { return m.Bucket.Breaker().OpenFor }
+
 // probe lets the next request through even if the breaker is open (a
 // graceful stop's release is worth one attempt).
-func (m *meteredStore) probe() {
-	m.mu.Lock()
-	if m.state == breakerOpen {
-		m.state = breakerHalfOpen
-	}
-	m.mu.Unlock()
-}
+func (m *meteredStore) probe() { m.Bucket.Probe() }
 
 func (m *meteredStore) breaker() (string, uint64) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.state, m.trips
+	b := m.Bucket.Breaker()
+	return b.State, b.Trips
 }
-
-func (m *meteredStore) Get(ctx context.Context, key string) (driver.Object, error) {
-	if err := m.gate(ctx); err != nil {
-		return driver.Object{}, err
-	}
-	m.counter.Inc(driver.ClassGet)
-	o, err := m.Store.Get(ctx, key)
-	m.done(ctx, err)
-	return o, err
-}
-
-func (m *meteredStore) Put(ctx context.Context, key string, data []byte, cond driver.Condition) (string, error) {
-	if err := m.gate(ctx); err != nil {
-		return "", err
-	}
-	m.counter.Inc(driver.ClassPut)
-	v, err := m.Store.Put(ctx, key, data, cond)
-	m.done(ctx, err)
-	return v, err
-}
-
-func (m *meteredStore) Delete(ctx context.Context, key string, cond driver.Condition) error {
-	if err := m.gate(ctx); err != nil {
-		return err
-	}
-	m.counter.Inc(driver.ClassDelete)
-	err := m.Store.Delete(ctx, key, cond)
-	m.done(ctx, err)
-	return err
-}
-
-func (m *meteredStore) List(ctx context.Context, prefix string) (driver.ListResult, error) {
-	if err := m.gate(ctx); err != nil {
-		return driver.ListResult{}, err
-	}
-	m.counter.Inc(driver.ClassList)
-	r, err := m.Store.List(ctx, prefix)
-	m.done(ctx, err)
-	return r, err
-}
-
-// Requests makes meteredStore a driver.RequestCounter.
-func (m *meteredStore) Requests() driver.Counts { return m.counter.Requests() }
 
 // Close does not close the shared store.
 func (m *meteredStore) Close() error { return nil }

@@ -88,7 +88,8 @@ func shortKey(key string) string {
 // validates key with validate (ValidateKey, or ValidatePrefix for List),
 // then checks that the store is not closed and that ctx is not done. Its
 // errors are wrapped once in an OpError with op and key: ErrInvalidKey,
-// ErrClosed, or the context's error.
+// ErrClosed, or the context's error (context.DeadlineExceeded when that is
+// its cause, as for a deadline on a virtual clock).
 func CheckCall(ctx context.Context, op, key string, closed bool, validate func(string) error) error {
 	if err := validate(key); err != nil {
 		return Wrap(op, key, nil, err)
@@ -97,6 +98,9 @@ func CheckCall(ctx context.Context, op, key string, closed bool, validate func(s
 		return Wrap(op, key, ErrClosed, nil)
 	}
 	if err := ctx.Err(); err != nil {
+		if context.Cause(ctx) == context.DeadlineExceeded {
+			err = context.DeadlineExceeded
+		}
 		return Wrap(op, key, nil, err)
 	}
 	return nil
