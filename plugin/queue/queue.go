@@ -90,12 +90,12 @@ import (
 	"time"
 
 	"github.com/s3coord/coord/driver"
-	"github.com/s3coord/coord/internal/deadline"
 	"github.com/s3coord/coord/plugin"
 	"github.com/s3coord/coord/plugin/internal/clock"
 	"github.com/s3coord/coord/plugin/internal/fence"
 	"github.com/s3coord/coord/plugin/internal/nonce"
 	"github.com/s3coord/coord/plugin/internal/sealed"
+	"github.com/s3coord/coord/storage"
 )
 
 // Defaults for Options.
@@ -209,7 +209,7 @@ type claim struct {
 
 // Queue is one queue under a prefix. It is safe for concurrent use.
 type Queue struct {
-	store  driver.Store
+	store  *storage.Bucket
 	prefix string
 	opts   Options
 	fence  *fence.Fence
@@ -224,11 +224,13 @@ type Queue struct {
 
 var _ plugin.Periodic = (*Queue)(nil)
 
-// New returns the queue kept under prefix, which must be a valid driver
-// prefix ending in "/".
 // DefaultRequestTimeout is the default Options.RequestTimeout.
 const DefaultRequestTimeout = 10 * time.Second
 
+// New returns the queue kept under prefix, which must be a valid driver
+// prefix ending in "/". store is a driver or an application's
+// *storage.Bucket; the queue reaches it through a storage.Bucket of its
+// own, whose deadline is Options.RequestTimeout.
 func New(store driver.Store, prefix string, opts Options) (*Queue, error) {
 	if err := driver.ValidatePrefix(prefix); err != nil {
 		return nil, err
@@ -256,8 +258,8 @@ func New(store driver.Store, prefix string, opts Options) (*Queue, error) {
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = DefaultRequestTimeout
 	}
-	store = deadline.New(store, nil, opts.RequestTimeout)
-	return &Queue{store: store, prefix: prefix, opts: opts, rand: src, fence: fence.New(store, prefix+"redelivery.json", src)}, nil
+	b := storage.New(store, storage.Options{Timeout: opts.RequestTimeout})
+	return &Queue{store: b, prefix: prefix, opts: opts, rand: src, fence: fence.New(b, prefix+"redelivery.json", src)}, nil
 }
 
 func (q *Queue) messageKey(id string) string { return q.prefix + "messages/" + id }

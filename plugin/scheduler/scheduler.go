@@ -79,6 +79,7 @@ import (
 	"github.com/s3coord/coord/plugin/internal/clock"
 	"github.com/s3coord/coord/plugin/internal/nonce"
 	"github.com/s3coord/coord/plugin/internal/sealed"
+	"github.com/s3coord/coord/storage"
 )
 
 // MissedPolicy says what a leader does with slots that passed without a
@@ -184,7 +185,7 @@ type JobStatus struct {
 
 // Scheduler runs jobs while it leads. It is safe for concurrent use.
 type Scheduler struct {
-	store  driver.Store
+	store  *storage.Bucket
 	prefix string
 	jobs   []Job
 	opts   Options
@@ -196,7 +197,11 @@ type Scheduler struct {
 var _ plugin.Leader = (*Scheduler)(nil)
 
 // New returns a scheduler of jobs keeping its records under prefix, which
-// must be a valid driver prefix ending in "/".
+// must be a valid driver prefix ending in "/". store is a driver or an
+// application's *storage.Bucket; the scheduler reaches it through a
+// storage.Bucket of its own, without a deadline of its own: a request
+// ends with the context it is made with, even when the driver ignores
+// that context.
 func New(store driver.Store, prefix string, jobs []Job, opts Options) (*Scheduler, error) {
 	if err := driver.ValidatePrefix(prefix); err != nil {
 		return nil, err
@@ -224,7 +229,7 @@ func New(store driver.Store, prefix string, jobs []Job, opts Options) (*Schedule
 	if opts.RetryBackoff <= 0 {
 		opts.RetryBackoff = time.Second
 	}
-	return &Scheduler{store: store, prefix: prefix, jobs: append([]Job(nil), jobs...), opts: opts, rand: nonce.New(opts.Rand)}, nil
+	return &Scheduler{store: storage.New(store, storage.Options{}), prefix: prefix, jobs: append([]Job(nil), jobs...), opts: opts, rand: nonce.New(opts.Rand)}, nil
 }
 
 func containsSlash(s string) bool {

@@ -70,12 +70,12 @@ import (
 	"time"
 
 	"github.com/s3coord/coord/driver"
-	"github.com/s3coord/coord/internal/deadline"
 	"github.com/s3coord/coord/plugin"
 	"github.com/s3coord/coord/plugin/internal/clock"
 	"github.com/s3coord/coord/plugin/internal/fence"
 	"github.com/s3coord/coord/plugin/internal/nonce"
 	"github.com/s3coord/coord/plugin/internal/sealed"
+	"github.com/s3coord/coord/storage"
 )
 
 // Defaults for Options.
@@ -159,7 +159,7 @@ type record struct {
 // register it with coord.Hub.Use so that one leader sweeps. It is safe for
 // concurrent use.
 type Store struct {
-	store  driver.Store
+	store  *storage.Bucket
 	prefix string
 	opts   Options
 	fence  *fence.Fence
@@ -189,11 +189,13 @@ const damagedTicks = 3
 
 var _ plugin.Periodic = (*Store)(nil)
 
-// New returns a Store keeping entries under prefix, which must be a valid
-// driver prefix ending in "/".
 // DefaultRequestTimeout is the default Options.RequestTimeout.
 const DefaultRequestTimeout = 10 * time.Second
 
+// New returns a Store keeping entries under prefix, which must be a valid
+// driver prefix ending in "/". store is a driver or an application's
+// *storage.Bucket; the Store reaches it through a storage.Bucket of its
+// own, whose deadline is Options.RequestTimeout.
 func New(store driver.Store, prefix string, opts Options) (*Store, error) {
 	if err := driver.ValidatePrefix(prefix); err != nil {
 		return nil, err
@@ -217,11 +219,11 @@ func New(store driver.Store, prefix string, opts Options) (*Store, error) {
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = DefaultRequestTimeout
 	}
-	store = deadline.New(store, nil, opts.RequestTimeout)
+	b := storage.New(store, storage.Options{Timeout: opts.RequestTimeout})
 	src := nonce.New(opts.Rand)
 	return &Store{
-		store: store, prefix: prefix, opts: opts, rand: src,
-		fence: fence.New(store, prefix+"sweeper.json", src),
+		store: b, prefix: prefix, opts: opts, rand: src,
+		fence: fence.New(b, prefix+"sweeper.json", src),
 		known: make(map[string]known),
 	}, nil
 }
