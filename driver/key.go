@@ -106,6 +106,27 @@ func CheckCall(ctx context.Context, op, key string, closed bool, validate func(s
 	return nil
 }
 
+// BeginRequest is the prologue of a call of a driver that sends one
+// request per call and counts it itself (mem, bolt): CheckCall, with
+// ValidatePrefix for "list" and ValidateKey for "get", "put" and
+// "delete", then one request of the call's class counted on k.
+func BeginRequest(ctx context.Context, op, key string, closed bool, k *Counter) error {
+	validate, class := ValidateKey, ClassGet
+	switch op {
+	case "put":
+		class = ClassPut
+	case "delete":
+		class = ClassDelete
+	case "list":
+		validate, class = ValidatePrefix, ClassList
+	}
+	if err := CheckCall(ctx, op, key, closed, validate); err != nil {
+		return err
+	}
+	k.Inc(class)
+	return nil
+}
+
 // PrefixedKey is the prologue of a call on a store that keeps its keys
 // under prefix (the s3 and minio drivers): it validates key with validate
 // (ValidateKey or ValidatePrefix), checks that prefix+key still fits in

@@ -158,23 +158,12 @@ func decode(raw []byte) (header, []byte, error) {
 	}, raw[headerSize:], nil
 }
 
-// begin validates, checks ctx and the closed state, and counts the call as
-// one request of class. The caller must hold s.mu for reading and release
-// it when done.
-func (s *Store) begin(ctx context.Context, op, key string, class driver.Class, validate func(string) error) error {
-	if err := driver.CheckCall(ctx, op, key, s.closed, validate); err != nil {
-		return err
-	}
-	s.Inc(class)
-	return nil
-}
-
 // Get implements driver.Store. A value this driver did not write fails
 // with an error for which errors.Is(err, ErrCorrupt) holds.
 func (s *Store) Get(ctx context.Context, key string) (driver.Object, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if err := s.begin(ctx, "get", key, driver.ClassGet, driver.ValidateKey); err != nil {
+	if err := driver.BeginRequest(ctx, "get", key, s.closed, &s.Counter); err != nil {
 		return driver.Object{}, err
 	}
 	var obj driver.Object
@@ -205,7 +194,7 @@ func (s *Store) Get(ctx context.Context, key string) (driver.Object, error) {
 func (s *Store) Put(ctx context.Context, key string, data []byte, cond driver.Condition) (string, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if err := s.begin(ctx, "put", key, driver.ClassPut, driver.ValidateKey); err != nil {
+	if err := driver.BeginRequest(ctx, "put", key, s.closed, &s.Counter); err != nil {
 		return "", err
 	}
 	var version string
@@ -248,7 +237,7 @@ func current(b *bbolt.Bucket, key string) (exists bool, version string) {
 func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if err := s.begin(ctx, "delete", key, driver.ClassDelete, driver.ValidateKey); err != nil {
+	if err := driver.BeginRequest(ctx, "delete", key, s.closed, &s.Counter); err != nil {
 		return err
 	}
 	if cond.IsIfAbsent() {
@@ -272,7 +261,7 @@ func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) e
 func (s *Store) List(ctx context.Context, prefix string) (driver.ListResult, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if err := s.begin(ctx, "list", prefix, driver.ClassList, driver.ValidatePrefix); err != nil {
+	if err := driver.BeginRequest(ctx, "list", prefix, s.closed, &s.Counter); err != nil {
 		return driver.ListResult{}, err
 	}
 	var res driver.ListResult

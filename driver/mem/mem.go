@@ -54,19 +54,11 @@ func New(opts Options) *Store {
 	return &Store{opts: opts, objs: make(map[string]object)}
 }
 
-func (s *Store) begin(ctx context.Context, op, key string, class driver.Class, validate func(string) error) error {
-	if err := driver.CheckCall(ctx, op, key, s.closed, validate); err != nil {
-		return err
-	}
-	s.Inc(class)
-	return nil
-}
-
 // Get implements driver.Store.
 func (s *Store) Get(ctx context.Context, key string) (driver.Object, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.begin(ctx, "get", key, driver.ClassGet, driver.ValidateKey); err != nil {
+	if err := driver.BeginRequest(ctx, "get", key, s.closed, &s.Counter); err != nil {
 		return driver.Object{}, err
 	}
 	o, ok := s.objs[key]
@@ -83,7 +75,7 @@ func (s *Store) Get(ctx context.Context, key string) (driver.Object, error) {
 func (s *Store) Put(ctx context.Context, key string, data []byte, cond driver.Condition) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.begin(ctx, "put", key, driver.ClassPut, driver.ValidateKey); err != nil {
+	if err := driver.BeginRequest(ctx, "put", key, s.closed, &s.Counter); err != nil {
 		return "", err
 	}
 	cur, exists := s.objs[key]
@@ -100,7 +92,7 @@ func (s *Store) Put(ctx context.Context, key string, data []byte, cond driver.Co
 func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.begin(ctx, "delete", key, driver.ClassDelete, driver.ValidateKey); err != nil {
+	if err := driver.BeginRequest(ctx, "delete", key, s.closed, &s.Counter); err != nil {
 		return err
 	}
 	if cond.IsIfAbsent() {
@@ -118,7 +110,7 @@ func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) e
 func (s *Store) List(ctx context.Context, prefix string) (driver.ListResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.begin(ctx, "list", prefix, driver.ClassList, driver.ValidatePrefix); err != nil {
+	if err := driver.BeginRequest(ctx, "list", prefix, s.closed, &s.Counter); err != nil {
 		return driver.ListResult{}, err
 	}
 	res := driver.ListResult{ServerTime: s.opts.Now()}

@@ -2,7 +2,6 @@ package minio
 
 import (
 	"context"
-	"errors"
 
 	miniogo "github.com/minio/minio-go/v7"
 
@@ -31,15 +30,9 @@ func (s *Store) CreateBucket(ctx context.Context) (bool, error) {
 	if err == nil {
 		return true, nil
 	}
-	var er miniogo.ErrorResponse
-	errors.As(err, &er)
-	switch er.Code {
-	case "BucketAlreadyOwnedByYou":
+	owned, kind := answerOf(err).CreateBucketKind()
+	if owned {
 		return false, nil // made with our account meanwhile
-	case "BucketAlreadyExists":
-		return false, s.fail(ctx, op, s.bucket, driver.ErrBucketExists, err)
-	case "InvalidBucketName":
-		return false, s.fail(ctx, op, s.bucket, driver.ErrInvalidBucketName, err)
 	}
-	return false, s.fail(ctx, op, s.bucket, nil, err)
+	return false, s.fail(ctx, op, s.bucket, kind, err)
 }

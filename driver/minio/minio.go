@@ -24,7 +24,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptrace"
 	"slices"
 	"strings"
 	"sync"
@@ -145,17 +144,13 @@ type countingTransport struct {
 }
 
 func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	var wrote atomic.Bool
-	traced := r.WithContext(httptrace.WithClientTrace(r.Context(), &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) {
-		if i.Err == nil {
-			wrote.Store(true)
-		}
-	}}))
+	ctx, sent := driver.TraceSent(r.Context())
+	traced := r.WithContext(ctx)
 	resp, err := t.base.RoundTrip(traced)
 	// A response proves the request arrived even when the transport's
 	// write loop has not yet reported it.
-	if wrote.Load() || resp != nil {
-		t.counter.Inc(classOf(r))
+	if sent() || resp != nil {
+		t.counter.Inc(driver.HTTPClass(r.Method, r.URL.Query().Has("list-type")))
 	}
 	if err == nil {
 		if rec, ok := r.Context().Value(dateKey{}).(*dateRecorder); ok {
@@ -163,23 +158,6 @@ func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 	}
 	return resp, err
-}
-
-// classOf maps an S3 request to its billing class.
-func classOf(r *http.Request) driver.Class {
-	switch r.Method {
-	case http.MethodGet:
-		if r.URL.Query().Has("list-type") {
-			return driver.ClassList
-		}
-		return driver.ClassGet
-	case http.MethodHead:
-		return driver.ClassHead
-	case http.MethodDelete:
-		return driver.ClassDelete
-	default: // PUT, POST, COPY are billed as PUT.
-		return driver.ClassPut
-	}
 }
 
 type dateKey struct{}
@@ -209,20 +187,16 @@ func (d *dateRecorder) time() time.Time {
 	return d.t
 }
 
-func (s *Store) begin(ctx context.Context, op, key string, validate func(string) error) (string, error) {
-	return driver.PrefixedKey(ctx, op, s.prefix, key, s.closed.Load(), validate)
-}
-
 // Get implements driver.Store.
 func (s *Store) Get(ctx context.Context, key string) (driver.Object, error) {
-	full, err := s.begin(ctx, "get", key, driver.ValidateKey)
+	full, err := driver.PrefixedKey(ctx, "get", s.prefix, key, s.closed.Load(), driver.ValidateKey)
 	if err != nil {
 		return driver.Object{}, err
 	}
 	body, info, _, err := s.core.GetObject(ctx, s.bucket, full, miniogo.GetObjectOptions{})
 	if err != nil {
 		var kind error
-		if isNotFound(err) {
+		if answerOf(err).KeyMissing() {
 			kind = driver.ErrNotFound
 		}
 		return driver.Object{}, s.fail(ctx, "get", key, kind, err)
@@ -241,7 +215,7 @@ func (s *Store) Get(ctx context.Context, key string) (driver.Object, error) {
 
 // Put implements driver.Store.
 func (s *Store) Put(ctx context.Context, key string, data []byte, cond driver.Condition) (string, error) {
-	full, err := s.begin(ctx, "put", key, driver.ValidateKey)
+	full, err := driver.PrefixedKey(ctx, "put", s.prefix, key, s.closed.Load(), driver.ValidateKey)
 	if err != nil {
 		return "", err
 	}
@@ -257,7 +231,7 @@ func (s *Store) Put(ctx context.Context, key string, data []byte, cond driver.Co
 	}
 	info, err := s.core.PutObject(ctx, s.bucket, full, bytes.NewReader(data), int64(len(data)), "", "", opts)
 	if err != nil {
-		return "", s.fail(ctx, "put", key, s.conditionFailed(err, !cond.IsNone()), err)
+		return "", s.fail(ctx, "put", key, answerOf(err).ConditionKind(!cond.IsNone(), &s.Counter), err)
 	}
 	return unquote(info.ETag), nil
 }
@@ -265,7 +239,7 @@ func (s *Store) Put(ctx context.Context, key string, data []byte, cond driver.Co
 // Delete implements driver.Store. A conditional Delete returns
 // driver.ErrUnsupported without a request.
 func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) error {
-	full, err := s.begin(ctx, "delete", key, driver.ValidateKey)
+	full, err := driver.PrefixedKey(ctx, "delete", s.prefix, key, s.closed.Load(), driver.ValidateKey)
 	if err != nil {
 		return err
 	}
@@ -274,7 +248,7 @@ func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) e
 			errors.New("minio-go has no conditional remove"))
 	}
 	if err := s.core.RemoveObject(ctx, s.bucket, full, miniogo.RemoveObjectOptions{}); err != nil {
-		if isNotFound(err) {
+		if answerOf(err).KeyMissing() {
 			// S3 deletes missing keys silently, but some servers answer
 			// 404 NoSuchKey (versitygw when two deletes overlap): the key
 			// is gone either way.
@@ -285,32 +259,9 @@ func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) e
 	return nil
 }
 
-// conditionFailed returns driver.ErrPrecondition when err from a
-// conditional request means the condition did not hold, and nil otherwise.
-// A 409 ConditionalRequestConflict is also counted.
-func (s *Store) conditionFailed(err error, conditional bool) error {
-	var er miniogo.ErrorResponse
-	if !errors.As(err, &er) {
-		return nil
-	}
-	switch {
-	case er.Code == "ConditionalRequestConflict" || (er.StatusCode == http.StatusConflict && er.Code == "" && conditional):
-		// Only S3's own conflict code (or a bare 409): other 409s
-		// (versitygw's ExistingObjectIsDirectory) are failures, not lost
-		// races.
-		s.Conflict()
-		return driver.ErrPrecondition
-	case er.Code == "PreconditionFailed" || er.StatusCode == http.StatusPreconditionFailed:
-		return driver.ErrPrecondition
-	case conditional && er.StatusCode == http.StatusNotFound && responseKind(er) == nil:
-		return driver.ErrPrecondition
-	}
-	return nil
-}
-
 // List implements driver.Store.
 func (s *Store) List(ctx context.Context, prefix string) (driver.ListResult, error) {
-	full, err := s.begin(ctx, "list", prefix, driver.ValidatePrefix)
+	full, err := driver.PrefixedKey(ctx, "list", s.prefix, prefix, s.closed.Load(), driver.ValidatePrefix)
 	if err != nil {
 		return driver.ListResult{}, err
 	}
@@ -369,14 +320,6 @@ func (s *Store) native(ctx context.Context, err error) error {
 		return errors.Join(err, cerr)
 	}
 	return err
-}
-
-func isNotFound(err error) bool {
-	var er miniogo.ErrorResponse
-	if !errors.As(err, &er) {
-		return false
-	}
-	return er.Code == "NoSuchKey" || (er.StatusCode == http.StatusNotFound && responseKind(er) == nil)
 }
 
 func unquote(etag string) string { return strings.Trim(etag, `"`) }

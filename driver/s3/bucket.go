@@ -2,7 +2,6 @@ package s3
 
 import (
 	"context"
-	"errors"
 	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -31,7 +30,7 @@ func (s *Store) CreateBucket(ctx context.Context) (bool, error) {
 		return false, nil
 	}
 	// A HEAD has no body, so a missing bucket is a bare 404.
-	if _, status := errorCode(err); status != http.StatusNotFound {
+	if answerOf(err).Status != http.StatusNotFound {
 		return false, s.fail(ctx, op, s.bucket, nil, err)
 	}
 	in := &awss3.CreateBucketInput{Bucket: &s.bucket}
@@ -42,18 +41,11 @@ func (s *Store) CreateBucket(ctx context.Context) (bool, error) {
 	if err == nil {
 		return true, nil
 	}
-	var owned *types.BucketAlreadyOwnedByYou
-	var taken *types.BucketAlreadyExists
-	code, _ := errorCode(err)
-	switch {
-	case errors.As(err, &owned) || code == "BucketAlreadyOwnedByYou":
+	owned, kind := answerOf(err).CreateBucketKind()
+	if owned {
 		return false, nil // made by someone else with our account meanwhile
-	case errors.As(err, &taken) || code == "BucketAlreadyExists":
-		return false, s.fail(ctx, op, s.bucket, driver.ErrBucketExists, err)
-	case code == "InvalidBucketName":
-		return false, s.fail(ctx, op, s.bucket, driver.ErrInvalidBucketName, err)
 	}
-	return false, s.fail(ctx, op, s.bucket, nil, err)
+	return false, s.fail(ctx, op, s.bucket, kind, err)
 }
 
 // ForceConditionalDelete implements driver.ConditionalDeleteForcer: a

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -14,44 +13,13 @@ import (
 	"github.com/s3coord/coord/driver"
 )
 
-// deniedCodes are the S3 error codes that refuse a request's credentials
-// or permissions. Most come with 403, but not all: versitygw answers an
-// unknown access key with 404 XAdminUserNotFound, which must never read
-// as a missing key (a Get would report ErrNotFound, a conditional Put
-// ErrPrecondition and an unconditional Delete success).
-var deniedCodes = map[string]bool{
-	"AccessDenied":          true,
-	"AllAccessDisabled":     true,
-	"AccountProblem":        true,
-	"ExpiredToken":          true,
-	"InvalidAccessKeyId":    true,
-	"InvalidSecurity":       true,
-	"InvalidToken":          true,
-	"SignatureDoesNotMatch": true,
-	"TokenRefreshRequired":  true,
-	"XAdminUserNotFound":    true, // versitygw: unknown access key
-}
-
-// responseKind classifies a server's answer that is about the store
-// rather than the key: driver.ErrBucketNotFound or driver.ErrAccessDenied,
-// or nil.
-func responseKind(code string, status int) error {
-	switch {
-	case code == "NoSuchBucket":
-		return driver.ErrBucketNotFound
-	case deniedCodes[code] || status == http.StatusForbidden:
-		return driver.ErrAccessDenied
-	}
-	return nil
-}
-
 // storeKind classifies a native error that is about the store rather than
 // the key: a missing bucket, refused credentials (including none to sign
 // with) or an endpoint that could not be reached. It returns nil for
 // anything else, and for a failure to sign or to connect once ctx has
 // ended (the context's error tells that story).
 func storeKind(ctx context.Context, err error) error {
-	if kind := responseKind(errorCode(err)); kind != nil {
+	if kind := answerOf(err).StoreKind(); kind != nil {
 		return kind
 	}
 	var sign *v4.SigningError
@@ -133,22 +101,16 @@ func (s *Store) endpoint() string {
 	return fmt.Sprintf("AWS S3 (region %q)", o.Region)
 }
 
-// errorCode returns the S3 error code and HTTP status of err, when known.
-func errorCode(err error) (code string, status int) {
+// answerOf returns the S3 error code and HTTP status of err, when known.
+func answerOf(err error) driver.S3Answer {
+	var a driver.S3Answer
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
-		code = ae.ErrorCode()
+		a.Code = ae.ErrorCode()
 	}
 	var re *awshttp.ResponseError
 	if errors.As(err, &re) {
-		status = re.HTTPStatusCode()
+		a.Status = re.HTTPStatusCode()
 	}
-	return code, status
-}
-
-// isNotFound reports whether err says the key does not exist: NoSuchKey,
-// or a 404 that is not about the bucket or the credentials.
-func isNotFound(err error) bool {
-	code, status := errorCode(err)
-	return code == "NoSuchKey" || (status == http.StatusNotFound && responseKind(code, status) == nil)
+	return a
 }

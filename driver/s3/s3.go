@@ -35,7 +35,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptrace"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -243,17 +242,12 @@ func (s *Store) addCounter(stack *middleware.Stack) error {
 // transport wrote the whole request to a connection (httptrace). An attempt that never left the process (cancelled before
 // sending, credential resolution failed) is not billed and not counted.
 func (s *Store) countAttempt(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-	var wrote atomic.Bool
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) {
-		if i.Err == nil {
-			wrote.Store(true)
-		}
-	}})
+	ctx, sent := driver.TraceSent(ctx)
 	out, md, err := next.HandleFinalize(ctx, in)
 	// A response proves the request arrived even when the transport's
 	// write loop has not yet reported it.
 	raw, _ := awsmiddleware.GetRawResponse(md).(*smithyhttp.Response)
-	if wrote.Load() || (raw != nil && raw.StatusCode != 0) {
+	if sent() || (raw != nil && raw.StatusCode != 0) {
 		s.Inc(classOf(ctx, in))
 	}
 	return out, md, err
@@ -276,27 +270,12 @@ func classOf(ctx context.Context, in middleware.FinalizeInput) driver.Class {
 	if r, ok := in.Request.(*smithyhttp.Request); ok {
 		method = r.Method
 	}
-	switch method {
-	case http.MethodGet:
-		return driver.ClassGet
-	case http.MethodHead:
-		return driver.ClassHead
-	case http.MethodDelete:
-		return driver.ClassDelete
-	default: // PUT, POST, COPY are billed as PUT.
-		return driver.ClassPut
-	}
-}
-
-// begin checks the key, the context and the closed state, and returns the
-// full object key.
-func (s *Store) begin(ctx context.Context, op, key string, validate func(string) error) (string, error) {
-	return driver.PrefixedKey(ctx, op, s.prefix, key, s.closed.Load(), validate)
+	return driver.HTTPClass(method, false)
 }
 
 // Get implements driver.Store.
 func (s *Store) Get(ctx context.Context, key string) (driver.Object, error) {
-	full, err := s.begin(ctx, "get", key, driver.ValidateKey)
+	full, err := driver.PrefixedKey(ctx, "get", s.prefix, key, s.closed.Load(), driver.ValidateKey)
 	if err != nil {
 		return driver.Object{}, err
 	}
@@ -319,7 +298,7 @@ func (s *Store) get(ctx context.Context, key, full string) (driver.Object, error
 	out, err := s.client.GetObject(ctx, &awss3.GetObjectInput{Bucket: &s.bucket, Key: &full}, s.callOptions)
 	if err != nil {
 		kind := error(nil)
-		if isNotFound(err) {
+		if answerOf(err).KeyMissing() {
 			kind = driver.ErrNotFound
 		}
 		return driver.Object{}, s.fail(ctx, "get", key, kind, err)
@@ -343,7 +322,7 @@ func (s *Store) get(ctx context.Context, key, full string) (driver.Object, error
 
 // Put implements driver.Store.
 func (s *Store) Put(ctx context.Context, key string, data []byte, cond driver.Condition) (string, error) {
-	full, err := s.begin(ctx, "put", key, driver.ValidateKey)
+	full, err := driver.PrefixedKey(ctx, "put", s.prefix, key, s.closed.Load(), driver.ValidateKey)
 	if err != nil {
 		return "", err
 	}
@@ -365,14 +344,14 @@ func (s *Store) Put(ctx context.Context, key string, data []byte, cond driver.Co
 	}
 	out, err := s.client.PutObject(ctx, in, s.callOptions)
 	if err != nil {
-		return "", s.fail(ctx, "put", key, s.conditionFailed(err, !cond.IsNone()), err)
+		return "", s.fail(ctx, "put", key, answerOf(err).ConditionKind(!cond.IsNone(), &s.Counter), err)
 	}
 	return unquote(aws.ToString(out.ETag)), nil
 }
 
 // Delete implements driver.Store.
 func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) error {
-	full, err := s.begin(ctx, "delete", key, driver.ValidateKey)
+	full, err := driver.PrefixedKey(ctx, "delete", s.prefix, key, s.closed.Load(), driver.ValidateKey)
 	if err != nil {
 		return err
 	}
@@ -390,41 +369,20 @@ func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) e
 		in.IfMatch = aws.String(quote(v))
 	}
 	if _, err := s.client.DeleteObject(ctx, in, s.callOptions); err != nil {
-		if !isMatch && isNotFound(err) {
+		if !isMatch && answerOf(err).KeyMissing() {
 			// S3 deletes missing keys silently, but some servers answer
 			// 404 NoSuchKey (versitygw when two deletes overlap): the key
 			// is gone either way.
 			return nil
 		}
-		return s.fail(ctx, "delete", key, s.conditionFailed(err, isMatch), err)
-	}
-	return nil
-}
-
-// conditionFailed returns driver.ErrPrecondition when err from a
-// conditional request means the condition did not hold, and nil
-// otherwise. A 409 ConditionalRequestConflict is also counted.
-func (s *Store) conditionFailed(err error, conditional bool) error {
-	code, status := errorCode(err)
-	switch {
-	case code == "ConditionalRequestConflict" || (status == http.StatusConflict && code == "" && conditional):
-		// Only S3's own conflict code (or a bare 409): other 409s
-		// (versitygw's ExistingObjectIsDirectory) are failures, not lost
-		// races.
-		s.Conflict()
-		return driver.ErrPrecondition
-	case code == "PreconditionFailed" || status == http.StatusPreconditionFailed:
-		return driver.ErrPrecondition
-	case conditional && status == http.StatusNotFound && responseKind(code, status) == nil:
-		// If-Match on a missing key: AWS answers 404 NoSuchKey.
-		return driver.ErrPrecondition
+		return s.fail(ctx, "delete", key, answerOf(err).ConditionKind(isMatch, &s.Counter), err)
 	}
 	return nil
 }
 
 // List implements driver.Store.
 func (s *Store) List(ctx context.Context, prefix string) (driver.ListResult, error) {
-	full, err := s.begin(ctx, "list", prefix, driver.ValidatePrefix)
+	full, err := driver.PrefixedKey(ctx, "list", s.prefix, prefix, s.closed.Load(), driver.ValidatePrefix)
 	if err != nil {
 		return driver.ListResult{}, err
 	}
