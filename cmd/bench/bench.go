@@ -80,6 +80,9 @@ func settingsError(o options, cfg coord.Config, err error) error {
 	var ce *coord.ConfigError
 	if errors.As(err, &ce) && settingFlags[ce.Field] != "" {
 		flagName = settingFlags[ce.Field]
+		if ce.Field == "HeartbeatInterval" && strings.Contains(ce.Rule, "RenewDeadline") {
+			flagName = "-interval, -lease" // interval + jitter against 2/3 of the lease
+		}
 	}
 	given := "the defaults"
 	if len(o.whatIf) > 0 {
@@ -102,7 +105,9 @@ func benchmark(ctx context.Context, o options, progOut io.Writer) (*Report, erro
 	var rt runner = realRunner{}
 	storeNow := time.Now
 	if o.clock == clockVirtual {
-		vc := vclock.New(virtualStart)
+		// The CPU profiler's writer (-cpuprofile) sits in a system call
+		// for the whole run: the clock must not wait for it.
+		vc := vclock.New(virtualStart, append([]string{"runtime/pprof.profileWriter"}, vclock.DefaultIgnore...)...)
 		rt, storeNow = virtualRunner{vc}, vc.Now
 		// The virtual clock moves only when every goroutine is blocked, so
 		// the run is a sequential simulation: on one P a woken goroutine

@@ -5,16 +5,18 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/s3coord/coord"
 )
 
-// Target limits from issue 5, at default settings.
+// Target limits from issue 5. The per-hour limits are set at default
+// settings (720 lease writes and reads: one a 5s heartbeat; 540 worker
+// records: one every third of a 20s worker timeout) and follow the
+// settings the hourly figures stand for (see perHourLimits).
 const (
 	// globalFlatTolerance: global-mode requests/hour at the largest plugin
 	// count must be within this fraction of those at the smallest.
-	globalFlatTolerance  = 0.02
-	maxLeaderLeaseWrites = 720 // per hour, default settings
-	maxFollowerReads     = 720 // per hour
-	maxWorkerWrites      = 540 // per hour, membership on
+	globalFlatTolerance = 0.02
 	// maxTimeToLeader is the median time until every plugin knows its
 	// leader, for the largest plugin count in global mode, on a real store.
 	maxTimeToLeader = 100 * time.Millisecond
@@ -25,6 +27,7 @@ const (
 // is verdictNA, never a pass.
 func evaluateTargets(r *Report) []Target {
 	var out []Target
+	maxLeaderLeaseWrites, maxFollowerReads, maxWorkerWrites := perHourLimits(r)
 	counts := pluginCounts(r)
 
 	// Global mode: requests independent of the plugin count.
@@ -136,6 +139,21 @@ func evaluateTargets(r *Report) []Target {
 		out = append(out, t)
 	}
 	return out
+}
+
+// perHourLimits are the per-worker limits at the settings r's hourly
+// figures stand for: one lease write (leader) or read (follower) per
+// heartbeat interval, one worker record per third of the worker timeout.
+func perHourLimits(r *Report) (leaderWrites, followerReads, workerWrites float64) {
+	s := r.PerHourAt
+	if s.HeartbeatInterval <= 0 || s.WorkerTimeout <= 0 {
+		s = r.Settings
+	}
+	if s.HeartbeatInterval <= 0 || s.WorkerTimeout <= 0 {
+		s = settingsOf(coord.DefaultConfig())
+	}
+	beats := math.Floor(float64(time.Hour) / float64(s.HeartbeatInterval))
+	return beats, beats, math.Floor(float64(time.Hour) / float64(s.WorkerTimeout/3))
 }
 
 func limitTarget(name string, have bool, got, limit float64) Target {
