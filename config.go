@@ -77,12 +77,13 @@ type Config struct {
 	// scheduling. Default 2/3 of LeaseTimeout.
 	RenewDeadline time.Duration
 	// WorkerTimeout: a worker whose record is older than this (by the
-	// server's clock) is not active. Worker records are written every
-	// WorkerTimeout/3. Default 20s.
+	// server's clock) is not active. A follower writes its record as
+	// seldom as one failed write allows (13 s at defaults, never more
+	// often than WorkerTimeout/3); a leader writes none while it leads:
+	// its lease is its record. Default 20s.
 	WorkerTimeout time.Duration
-	// DisableMembership turns off worker records (no PUT every
-	// WorkerTimeout/3, no cleanup LIST); ActiveWorkers then returns an
-	// empty list.
+	// DisableMembership turns off worker records (no worker-record PUTs,
+	// no cleanup LIST); ActiveWorkers then returns an empty list.
 	DisableMembership bool
 	// SkipStoreCheck skips the check a Hub makes, once, before it leads
 	// anything: that the store honours conditional writes (CheckStore:
@@ -156,9 +157,20 @@ func (c Config) withDefaults() Config {
 // errors.Is(err, ErrInvalidConfig).
 func (c Config) Validate() error {
 	c = c.withDefaults()
-	bad := func(field, rule string, args ...any) error {
-		return &ConfigError{Field: field, Rule: fmt.Sprintf(rule, args...)}
+	if err := c.validateTimings(); err != nil {
+		return err
 	}
+	return c.validateNames()
+}
+
+func badConfig(field, rule string, args ...any) error {
+	return &ConfigError{Field: field, Rule: fmt.Sprintf(rule, args...)}
+}
+
+// validateTimings checks the durations and how they relate (defaults
+// applied).
+func (c Config) validateTimings() error {
+	bad := badConfig
 	switch {
 	case c.HeartbeatInterval < 0:
 		return bad("HeartbeatInterval", "must be positive")
@@ -179,7 +191,14 @@ func (c Config) Validate() error {
 		return bad("WorkerTimeout", "must be at least 2 × HeartbeatInterval (%v < 2 × %v)", c.WorkerTimeout, c.HeartbeatInterval)
 	case c.LeaseTimeout > maxLease:
 		return bad("LeaseTimeout", "must be at most %v", maxLease)
-	case !strings.HasSuffix(c.Root, "/"):
+	}
+	return nil
+}
+
+// validateNames checks Root, WorkerID and WorkerMeta.
+func (c Config) validateNames() error {
+	bad := badConfig
+	if !strings.HasSuffix(c.Root, "/") {
 		return bad("Root", "must end with '/'")
 	}
 	if err := driver.ValidatePrefix(c.Root); err != nil {

@@ -134,8 +134,8 @@ type UseOptions struct {
 // returns to Global mode by itself (logging "[<name>] Global coordinator
 // available again, returning to global mode"): it releases its plugin
 // lease and subscribes to the namespace coordinator. Running beside
-// Global processes meanwhile is safe (see "Mixed modes" in the package
-// documentation). Nothing is written for a rejected call (invalid name:
+// Global processes meanwhile is safe (see "Delegated plugin
+// leases" in docs/safety.md). Nothing is written for a rejected call (invalid name:
 // ErrInvalidName; a name used twice in a namespace:
 // ErrAlreadySubscribed; a value that is no plugin, or has a method named
 // like an ability with another signature: plugin.ErrNoAbilities, naming
@@ -352,9 +352,10 @@ func (h *Hub) Coordinators() []*Coordinator {
 
 // Close stops every coordinator: each steps down (cancelling its plugins'
 // contexts), releases its lease so a follower takes over at its next
-// heartbeat, and deletes its worker record. ctx bounds the whole; a
-// cancelled ctx stops without writing anything. Errors are aggregated
-// (github.com/hashicorp/go-multierror).
+// heartbeat, and deletes its worker record. Like Subscription.Close it
+// ignores ctx's cancellation, not its deadline: it returns within
+// HeartbeatInterval (or by ctx's deadline, if sooner) whatever the store
+// does. Errors are aggregated (github.com/hashicorp/go-multierror).
 func (h *Hub) Close(ctx context.Context) error {
 	h.mu.Lock()
 	if h.closed {

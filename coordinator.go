@@ -37,26 +37,17 @@ type Coordinator struct {
 	rng   *rand.Rand
 
 	// Loop-owned state.
-	lease       *leaseKeeper
-	nsWatch     *leaseKeeper // PerPlugin: observer of the namespace lease
-	nsFailSince time.Time    // first of the current run of failed reads of the namespace record
-	slots       map[string]*slot
-	fresh       bool // the lease observation was just read by start
-	coldStart   bool // the namespace lease was absent when we won it
-	retries     int
-	member      membership
-	lastLeader  string
-	lastEpoch   uint64
-	lastValue   string
-	quickPolled int       // early reads since the leader we see changed (soonerIfUnlisted)
-	notBefore   time.Time // PerPlugin: no acquisition before (a resignation's back-off)
-	termGen     uint64    // the Hub's store-check generation when the lease was won
-	leaseView   atomic.Pointer[leaseView]
-	standsIn    bool // a stand-in's coordinator (its plugin lease says so)
-	// Global leader: a stand-in is handing back a plugin we list, so the
-	// claims are tried again before the next renewal, which is due at
-	// renewDue (zero: a renewal is due at the next cycle).
-	renewDue time.Time
+	lease      *leaseKeeper
+	el         election // what the mode does differently
+	slots      map[string]*slot
+	fresh      bool // the lease observation was just read by start
+	retries    int
+	member     membership
+	lastLeader string
+	lastEpoch  uint64
+	lastValue  string
+	termGen    uint64 // the Hub's store-check generation when the lease was won
+	leaseView  atomic.Pointer[leaseView]
 
 	// Shared state, under mu.
 	mu       sync.Mutex
@@ -200,7 +191,9 @@ func newCoordinator(h *Hub, mode Mode, ns, pluginName string) *Coordinator {
 	if mode == Global {
 		c.prefix = fmt.Sprintf("[coordinator:global] [%s]", ns)
 		c.lease = c.newKeeper(namespaceLeaseKey(cfg.Root, ns), "")
+		c.el = &namespaceElection{c: c}
 	} else {
+		c.el = &pluginElection{c: c}
 		c.prefix = fmt.Sprintf("[coordinator:per-plugin] [%s/%s]", ns, pluginName)
 		c.lease = c.newKeeper(pluginLeaseKey(cfg.Root, ns, pluginName), pluginName)
 	}
@@ -268,50 +261,59 @@ func (c *Coordinator) run() {
 			return
 		default:
 		}
-		if c.syncSlots(ctx) && c.lease.held && c.mode == Global {
-			// A plugin subscribed while we lead: list it in a renewal
-			// now, then claim it (claims follow the listing).
-			nextLease, c.renewDue = c.clock.Now(), time.Time{}
-		}
-		if c.endResignations(ctx) && c.lease.held && c.mode == Global {
-			nextLease, c.renewDue = c.clock.Now(), time.Time{} // list the Claims without them now
-		}
-		if now := c.clock.Now(); !now.Before(nextLease) {
-			d := c.leaseCycle(ctx)
-			end := c.clock.Now()
-			c.heartbeats.Add(1)
-			c.latency.add(end.Sub(now))
-			c.lastBeatTime.Store(&end)
-			c.publishLease()
-			c.diag("Heartbeat cycle executed")
-			nextLease = end.Add(d)
-		}
-		if c.mode == Global {
-			c.syncStandIns(ctx)
-		}
+		nextLease = c.turn(ctx, nextLease)
 		next := nextLease
 		if beat := c.member.cycle(ctx); !beat.IsZero() && beat.Before(next) {
 			next = beat
 		}
-		var lost <-chan struct{}
-		if c.lease.held {
-			lost = c.lease.term.ctx.Done()
-		}
-		select {
-		case <-c.stopping:
-		case <-c.clock.After(next.Sub(c.clock.Now())):
-		case <-c.wake:
-		case <-lost:
-		}
-		// Decide by precedence, not by the case the select took: several
-		// may be ready at one instant (a run replays exactly only so).
-		select {
-		case <-c.wake: // the loop's top looks at everything a poke may mean
-		default:
-		}
-		if c.lease.held && c.lease.term.ctx.Err() != nil {
-			c.stepDown(ErrRenewDeadline)
-		}
+		c.await(next)
+	}
+}
+
+// turn runs what is due in one turn of the loop: subscriptions and
+// resignations, the heartbeat of the election if due at nextLease, and
+// the mode's own work. It returns when the next heartbeat is due.
+func (c *Coordinator) turn(ctx context.Context, nextLease time.Time) time.Time {
+	renew := c.syncSlots(ctx)
+	renew = c.el.ended() || renew
+	if c.endResignations(ctx) || renew {
+		nextLease = c.clock.Now() // a renewal is due now (see election)
+	}
+	if now := c.clock.Now(); !now.Before(nextLease) {
+		d := c.leaseCycle(ctx)
+		end := c.clock.Now()
+		c.heartbeats.Add(1)
+		c.latency.add(end.Sub(now))
+		c.lastBeatTime.Store(&end)
+		c.publishLease()
+		c.diag("Heartbeat cycle executed")
+		nextLease = end.Add(d)
+	}
+	c.el.cycled(ctx)
+	return nextLease
+}
+
+// await blocks until next, a poke, the start of a close or the end of
+// the term, and steps down if the term has ended.
+func (c *Coordinator) await(next time.Time) {
+	var lost <-chan struct{}
+	if c.lease.held {
+		lost = c.lease.term.ctx.Done()
+	}
+	select {
+	case <-c.stopping:
+	case <-c.clock.After(next.Sub(c.clock.Now())):
+	case <-c.wake:
+	case <-lost:
+	}
+	// Decide by precedence, not by the case the select took: several
+	// may be ready at one instant (a run replays exactly only so).
+	select {
+	case <-c.wake: // the loop's top looks at everything a poke may mean
+	default:
+	}
+	if c.lease.held && c.lease.term.ctx.Err() != nil {
+		c.stepDown(ErrRenewDeadline)
 	}
 }
 
@@ -457,15 +459,13 @@ func (c *Coordinator) syncSlots(ctx context.Context) bool {
 	}
 	for _, s := range added {
 		c.slots[s.name] = s
-		if c.mode == PerPlugin && c.lease.held && c.lease.term.alive(c.clock.Now()) {
-			c.startPlugin(s, c.lease.term, c.lease.term.epoch)
-		}
 	}
-	if len(added) > 0 {
-		c.quickPolled = 0
-		c.observeLeader()
+	if len(added) == 0 {
+		return false
 	}
-	return len(added) > 0
+	renew := c.el.subscribed(added)
+	c.observeLeader()
+	return renew
 }
 
 // dropSlot lets go of an unsubscribed plugin: stops it, and in global mode
@@ -474,6 +474,7 @@ func (c *Coordinator) syncSlots(ctx context.Context) bool {
 // closed when that is done.
 func (c *Coordinator) dropSlot(ctx context.Context, name string, s *slot, release bool) {
 	r := c.stopPlugin(s, ErrResigned)
+	c.el.stopped(name, r)
 	c.stopStandIn(ctx, s)
 	delete(c.slots, name)
 	if s.events != nil && !s.sharedEvents {
@@ -586,82 +587,6 @@ func (c *Coordinator) startPlugin(s *slot, t *term, epoch uint64) {
 	finish()
 }
 
-// syncStandIns starts a stand-in for each subscribed plugin that the
-// namespace leader, another live process, does not list in its Claims
-// (it does not subscribe the plugin, or resigned it), and stops the
-// stand-ins of plugins it lists, and all of them once this process leads
-// the namespace. A stand-in is a per-plugin coordinator over the plugin
-// lease: the plugin lease is the one authority in every mode, so it
-// leads only while no namespace leader holds the plugin by delegation,
-// and a namespace leader that claims the plugin waits for its release
-// (which stopping it writes). It costs nothing while every process
-// subscribes the same plugins; it reads the namespace record it already
-// has.
-func (c *Coordinator) syncStandIns(ctx context.Context) {
-	k := c.lease
-	r := k.obs.rec
-	foreign := !k.held && r != nil && !r.Released && !k.ours()
-	if foreign {
-		if at, _ := k.freeAt(); !at.After(c.clock.Now()) {
-			foreign = false // expired: this process may take the namespace over
-		}
-	}
-	for _, s := range c.sortedSlots() {
-		switch want := foreign && !slices.Contains(r.Claims, s.name); {
-		case k.held || (foreign && !want):
-			c.stopStandIn(ctx, s)
-		case want && s.standIn == nil:
-			c.startStandIn(s)
-		}
-	}
-}
-
-// startStandIn starts a stand-in for the plugin of s (see syncStandIns).
-// It shares this coordinator's metered store (counts and breaker), writes
-// no worker record, and reports leader changes on s's observer.
-func (c *Coordinator) startStandIn(s *slot) {
-	if !s.standInStopped() {
-		return // the last one is still stopping
-	}
-	s.standInGone = nil
-	sc := newCoordinator(c.hub, PerPlugin, c.ns, s.name)
-	sc.cfg.DisableMembership = true
-	sc.standsIn = true
-	sc.store = c.store
-	sc.prefix = fmt.Sprintf("%s [stand-in %s]", c.prefix, s.name)
-	ss := &slot{name: s.name, p: s.p, gone: make(chan struct{}), events: s.events, sharedEvents: true, changes: s.changes, note: s.note}
-	sc.subs[s.name] = ss
-	c.mu.Lock()
-	s.standIn = sc
-	c.mu.Unlock()
-	c.log.Info(c.prefix+" the namespace leader does not subscribe this plugin: leading it as a stand-in", c.attrs(s.name)...)
-	sc.start()
-}
-
-// stopStandIn stops the stand-in of s, if any, in a goroutine of its own
-// (its close releases the plugin lease); s.standInGone is closed when it
-// has stopped. Claims of the plugin wait for that.
-func (c *Coordinator) stopStandIn(ctx context.Context, s *slot) {
-	sc := s.standIn
-	if sc == nil {
-		return
-	}
-	c.mu.Lock()
-	s.standIn = nil
-	c.mu.Unlock()
-	// Its leadership ends now, not once its loop gets to the close (it may
-	// be waiting for a request): the plugin's context is cancelled.
-	_, _ = sc.unsubscribe(s.name)
-	gone := make(chan struct{})
-	s.standInGone = gone
-	c.wg.Go(func() {
-		defer close(gone)
-		if err := sc.close(context.WithoutCancel(ctx)); err != nil {
-			c.log.Warn(c.prefix+" stopping stand-in", c.attrs(s.name, "err", err)...)
-		}
-	})
-}
-
 // resign hands the loop a run whose Lead returned while it still led (or
 // that Subscription.Resign ends: asked).
 func (c *Coordinator) resign(s *slot, r *pluginRun, err error, asked bool) {
@@ -718,26 +643,9 @@ func (c *Coordinator) endResignations(ctx context.Context) bool {
 		c.mu.Lock()
 		leading := s.run == r
 		c.mu.Unlock()
-		if c.mode == PerPlugin {
-			c.notBefore = s.backoffUntil
-			if !leading {
-				continue // the leadership ended already; its lease is not ours to release now
-			}
-			c.stepDown(fmt.Errorf("%w: %s", ErrResigned, why))
-			c.releaseAfter(ctx, s.name, c.lease, r)
-			continue
-		}
-		if !leading {
-			continue
-		}
-		c.stopPlugin(s, fmt.Errorf("%w: %s", ErrResigned, why))
-		if k := s.claim; k != nil && k.held {
-			s.claim = nil // the loop claims with a new keeper after the back-off
-			k.held = false
-			c.wg.Go(func() { c.releaseAfter(context.WithoutCancel(ctx), s.name, k, r) })
-		}
+		c.el.resign(ctx, s, r, leading, why)
 	}
-	return len(todo) > 0
+	return len(todo) > 0 && c.el.claimsChanged()
 }
 
 // stopPlugin ends the plugin's run, if any, with cause, and returns it.
@@ -772,7 +680,7 @@ func (c *Coordinator) observeLeader() {
 	if leader != c.lastLeader || (leader != "" && epoch != c.lastEpoch) {
 		from := c.lastLeader
 		c.lastLeader, c.lastEpoch, c.lastValue = leader, epoch, value
-		c.quickPolled = 0
+		c.el.leaderChanged()
 		if from != leader {
 			c.leaderChanges.Add(1)
 		}
@@ -782,16 +690,7 @@ func (c *Coordinator) observeLeader() {
 		c.emit(plugin.Change{Namespace: c.ns, Plugin: c.plugin, From: from, To: leader, Epoch: epoch, Value: value, Self: leader == c.worker && leader != ""})
 	}
 	for _, s := range c.sortedSlots() {
-		switch {
-		case c.mode == PerPlugin:
-			c.notePlugin(s, leader, epoch, value)
-		case s.standIn != nil: // the stand-in notifies
-		case k.held: // our own claims notify from startPlugin/stopPlugin
-		case k.obs.rec != nil && !k.obs.rec.Released && !k.ours() && k.obs.rec.Plugins[s.name] != 0:
-			c.notePlugin(s, k.obs.rec.Leader, k.obs.rec.Plugins[s.name], value)
-		default:
-			c.notePlugin(s, "", 0, "")
-		}
+		c.el.note(s, leader, epoch, value)
 	}
 }
 
@@ -1177,4 +1076,27 @@ func (c *Coordinator) Metrics() Metrics {
 		m.LastHeartbeatTime = *t
 	}
 	return m
+}
+
+// slotNames lists the subscribed plugins, sorted: the Claims of the
+// namespace record.
+func (c *Coordinator) slotNames() []string {
+	var names []string
+	for name := range c.slots {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// sortedSlots lists the loop's plugins in name order. The loop iterates
+// them in this order wherever it acts (draws random tokens, starts or
+// stops plugins), never in map order, so that a run on one seed replays
+// exactly (internal/sim).
+func (c *Coordinator) sortedSlots() []*slot {
+	out := make([]*slot, 0, len(c.slots))
+	for _, name := range c.slotNames() {
+		out = append(out, c.slots[name])
+	}
+	return out
 }

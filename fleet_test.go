@@ -3,12 +3,14 @@ package coord_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/s3coord/coord"
 	"github.com/s3coord/coord/driver/mem"
+	"github.com/s3coord/coord/plugin"
 )
 
 // TestUnsubscribedLeaderHandsOver: in Global mode the namespace leader
@@ -200,4 +202,64 @@ func TestStandInHandsBackWithoutAGap(t *testing.T) {
 		})
 	}
 	t.Logf("longest gap without a leader: %v (bound %v)", worst, bound)
+}
+
+// TestUnsubscribedPluginListedUntilItReturns: a namespace leader resigns
+// a plugin whose Lead takes 4 s (less than HeartbeatInterval) to return
+// after its context ends; another process, which subscribes the plugin
+// too, starts leading it only after that Lead has returned (the leader
+// lists the plugin in Claims until then), as every release waits for the
+// plugin. Before, it started 4 s too early, beside the running Lead.
+func TestUnsubscribedPluginListedUntilItReturns(t *testing.T) {
+	for seed := range uint64(8) {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) { unsubscribedListedUntilReturn(t, seed) })
+	}
+}
+
+func unsubscribedListedUntilReturn(t *testing.T, seed uint64) {
+	synctest.Test(t, func(t *testing.T) {
+		store := mem.New(mem.Options{})
+		var mu sync.Mutex
+		var aReturned, bStarted time.Time
+		a := newHub(t, store, coord.Config{WorkerID: "a", RandSeed: 2*seed + 1})
+		b := newHub(t, store, coord.Config{WorkerID: "b", RandSeed: 2*seed + 2})
+		if _, err := a.Use(t.Context(), "other", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		sa, err := a.Use(t.Context(), "job", plugin.Func{OnLead: func(ctx context.Context, _ plugin.Term) error {
+			<-ctx.Done()
+			time.Sleep(4 * time.Second) // slow to stop, within HeartbeatInterval
+			mu.Lock()
+			aReturned = time.Now()
+			mu.Unlock()
+			return nil
+		}}, coord.UseOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitLeader(t, time.Minute, "a leads job", sa)
+		sb, err := b.Use(t.Context(), "job", plugin.Func{OnLead: func(ctx context.Context, _ plugin.Term) error {
+			mu.Lock()
+			if bStarted.IsZero() {
+				bStarted = time.Now()
+			}
+			mu.Unlock()
+			<-ctx.Done()
+			return nil
+		}}, coord.UseOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10*time.Second + time.Duration(seed)*700*time.Millisecond)
+		go func() { _ = sa.Resign(context.Background()) }()
+		waitLeader(t, time.Minute, "b leads job", sb)
+		synctest.Wait()
+		mu.Lock()
+		if aReturned.IsZero() || bStarted.Before(aReturned) {
+			t.Errorf("b started leading job at %v, before a's Lead returned (%v)", bStarted.Format("15:04:05.000"), aReturned.Format("15:04:05.000"))
+		}
+		mu.Unlock()
+		_ = a.Close(context.Background())
+		_ = b.Close(context.Background())
+	})
 }

@@ -117,25 +117,39 @@ func (m *membership) cycle(ctx context.Context) time.Time {
 		}
 		return time.Time{} // overdue: the job pokes the loop when it ends
 	}
-	lead := c.lease.held
+	beat, clean := m.due(now)
+	if clean {
+		m.cleanupDue = false
+		m.nextCleanup = now.Add(cleanupEvery * c.cfg.WorkerTimeout)
+	}
+	if beat || clean {
+		m.launch(ctx, now, beat, clean)
+	}
+	if m.led && m.wrote {
+		return m.nextCleanup
+	}
+	return m.nextBeat
+}
+
+// due decides what membership work is due at now (m.mu held): a beat
+// while following (or a leader's first), a cleanup on the leader.
+func (m *membership) due(now time.Time) (beat, clean bool) {
+	lead := m.c.lease.held
 	if m.led && !lead {
 		m.nextBeat = now // stopped leading: its record is old, write it now
 	}
 	m.led = lead
 	// A leader writes its record once if it has none yet (Mode, Started
 	// and Meta are read from it), then not while it leads.
-	beat := (!lead || !m.wrote) && !now.Before(m.nextBeat)
-	clean := lead && (m.cleanupDue || !now.Before(m.nextCleanup))
-	if !beat && !clean {
-		if lead && m.wrote {
-			return m.nextCleanup
-		}
-		return m.nextBeat
-	}
-	if clean {
-		m.cleanupDue = false
-		m.nextCleanup = now.Add(cleanupEvery * c.cfg.WorkerTimeout)
-	}
+	beat = (!lead || !m.wrote) && !now.Before(m.nextBeat)
+	clean = lead && (m.cleanupDue || !now.Before(m.nextCleanup))
+	return beat, clean
+}
+
+// launch runs a beat and/or a cleanup in a goroutine of its own (m.mu
+// held); the goroutine pokes the loop if it fails or ends overdue.
+func (m *membership) launch(ctx context.Context, now time.Time, beat, clean bool) {
+	c := m.c
 	var rec []byte
 	if beat {
 		m.seq++
@@ -153,7 +167,7 @@ func (m *membership) cycle(ctx context.Context) time.Time {
 		defer func() {
 			m.mu.Lock()
 			m.running = nil
-			poke = poke || !c.clock.Now().Before(m.nextBeat)
+			poke = poke || (!m.led && !c.clock.Now().Before(m.nextBeat))
 			m.mu.Unlock()
 			close(done)
 			if poke {
@@ -176,7 +190,6 @@ func (m *membership) cycle(ctx context.Context) time.Time {
 			m.cleanup(ctx)
 		}
 	}()
-	return m.nextBeat
 }
 
 // cleanup deletes worker records older than staleAfter WorkerTimeouts by

@@ -9,9 +9,9 @@ import (
 	"time"
 )
 
-// recordFormat is the format version of the records this code writes.
-// Format 2 added the checksum (Sum) and Claims; records of other formats
-// are corrupt to this code.
+// recordFormat is the format this code writes and accepts: format 2,
+// with the checksum Sum and Claims. A record of any other format is
+// corrupt to this code.
 const recordFormat = 2
 
 // maxRecordSize caps the records the engine accepts. Real ones are a few
@@ -151,37 +151,50 @@ func decodeLease(data []byte, ns, plugin string) (*leaseRecord, error) {
 		return bad("checksum mismatch")
 	}
 	r.Sum = sum
+	if why := r.invalid(ns, plugin); why != "" {
+		return bad(why)
+	}
+	return &r, nil
+}
+
+// invalid returns why a decoded lease record at the key of ns/plugin is
+// not one the engine writes ("" when it is).
+func (r *leaseRecord) invalid(ns, plugin string) string {
 	switch {
 	case r.Namespace != ns || r.Plugin != plugin:
-		return bad(fmt.Sprintf("record of %q/%q at the key of %q/%q", r.Namespace, r.Plugin, ns, plugin))
+		return fmt.Sprintf("record of %q/%q at the key of %q/%q", r.Namespace, r.Plugin, ns, plugin)
 	case ValidateName("worker id", r.Leader) != nil:
-		return bad("invalid leader id")
+		return "invalid leader id"
 	case r.Epoch == 0:
-		return bad("epoch 0")
+		return "epoch 0"
 	case r.LeaseMillis <= 0 || r.lease() > maxLease:
-		return bad(fmt.Sprintf("lease %dms out of range", r.LeaseMillis))
+		return fmt.Sprintf("lease %dms out of range", r.LeaseMillis)
 	case r.Delegated && (plugin == "" || r.NamespaceEpoch == 0):
-		return bad("delegation without a namespace epoch")
+		return "delegation without a namespace epoch"
 	case len(r.Value) > MaxValueLen:
-		return bad("value too long")
+		return "value too long"
+	case plugin != "" && (len(r.Plugins) > 0 || len(r.Claims) > 0):
+		return "plugin lists in a plugin lease"
 	}
+	return r.invalidLists()
+}
+
+// invalidLists checks the plugin names of Plugins and Claims.
+func (r *leaseRecord) invalidLists() string {
 	for p := range r.Plugins {
 		if ValidateName("plugin", p) != nil {
-			return bad("invalid plugin name in plugins")
+			return "invalid plugin name in plugins"
 		}
 	}
 	for _, p := range r.Claims {
 		if ValidateName("plugin", p) != nil {
-			return bad("invalid plugin name in claims")
+			return "invalid plugin name in claims"
 		}
 	}
 	if !slices.IsSorted(r.Claims) || len(slices.Compact(slices.Clone(r.Claims))) != len(r.Claims) {
-		return bad("claims not sorted or repeated")
+		return "claims not sorted or repeated"
 	}
-	if plugin != "" && (len(r.Plugins) > 0 || len(r.Claims) > 0) {
-		return bad("plugin lists in a plugin lease")
-	}
-	return &r, nil
+	return ""
 }
 
 // workerRecord is the JSON body of <prefix>/workers/<id>.json. Liveness is

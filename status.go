@@ -189,28 +189,8 @@ func ReadStatusTimeout(ctx context.Context, store driver.Store, root, namespace 
 			}
 			continue
 		}
-		rest, ok := strings.CutPrefix(e.Key, pluginsPrefix)
-		if !ok {
-			continue
-		}
-		name, tail, _ := strings.Cut(rest, "/")
-		if ValidateName("plugin", name) != nil {
-			continue
-		}
-		ps := plugins[name]
-		if ps == nil {
-			ps = &PluginStatus{Name: name}
-			plugins[name] = ps
-		}
-		if id, ok := workerIDFromKey("workers/", tail); ok && age <= workerTimeout {
-			ps.Workers = append(ps.Workers, Worker{ID: id, LastSeen: e.Modified, Age: max(age, 0)})
-		}
-		if tail == "state.json" {
-			pl, err := readLeader(ctx, store, e.Key, namespace, name)
-			if err != nil {
-				return st, err
-			}
-			ps.Lease = pl
+		if err := notePluginEntry(ctx, store, plugins, pluginsPrefix, namespace, e, age, workerTimeout); err != nil {
+			return st, err
 		}
 	}
 	// Leaders write no worker record: their leases are their records.
@@ -223,6 +203,37 @@ func ReadStatusTimeout(ctx context.Context, store driver.Store, root, namespace 
 	}
 	slices.SortFunc(st.Plugins, func(a, b PluginStatus) int { return strings.Compare(a.Name, b.Name) })
 	return st, nil
+}
+
+// notePluginEntry adds a listed key under pluginsPrefix to plugins: an
+// per-plugin worker active within workerTimeout (age: the listing's
+// server time minus the key's modification) or the plugin's lease (read
+// with a GET). Other keys are ignored.
+func notePluginEntry(ctx context.Context, store driver.Store, plugins map[string]*PluginStatus, pluginsPrefix, namespace string, e driver.Entry, age, workerTimeout time.Duration) error {
+	rest, ok := strings.CutPrefix(e.Key, pluginsPrefix)
+	if !ok {
+		return nil
+	}
+	name, tail, _ := strings.Cut(rest, "/")
+	if ValidateName("plugin", name) != nil {
+		return nil
+	}
+	ps := plugins[name]
+	if ps == nil {
+		ps = &PluginStatus{Name: name}
+		plugins[name] = ps
+	}
+	if id, ok := workerIDFromKey("workers/", tail); ok && age <= workerTimeout {
+		ps.Workers = append(ps.Workers, Worker{ID: id, LastSeen: e.Modified, Age: max(age, 0)})
+	}
+	if tail == "state.json" {
+		pl, err := readLeader(ctx, store, e.Key, namespace, name)
+		if err != nil {
+			return err
+		}
+		ps.Lease = pl
+	}
+	return nil
 }
 
 // ForceRelease marks a lease released on behalf of an operator, by IfMatch:

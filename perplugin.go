@@ -1,0 +1,192 @@
+package coord
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// The election of one plugin (PerPlugin mode): over the plugin's lease,
+// which a namespace leader may hold by delegation (a Global claim), so
+// taking it over also asks the namespace record.
+
+// pluginElection is the PerPlugin election (see election).
+type pluginElection struct {
+	c           *Coordinator
+	nsWatch     *leaseKeeper // observer of the namespace lease
+	nsFailSince time.Time    // first of the current run of failed reads of the namespace record
+	notBefore   time.Time    // no acquisition before (a resignation's back-off)
+	standsIn    bool         // a stand-in's election (its plugin lease says so)
+}
+
+func (p *pluginElection) takeover() leaseRecord {
+	return leaseRecord{Mode: string(PerPlugin), StandIn: p.standsIn}
+}
+
+func (p *pluginElection) renewal() func(*leaseRecord) { return nil }
+
+func (p *pluginElection) between(context.Context, time.Time) (time.Duration, bool) {
+	return 0, false
+}
+
+func (p *pluginElection) leading(_ context.Context, next time.Time) time.Duration {
+	return max(next.Sub(p.c.clock.Now()), 0)
+}
+
+func (p *pluginElection) adopted(context.Context) {}
+
+func (p *pluginElection) waitFor(d time.Duration, _ bool) time.Duration { return d }
+
+// started: the plugin leads with the term.
+func (p *pluginElection) started(t *term) {
+	for _, s := range p.c.sortedSlots() {
+		p.c.startPlugin(s, t, t.epoch)
+	}
+}
+
+func (p *pluginElection) steppedDown()   {}
+func (p *pluginElection) leaderChanged() {}
+
+// subscribed: a plugin subscribed while we lead (after a fallback's
+// unsubscribe and subscribe) leads at once.
+func (p *pluginElection) subscribed(added []*slot) bool {
+	c := p.c
+	for _, s := range added {
+		if c.lease.held && c.lease.term.alive(c.clock.Now()) {
+			c.startPlugin(s, c.lease.term, c.lease.term.epoch)
+		}
+	}
+	return false
+}
+
+func (p *pluginElection) claimsChanged() bool { return false }
+
+// resign: the plugin is the election, so its resignation ends the
+// leadership and releases the lease; no acquisition until the back-off
+// is over.
+func (p *pluginElection) resign(ctx context.Context, s *slot, r *pluginRun, leading bool, why string) {
+	c := p.c
+	p.notBefore = s.backoffUntil
+	if !leading {
+		return // the leadership ended already; its lease is not ours to release now
+	}
+	c.stepDown(fmt.Errorf("%w: %s", ErrResigned, why))
+	c.releaseAfter(ctx, s.name, c.lease, r)
+}
+
+func (p *pluginElection) note(s *slot, leader string, epoch uint64, value string) {
+	p.c.notePlugin(s, leader, epoch, value)
+}
+
+func (p *pluginElection) cycled(context.Context) {}
+
+func (p *pluginElection) ended() bool { return false }
+
+func (p *pluginElection) stopped(string, *pluginRun) {}
+
+// judge: a lease delegated to a namespace leader is free only once that
+// leadership is; a missing or unreadable one only once the namespace
+// record allows it; and not before a resignation's back-off is over.
+func (p *pluginElection) judge(ctx context.Context, at time.Time, jitter bool) (time.Time, bool, bool) {
+	c, k := p.c, p.c.lease
+	now := c.clock.Now()
+	switch r := k.obs.rec; {
+	case r != nil && r.Delegated && !r.Released && !k.ours():
+		at, jitter = p.delegatedFreeAt(ctx, r.NamespaceEpoch)
+	case r == nil:
+		// Missing or unreadable. An unreadable record may be a delegated
+		// lease whose namespace leader still leads the plugin (it never
+		// rewrites it), so the namespace record must show the plugin
+		// free as well. One more read, only in this state.
+		nat, nj, err := p.namespaceAllows(ctx)
+		switch {
+		case err == nil:
+			at, jitter = later(at, nat), jitter || nj
+		case k.obs.exists || c.hub.epochs.get(k.key) > 0:
+			// Unreadable, or deleted after we saw it: never taken
+			// without a good read of the namespace record.
+			return at, jitter, false
+		default:
+			// Missing and never seen: no namespace leader has claimed it
+			// (claims are written before a plugin is led, and plugin
+			// leases are never deleted), so IfAbsent is safe. Wait until
+			// every read of the namespace record has failed for a whole
+			// lease (no permission on it: a fallback), so that a passing
+			// read error does not decide it.
+			failing := !p.nsFailSince.IsZero() && now.Sub(p.nsFailSince) >= c.cfg.LeaseTimeout
+			if !failing || now.Sub(k.obs.seen) < c.cfg.LeaseTimeout {
+				return at, jitter, false
+			}
+		}
+	}
+	if now.Before(p.notBefore) {
+		at = later(at, p.notBefore) // the plugin resigned: its back-off
+	}
+	return at, jitter, true
+}
+
+// delegatedFreeAt judges a plugin lease delegated to the namespace lease
+// with epoch e (judgeDelegatedFree) from a fresh read of the namespace
+// record; when that read fails the lease is held.
+func (p *pluginElection) delegatedFreeAt(ctx context.Context, e uint64) (time.Time, bool) {
+	c := p.c
+	w := p.namespaceWatch()
+	if err := w.poll(ctx); err != nil {
+		return c.clock.Now().Add(c.cfg.LeaseTimeout), false // cannot judge: held
+	}
+	return judgeDelegatedFree(w.obs, e, c.plugin, c.cfg.LeaseTimeout)
+}
+
+// namespaceFreeAt judges the namespace leadership with epoch e from the
+// last read of the namespace record (judgeNamespaceFree).
+func (p *pluginElection) namespaceFreeAt(e uint64) (time.Time, bool) {
+	return judgeNamespaceFree(p.namespaceWatch().obs, e, p.c.cfg.LeaseTimeout)
+}
+
+func (p *pluginElection) namespaceWatch() *leaseKeeper {
+	c := p.c
+	if p.nsWatch == nil {
+		p.nsWatch = c.newKeeper(namespaceLeaseKey(c.cfg.Root, c.ns), "")
+	}
+	return p.nsWatch
+}
+
+// namespaceAllows reads the namespace record and judges, for a missing
+// or unreadable plugin lease, from when the namespace side lets this
+// per-plugin coordinator take it: at once when the record is missing or
+// its leader does not list the plugin (a leader lists a plugin in a
+// confirmed write before it claims it, and until it stops leading it),
+// otherwise once that leadership is over (namespaceFreeAt). An unreadable
+// namespace record is judged by its version: unchanged for a lease. It
+// returns an error only when the read itself failed.
+func (p *pluginElection) namespaceAllows(ctx context.Context) (time.Time, bool, error) {
+	c := p.c
+	w := p.namespaceWatch()
+	if err := w.poll(ctx); err != nil {
+		if p.nsFailSince.IsZero() {
+			p.nsFailSince = c.clock.Now()
+		}
+		return time.Time{}, false, err
+	}
+	p.nsFailSince = time.Time{}
+	o := w.obs
+	switch r := o.rec; {
+	case !o.exists:
+		if c.hub.epochs.get(w.key) > 0 {
+			at, j := p.namespaceFreeAt(0) // deleted by hand: waited out
+			return at, j, nil
+		}
+		return time.Time{}, false, nil
+	case r == nil:
+		at, j := p.namespaceFreeAt(0)
+		return at, j, nil
+	case r.lists(c.plugin):
+		if e := r.Plugins[c.plugin]; e != 0 {
+			c.hub.epochs.see(c.lease.key, e) // the plugin's epoch survives here
+		}
+		at, j := p.namespaceFreeAt(r.Epoch)
+		return at, j, nil
+	default:
+		return time.Time{}, false, nil
+	}
+}
