@@ -22,7 +22,20 @@ type runner interface {
 	call(limit time.Duration, f func())
 }
 
-type virtualRunner struct{ c *vclock.Clock }
+// virtualClock is a virtual clock a runner can drive: simClock (the
+// benchmark's) or internal/vclock's.
+type virtualClock interface {
+	coord.Clock
+	RunFor(d time.Duration, stop func() bool) bool
+	Run(limit time.Duration, f func()) bool
+}
+
+var (
+	_ virtualClock = (*simClock)(nil)
+	_ virtualClock = (*vclock.Clock)(nil)
+)
+
+type virtualRunner struct{ c virtualClock }
 
 func (v virtualRunner) engineClock() coord.Clock { return v.c }
 func (v virtualRunner) now() time.Time           { return v.c.Now() }
