@@ -78,3 +78,31 @@ func TestImpossibleHistoryEndsLeadership(t *testing.T) {
 		})
 	}
 }
+
+// TestRunEndAfterTheDeadlineSaysSo: a run stopped (resigned, unsubscribed,
+// a stand-in stopped) after its term's renew deadline passed, as a
+// process resuming from a pause does, ends with ErrRenewDeadline, not
+// ErrResigned: its leadership ended by the deadline, and a plugin must
+// not treat it as a graceful hand-over.
+func TestRunEndAfterTheDeadlineSaysSo(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name     string
+		deadline time.Time
+		want     error
+	}{
+		{"within the term", now.Add(time.Second), ErrResigned},
+		{"after its deadline", now.Add(-time.Second), ErrRenewDeadline},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancelCause(context.Background())
+			tctx, tcancel := context.WithCancelCause(context.Background())
+			defer tcancel(nil)
+			r := &pluginRun{cancel: cancel, parent: &term{ctx: tctx, cancel: tcancel, deadline: tc.deadline}}
+			r.end(now, ErrResigned)
+			if got := context.Cause(ctx); !errors.Is(got, tc.want) {
+				t.Errorf("cause %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -175,6 +175,18 @@ type watcher struct {
 
 const observerBuffer = 64
 
+// end cancels the run's context with cause, unless its term was over at
+// now: then the cause is ErrRenewDeadline (a process that resumes after a
+// pause learns its term is over, whatever asked it to stop), so that a
+// plugin never takes a leadership that ended by its deadline for a
+// graceful resignation.
+func (r *pluginRun) end(now time.Time, cause error) {
+	if r.parent != nil && r.parent.expired(now) {
+		cause = ErrRenewDeadline
+	}
+	r.cancel(cause)
+}
+
 func newCoordinator(h *Hub, mode Mode, ns, pluginName string) *Coordinator {
 	cfg := h.cfg
 	c := &Coordinator{
@@ -655,7 +667,7 @@ func (c *Coordinator) stopPlugin(s *slot, cause error) *pluginRun {
 	s.run = nil
 	c.mu.Unlock()
 	if r != nil {
-		r.cancel(cause)
+		r.end(c.clock.Now(), cause)
 		s.changes.fire()
 		c.notePlugin(s, "", r.term.Epoch, "")
 	}
@@ -979,7 +991,7 @@ func (c *Coordinator) unsubscribe(name string) (*slot, error) {
 	}
 	delete(c.subs, name)
 	if s.run != nil {
-		s.run.cancel(ErrResigned)
+		s.run.end(c.clock.Now(), ErrResigned)
 	}
 	c.mu.Unlock()
 	c.poke()

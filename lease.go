@@ -536,4 +536,10 @@ func (t *term) alive(now time.Time) bool {
 	return now.Before(t.deadline)
 }
 
-// ---- the heartbeat ----
+// expired reports whether now is past the leadership's renew deadline
+// (whether or not its context has ended yet).
+func (t *term) expired(now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return !now.Before(t.deadline)
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -365,7 +366,27 @@ type recorded struct {
 
 func (r *recorded) Lead(ctx context.Context, t plugin.Term) error {
 	b := r.p.w.rec.leadStart(r.p.name, t)
-	context.AfterFunc(ctx, func() { r.p.w.rec.leadEnd(b) })
+	if linger := r.p.linger(); linger > 0 {
+		// Slow to stop: when its leadership ends gracefully (it resigned,
+		// was unsubscribed, or its Hub closed: cause ErrResigned) it acts
+		// for linger more, and leads (for the checker) until it returns.
+		// Other ends (a lost lease, a renew deadline passed in a pause or
+		// a partition) end it with the context: the engine's guarantee is
+		// the context's, and fencing covers a process that acts on.
+		defer func() {
+			if errors.Is(context.Cause(ctx), coord.ErrResigned) {
+				r.p.sleep(linger)
+			}
+			r.p.w.rec.leadEnd(b)
+		}()
+		context.AfterFunc(ctx, func() {
+			if !errors.Is(context.Cause(ctx), coord.ErrResigned) {
+				r.p.w.rec.leadEnd(b)
+			}
+		})
+	} else {
+		context.AfterFunc(ctx, func() { r.p.w.rec.leadEnd(b) })
+	}
 	if l, ok := r.inner.(plugin.Leader); ok {
 		err := l.Lead(ctx, t)
 		if ctx.Err() == nil {
@@ -633,6 +654,26 @@ func (p *proc) seeded() *rand.ChaCha8 {
 		binary.LittleEndian.PutUint64(seed[8*i:], p.rng.Uint64())
 	}
 	return rand.NewChaCha8(seed)
+}
+
+// maxLinger bounds how long a slow-to-stop plugin acts after its context
+// ends gracefully: on those paths (resignation, unsubscription, Close)
+// the engine waits for Lead to return, up to HeartbeatInterval, before
+// another process may lead the plugin.
+const maxLinger = 500 * time.Millisecond
+
+// linger is how long this process's plugins act after their context ends:
+// zero for two processes in three; drawn from the process's name and the
+// world's seed, not from p.rng, so that the other draws of a seed stay
+// as they were.
+func (p *proc) linger() time.Duration {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(p.name))
+	r := rand.New(rand.NewPCG(h.Sum64(), p.w.opts.Seed))
+	if r.IntN(3) != 0 {
+		return 0
+	}
+	return 50*time.Millisecond + time.Duration(r.Int64N(int64(maxLinger-50*time.Millisecond)))
 }
 
 // sleep waits d on the process's clock, or until the process ends.
