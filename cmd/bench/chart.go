@@ -15,7 +15,7 @@ import (
 const (
 	chartW                = 720
 	chartLeft, chartRight = 90, 150
-	chartTitleH           = 56
+	chartTitleH           = 80
 	panelH                = 260 // one panel, its plot and its x labels
 	panelPlotH            = 190
 	panelTop              = 30 // from the panel's top to its plot

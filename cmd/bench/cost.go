@@ -47,7 +47,7 @@ var S3Standard = PriceModel{
 	Name: "S3 Standard", Key: "s3-standard",
 	WritePer1000: 0.005, ReadPer1000: 0.0004, DeletePer1000: 0,
 	WriteClass: "PUT, COPY, POST, LIST requests", ReadClass: "GET, SELECT and all other requests (HEAD)",
-	Source: "aws.amazon.com/s3/pricing, us-east-1; " + pricesRead + "; DELETE free",
+	Source: "aws.amazon.com/s3/pricing, us-east-1; " + pricesRead,
 }
 
 // PriceModels are the built-in price lists, by -prices name.
@@ -58,14 +58,14 @@ var PriceModels = []PriceModel{
 		WritePer1000: 0.00113, ReadPer1000: 0.00003,
 		WriteClass: "PUT, COPY, POST, LIST requests", ReadClass: "GET and all other requests (HEAD)",
 		Source: "aws.amazon.com/s3/pricing, us-east-1, after the April 2025 reduction; " + pricesRead +
-			"; DELETE free; the per-GB upload and retrieval charges are left out (coord's records are under 1 KiB)",
+			"; its per-GB upload and retrieval charges are left out (coord's records are under 1 KiB)",
 	},
 	{
 		Name: "GCS Standard", Key: "gcs-standard",
 		WritePer1000: 0.005, ReadPer1000: 0.0004,
 		WriteClass: "Class A operations (insert, list)", ReadClass: "Class B operations (get, metadata get)",
 		Source: "cloud.google.com/storage/pricing, regional bucket (us-central1); " + pricesRead +
-			"; delete free; multi-region buckets bill Class A higher",
+			"; multi-region buckets bill Class A higher",
 	},
 	{
 		Name: "Azure Blob hot", Key: "azure-hot",
@@ -73,7 +73,7 @@ var PriceModels = []PriceModel{
 		WriteClass: "write operations and list operations ($0.05 per 10,000)",
 		ReadClass:  "read operations and all other operations (Get Blob Properties; $0.004 per 10,000)",
 		Source: "azure.microsoft.com/pricing/details/storage/blobs, block blob, GPv2, flat namespace, LRS, East US; " +
-			pricesRead + "; delete free",
+			pricesRead,
 	},
 	{
 		Name: "Cloudflare R2", Key: "r2",
@@ -81,7 +81,7 @@ var PriceModels = []PriceModel{
 		WriteClass: "Class A operations (PutObject, ListObjects; $4.50 per million)",
 		ReadClass:  "Class B operations (GetObject, HeadObject; $0.36 per million)",
 		Source: "developers.cloudflare.com/r2/pricing, Standard storage; " + pricesRead +
-			"; DeleteObject free; the free tier (1 million Class A, 10 million Class B a month) is not deducted",
+			"; the free tier (1 million Class A, 10 million Class B a month) is not deducted",
 	},
 }
 

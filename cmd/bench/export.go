@@ -46,6 +46,14 @@ func writeCSV(w io.Writer, r *Report) error {
 	row("run", "", 0, "window_ms", ms(r.Window))
 	row("run", "", 0, "time_scale", f(r.TimeScale))
 	row("run", "", 0, "membership", strconv.FormatBool(r.Settings.Membership))
+	row("run", "", 0, "heartbeat_interval_ms", ms(r.Settings.HeartbeatInterval))
+	row("run", "", 0, "lease_timeout_ms", ms(r.Settings.LeaseTimeout))
+	row("run", "", 0, "renew_deadline_ms", ms(r.Settings.RenewDeadline))
+	row("run", "", 0, "worker_timeout_ms", ms(r.Settings.WorkerTimeout))
+	row("run", "", 0, "what_if", strings.Join(r.WhatIf, " "))
+	row("run", "", 0, "prices", r.Prices.Name)
+	row("run", "", 0, "write_per_1000_usd", f(r.Prices.WritePer1000))
+	row("run", "", 0, "read_per_1000_usd", f(r.Prices.ReadPer1000))
 	for _, s := range r.Steady {
 		row("steady", s.Mode, s.Plugins, "heartbeats_per_hour", f(s.HeartbeatsPerHour))
 		row("steady", s.Mode, s.Plugins, "get_per_hour", f(s.PerHour.Get))
@@ -55,6 +63,15 @@ func writeCSV(w io.Writer, r *Report) error {
 		row("steady", s.Mode, s.Plugins, "delete_per_hour", f(s.PerHour.Delete))
 		row("steady", s.Mode, s.Plugins, "requests_per_hour", f(s.PerHour.Total()))
 		row("steady", s.Mode, s.Plugins, "cost_per_month_usd", f(s.CostPerMonth))
+		row("steady", s.Mode, s.Plugins, "election_requests_per_hour", f(s.Split.Election.Total()))
+		row("steady", s.Mode, s.Plugins, "membership_requests_per_hour", f(s.Split.Membership.Total()))
+		row("steady", s.Mode, s.Plugins, "other_requests_per_hour", f(s.Split.Other.Total()))
+		row("steady", s.Mode, s.Plugins, "election_cost_per_month_usd", f(s.Split.ElectionCostPerMonth))
+		row("steady", s.Mode, s.Plugins, "membership_cost_per_month_usd", f(s.Split.MembershipCostPerMonth))
+		if w := s.WithoutMembership; w != nil {
+			row("steady", s.Mode, s.Plugins, "without_membership_requests_per_hour", f(w.PerHour.Total()))
+			row("steady", s.Mode, s.Plugins, "without_membership_cost_per_month_usd", f(w.CostPerMonth))
+		}
 	}
 	for _, red := range r.Reductions() {
 		row("reduction", "", red.Plugins, "factor", f(red.Factor))

@@ -29,7 +29,7 @@ type options struct {
 	// engine's defaults); in real time the settings the run stands for,
 	// shortened like the interval.
 	lease, workerTimeout time.Duration
-	// whatIf lists the engine-setting flags given, as typed ("-lease 30s").
+	// whatIf lists the engine-setting flags given, with their values ("-lease 30s").
 	whatIf     []string
 	prices     PriceModel
 	trials     int

@@ -185,7 +185,7 @@ func writeSplit(b *strings.Builder, r *Report) {
 			if w := st.WithoutMembership; w != nil {
 				row = append(row, formatDollars(w.CostPerMonth), formatDollars(st.CostPerMonth-w.CostPerMonth))
 			} else {
-				row = append(row, "not run", "")
+				row = append(row, "", "")
 			}
 		}
 		t.add(row...)

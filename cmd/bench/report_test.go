@@ -272,6 +272,12 @@ func TestWriteCSV(t *testing.T) {
 	if v := find("steady", modePerPlugin, "10", "requests_per_hour"); v != "10000" {
 		t.Errorf("requests_per_hour = %q", v)
 	}
+	if v := find("run", "", "", "prices"); v != "S3 Standard" {
+		t.Errorf("prices = %q", v)
+	}
+	if v := find("run", "", "", "heartbeat_interval_ms"); v != "5000" {
+		t.Errorf("heartbeat_interval_ms = %q", v)
+	}
 	if v := find("reduction", "", "10", "factor"); v != "10" {
 		t.Errorf("factor = %q", v)
 	}
