@@ -17,6 +17,7 @@ import (
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/internal/deadline"
 	"github.com/s3coord/coord/plugin"
+	"github.com/s3coord/coord/storage"
 )
 
 // Hub is one process's use of one store: it owns the namespace
@@ -61,7 +62,7 @@ func NewHub(store driver.Store, cfg Config) (*Hub, error) {
 	}
 	return &Hub{
 		store: store, cfg: cfg,
-		checkStore: deadline.New(store, deadlineClockOf(cfg.Clock), cfg.HeartbeatInterval),
+		checkStore: storage.New(store, storage.Options{Timeout: cfg.HeartbeatInterval, Clock: storageClockOf(cfg.Clock)}),
 		epochs:     &epochBook{max: make(map[string]uint64)},
 		rng:        rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		globals:    make(map[string]*Coordinator),

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/s3coord/coord/driver"
-	"github.com/s3coord/coord/internal/deadline"
+	"github.com/s3coord/coord/storage"
 )
 
 // LeaderInfo is what a lease record says.
@@ -142,6 +142,14 @@ func (c *Coordinator) Status(ctx context.Context) (Status, error) {
 // ForceRelease (the caller's ctx may bound them sooner).
 const operatorRequestTimeout = 30 * time.Second
 
+// operatorStore is store as the operator calls use it: through the store
+// layer (keys checked, errors wrapped once, each request bounded by
+// operatorRequestTimeout even when the driver ignores its context). Not
+// to be closed: the caller owns store.
+func operatorStore(store driver.Store) driver.Store {
+	return storage.New(store, storage.Options{Timeout: operatorRequestTimeout})
+}
+
 // ReadStatus reads a namespace's coordination state from store without
 // running a coordinator (for operators): the namespace lease, the plugin
 // leases and the workers active within DefaultWorkerTimeout, of both
@@ -163,7 +171,7 @@ func ReadStatusTimeout(ctx context.Context, store driver.Store, root, namespace 
 	if err := ValidateName("namespace", namespace); err != nil {
 		return Status{}, err
 	}
-	store = deadline.New(store, nil, operatorRequestTimeout)
+	store = operatorStore(store)
 	st := Status{Namespace: namespace}
 	li, err := readLeader(ctx, store, namespaceLeaseKey(root, namespace), namespace, "")
 	if err != nil {
@@ -262,7 +270,7 @@ func ForceRelease(ctx context.Context, store driver.Store, root, namespace, plug
 		}
 		key = pluginLeaseKey(root, namespace, pluginName)
 	}
-	store = deadline.New(store, nil, operatorRequestTimeout)
+	store = operatorStore(store)
 	obj, err := store.Get(ctx, key)
 	if err != nil {
 		return err

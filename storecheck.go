@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/s3coord/coord/driver"
-	"github.com/s3coord/coord/internal/deadline"
 )
 
 // StoreCheckError is the error of a store that breaks a rule of
@@ -64,7 +63,7 @@ const StoreCheckRequests = 6
 func CheckStore(ctx context.Context, store driver.Store, root string) error {
 	var b [8]byte
 	_, _ = crand.Read(b[:])
-	return checkStore(ctx, deadline.New(store, nil, operatorRequestTimeout), root, hex.EncodeToString(b[:]))
+	return checkStore(ctx, operatorStore(store), root, hex.EncodeToString(b[:]))
 }
 
 // checkStore is CheckStore on the scratch keys named by token.
