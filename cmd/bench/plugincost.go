@@ -246,7 +246,7 @@ func pluginInterval(d time.Duration, scale float64) time.Duration {
 func (b *bench) ttlCost(ctx context.Context, env pluginEnv) error {
 	b.prog.begin("plugin requests: ttl, " + fmt.Sprint(ttlLiveEntries) + " live entries")
 	prefix := b.rootBase + fmt.Sprintf("ttl-%d/", b.scen)
-	opts := ttl.Options{Interval: pluginInterval(ttl.DefaultInterval, env.scale), Now: env.rt.now}
+	opts := ttl.Options{Interval: pluginInterval(ttl.DefaultInterval, env.scale), Clock: env.rt.engineClock()}
 	// The entries are written before the window, through an uncounted
 	// handle: they are the application's data, not the sweeper's cost.
 	writer, err := ttl.New(env.store, prefix, opts)
@@ -311,7 +311,7 @@ func (b *bench) startQueue(ctx context.Context, env pluginEnv) (*pluginCluster, 
 	opts := queue.Options{
 		Interval:   pluginInterval(queue.DefaultInterval, env.scale),
 		Visibility: pluginInterval(queue.DefaultVisibility, env.scale),
-		Now:        env.rt.now,
+		Clock:      env.rt.engineClock(),
 	}
 	ticks := make([]*countedTicks, b.o.workers)
 	queues := make([]*queue.Queue, b.o.workers)

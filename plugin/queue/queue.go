@@ -137,11 +137,6 @@ type Options struct {
 	// (default: the time package). A Hub's Config.Clock can be passed as
 	// is (plugin.Clock).
 	Clock plugin.Clock
-	// Now is the older form of Clock.Now, read only when Clock is nil;
-	// set Clock instead. coord is before 1.0, so there is no deprecation
-	// period: Now is removed once the simulation (internal/sim) and the
-	// benchmark (cmd/bench) pass Clock.
-	Now func() time.Time
 	// Rand is the source of the random parts of ids and nonces (default
 	// crypto/rand). Give a seeded reader (math/rand/v2.ChaCha8) only to
 	// make a test or a simulation replay exactly.
@@ -253,7 +248,7 @@ func New(store driver.Store, prefix string, opts Options) (*Queue, error) {
 	if opts.Grace <= 0 {
 		opts.Grace = DefaultGrace
 	}
-	opts.Clock = clock.Of(opts.Clock, opts.Now)
+	opts.Clock = clock.Of(opts.Clock)
 	src := nonce.New(opts.Rand)
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = DefaultRequestTimeout

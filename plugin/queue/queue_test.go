@@ -193,16 +193,13 @@ func TestNackAndDeadLetter(t *testing.T) {
 	})
 }
 
-// Claim deadlines are read on Options.Clock (or the older Options.Now
-// when Clock is nil), not on the time package.
+// Claim deadlines are read on Options.Clock, not on the time package.
 func TestClaimDeadlineOnTheGivenClock(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		st := mem.New(mem.Options{})
 		ahead := time.Hour
 		for name, opts := range map[string]queue.Options{
 			"Clock": {Clock: plugintest.Skewed(ahead)},
-			"Now":   {Now: func() time.Time { return time.Now().Add(ahead) }},
-			"both":  {Clock: plugintest.Skewed(ahead), Now: time.Now},
 		} {
 			q := newQueue(t, st, opts)
 			enqueue(t, q, name)

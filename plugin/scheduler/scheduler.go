@@ -225,7 +225,7 @@ func New(store driver.Store, prefix string, jobs []Job, opts Options) (*Schedule
 			jobs[i].MaxCatchUp = DefaultMaxCatchUp
 		}
 	}
-	opts.Clock = clock.Of(opts.Clock, nil)
+	opts.Clock = clock.Of(opts.Clock)
 	if opts.RetryBackoff <= 0 {
 		opts.RetryBackoff = time.Second
 	}

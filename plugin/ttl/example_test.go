@@ -14,11 +14,10 @@ import (
 
 func ExampleStore() {
 	ctx := context.Background()
-	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC) // a hand-driven clock for the example
-	clock := func() time.Time { return now }
-	store := mem.New(mem.Options{Now: clock})
+	clock := &handClock{now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)} // a hand-driven clock for the example
+	store := mem.New(mem.Options{Now: clock.Now})
 
-	sessions, err := ttl.New(store, "app/sessions/", ttl.Options{Now: clock})
+	sessions, err := ttl.New(store, "app/sessions/", ttl.Options{Clock: clock})
 	if err != nil {
 		panic(err)
 	}
@@ -29,7 +28,7 @@ func ExampleStore() {
 	v, _ := sessions.Get(ctx, "alice")
 	fmt.Printf("alice: %s\n", v)
 
-	now = now.Add(2 * time.Minute)
+	clock.now = clock.now.Add(2 * time.Minute)
 	_, err = sessions.Get(ctx, "alice")
 	fmt.Println("after 2m, expired:", errors.Is(err, driver.ErrNotFound))
 
@@ -41,3 +40,9 @@ func ExampleStore() {
 	// after 2m, expired: true
 	// swept: 1
 }
+
+// handClock is a plugin.Clock moved by hand.
+type handClock struct{ now time.Time }
+
+func (c *handClock) Now() time.Time                         { return c.now }
+func (c *handClock) After(d time.Duration) <-chan time.Time { return time.After(d) }

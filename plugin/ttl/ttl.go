@@ -114,11 +114,6 @@ type Options struct {
 	// the expiry it records (default: the time package). A Hub's
 	// Config.Clock can be passed as is (plugin.Clock).
 	Clock plugin.Clock
-	// Now is the older form of Clock.Now, read only when Clock is nil;
-	// set Clock instead. coord is before 1.0, so there is no deprecation
-	// period: Now is removed once the simulation (internal/sim) and the
-	// benchmark (cmd/bench) pass Clock.
-	Now func() time.Time
 	// Rand is the source of the random parts of ids and nonces (default
 	// crypto/rand). Give a seeded reader (math/rand/v2.ChaCha8) only to
 	// make a test or a simulation replay exactly.
@@ -215,7 +210,7 @@ func New(store driver.Store, prefix string, opts Options) (*Store, error) {
 	if opts.ClockSkew <= 0 {
 		opts.ClockSkew = DefaultClockSkew
 	}
-	opts.Clock = clock.Of(opts.Clock, opts.Now)
+	opts.Clock = clock.Of(opts.Clock)
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = DefaultRequestTimeout
 	}
