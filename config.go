@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/s3coord/coord/clock"
 	"github.com/s3coord/coord/driver"
 )
 
@@ -22,25 +23,16 @@ const (
 	PerPlugin Mode = "per-plugin"
 )
 
-// Clock is the engine's source of time. The engine only ever subtracts
-// two Now() values of one Clock (monotonic readings), so an offset between
-// the clocks of two hosts cannot matter; only a difference of rate can,
-// and the margin LeaseTimeout - RenewDeadline covers it.
-type Clock interface {
-	// Now must carry a monotonic reading (time.Now does).
-	Now() time.Time
-	// After behaves like time.After.
-	After(d time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+// Clock is the engine's source of time: coord's one clock interface
+// (package clock). The engine only ever subtracts two Now() values of one
+// Clock (monotonic readings), so an offset between the clocks of two
+// hosts cannot matter; only a difference of rate can, and the margin
+// LeaseTimeout - RenewDeadline covers it.
+type Clock = clock.Clock
 
 // RealClock is the default Clock: the time package. Under testing/synctest
 // it runs on the bubble's virtual time.
-var RealClock Clock = realClock{}
+var RealClock = clock.Real
 
 // Defaults (the migration guide's values).
 const (

@@ -62,7 +62,7 @@ func NewHub(store driver.Store, cfg Config) (*Hub, error) {
 	}
 	return &Hub{
 		store: store, cfg: cfg,
-		checkStore: storage.New(store, storage.Options{Timeout: cfg.HeartbeatInterval, Clock: storageClockOf(cfg.Clock)}),
+		checkStore: storage.New(store, storage.Options{Timeout: cfg.HeartbeatInterval, Clock: deadlineClockOf(cfg.Clock)}),
 		epochs:     &epochBook{max: make(map[string]uint64)},
 		rng:        rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		globals:    make(map[string]*Coordinator),

@@ -15,7 +15,6 @@ import (
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/internal/deadline"
 	"github.com/s3coord/coord/plugin"
-	"github.com/s3coord/coord/storage"
 )
 
 // Coordinator runs one election: a namespace (Global mode, shared by the
@@ -821,14 +820,6 @@ func (c *Coordinator) deadlineClock() deadline.Clock { return deadlineClockOf(c.
 
 // deadlineClockOf is the clock of request deadlines for clock: nil (the
 // time package, whose contexts carry real deadlines) for RealClock.
-// storageClockOf is deadlineClockOf for the store layer.
-func storageClockOf(clock Clock) storage.Clock {
-	if clock == RealClock {
-		return nil
-	}
-	return clock
-}
-
 func deadlineClockOf(clock Clock) deadline.Clock {
 	if clock == RealClock {
 		return nil

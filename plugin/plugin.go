@@ -24,6 +24,8 @@ import (
 	"fmt"
 	"reflect"
 	"time"
+
+	"github.com/s3coord/coord/clock"
 )
 
 // Plugin is any value coord can elect a leader for. Its abilities are the
@@ -96,19 +98,12 @@ type Change struct {
 }
 
 // Clock is where the built-in plugins (plugin/queue, plugin/ttl,
-// plugin/scheduler) take their time from: their Options.Clock. It has the
-// method set of coord.Clock, so a Hub's Config.Clock, coord.RealClock or
-// a virtual clock (internal/vclock) is passed as is; nil means the time
-// package, which runs on virtual time inside a testing/synctest bubble.
-// (It is declared here, not taken from package coord, because coord
-// imports this package.)
-type Clock interface {
-	// Now is this process's time: what the plugins stamp and compare
-	// with their own earlier readings.
-	Now() time.Time
-	// After behaves like time.After.
-	After(d time.Duration) <-chan time.Time
-}
+// plugin/scheduler) take their time from: their Options.Clock. It is
+// coord's one clock interface (package clock, as coord.Clock), so a Hub's
+// Config.Clock, coord.RealClock or a virtual clock (internal/vclock) is
+// passed as is; nil means the time package, which runs on virtual time
+// inside a testing/synctest bubble.
+type Clock = clock.Clock
 
 // ErrStaleEpoch is returned by CheckEpoch when a write comes from an older
 // leadership than one already recorded.

@@ -34,16 +34,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/s3coord/coord/clock"
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/internal/deadline"
 )
 
-// Clock is the time source of a Bucket's deadlines and breaker;
-// coord.Clock satisfies it.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
+// Clock is the time source of a Bucket's deadlines and breaker: coord's
+// one clock interface (package clock).
+type Clock = clock.Clock
 
 // Options configure a Bucket. The zero value is usable: no deadline of the
 // Bucket's own, no breaker, the time package's clock.

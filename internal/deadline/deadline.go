@@ -21,15 +21,13 @@ import (
 	"context"
 	"time"
 
+	"github.com/s3coord/coord/clock"
 	"github.com/s3coord/coord/driver"
 )
 
-// Clock is the time source of the deadlines: coord.Clock satisfies it.
-// nil means the time package.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
+// Clock is the time source of the deadlines: coord's one clock interface
+// (package clock). nil means the time package.
+type Clock = clock.Clock
 
 // expiryKey keys the expiry, on its clock, of a context made by
 // WithTimeout on a Clock.

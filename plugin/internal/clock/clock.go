@@ -3,8 +3,7 @@
 package clock
 
 import (
-	"time"
-
+	"github.com/s3coord/coord/clock"
 	"github.com/s3coord/coord/plugin"
 )
 
@@ -13,10 +12,5 @@ func Of(c plugin.Clock) plugin.Clock {
 	if c != nil {
 		return c
 	}
-	return system{}
+	return clock.Real
 }
-
-type system struct{}
-
-func (system) Now() time.Time                         { return time.Now() }
-func (system) After(d time.Duration) <-chan time.Time { return time.After(d) }
