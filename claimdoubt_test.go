@@ -16,10 +16,10 @@ import (
 
 // TestClaimInDoubtIsAdopted: a namespace leader's claim of a plugin lease
 // is applied but its answer is lost (reported as a failure, or arriving
-// after the request timed out). Found by internal/chaos with noisy
-// latency: the leader then read its own claim, wrote a fresh one with
-// epoch+1 that was lost the same way, and so on: the plugin stayed
-// leaderless while its epoch climbed. The claim must be adopted instead.
+// after the request timed out). The leader must adopt its own claim when
+// it reads it, not write a fresh one with epoch+1 (which can be lost the
+// same way, and so on: the plugin would stay leaderless while its epoch
+// climbs, as internal/chaos shows with noisy latency).
 func TestClaimInDoubtIsAdopted(t *testing.T) {
 	const pluginKey = "plg_coordinator_global/default/plugins/beta/state.json"
 	onClaims := func(op, key string) bool { return op == faultstore.OpPut && key == pluginKey }

@@ -147,7 +147,7 @@ func TestHeterogeneousFleet(t *testing.T) {
 // subscribes it, the stand-in lets go once it reads the leader's record
 // and the leader takes the plugin within a quarter heartbeat of that, not
 // at its next renewal: the plugin is without a leader for at most
-// HeartbeatInterval/4 (plus a request). Before, it was up to a heartbeat.
+// HeartbeatInterval/4 (plus a request), not up to a heartbeat.
 func TestStandInHandsBackWithoutAGap(t *testing.T) {
 	cfg := coord.DefaultConfig()
 	bound := cfg.HeartbeatInterval/4 + cfg.HeartbeatInterval/10
@@ -209,7 +209,7 @@ func TestStandInHandsBackWithoutAGap(t *testing.T) {
 // after its context ends; another process, which subscribes the plugin
 // too, starts leading it only after that Lead has returned (the leader
 // lists the plugin in Claims until then), as every release waits for the
-// plugin. Before, it started 4 s too early, beside the running Lead.
+// plugin, never beside the running Lead.
 func TestUnsubscribedPluginListedUntilItReturns(t *testing.T) {
 	for seed := range uint64(8) {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) { unsubscribedListedUntilReturn(t, seed) })

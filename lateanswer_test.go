@@ -20,7 +20,8 @@ import (
 // worker takes over (the record stayed unchanged for a lease) with the
 // next epoch. When the paused worker wakes, its leadership, counted from
 // the start of its write, is past the renew deadline: it must not lead
-// (it did, briefly, with the older epoch: epochs went backwards).
+// (that would be a leadership with the older epoch: epochs going
+// backwards).
 func TestAcquisitionAnsweredAfterDeadlineDoesNotLead(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const key = "plg_coordinator_global/default/plugins/queue/state.json"

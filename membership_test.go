@@ -105,9 +105,7 @@ func activeEverywhere(t *testing.T, subs []*coord.Subscription, at string) bool 
 // worker record once, then never while it leads (its lease renewals prove
 // it alive), followers write theirs every 13 s (beatEvery: the lowest rate
 // that tolerates one failed write), and ActiveWorkers on every process
-// still lists all three at every moment. Before, every process wrote its
-// record every WorkerTimeout/3 (540 PUTs an hour each, the leader's
-// included).
+// still lists all three at every moment.
 func TestLeaderWritesNoWorkerRecord(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		w := &workerPuts{n: map[string]int{}}

@@ -22,9 +22,9 @@ func sampleLease() leaseRecord {
 
 // TestChecksumCatchesEveryBitFlip flips every bit of an encoded namespace
 // record (the sim's corrupt reads do this): no flipped record may decode
-// to a different record. Before checksums, a flip in a plugin name of
-// Plugins still decoded (sim seed 1662: a per-plugin worker read that the
-// leader did not list its plugin).
+// to a different record (a flip in a plugin name of Plugins decoding is a
+// per-plugin worker reading that the leader does not list its plugin:
+// sim seed 1662).
 func TestChecksumCatchesEveryBitFlip(t *testing.T) {
 	want := sampleLease()
 	data := encodeLease(&want)

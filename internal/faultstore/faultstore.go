@@ -31,7 +31,7 @@
 // order, and turning one fault on does not shift the dice of another. The
 // decisions for hangs and lies come from a second stream keyed the same
 // way, drawn only when one of their rates is set, so the first stream's
-// dice are the same with them off as before they existed.
+// dice do not depend on them while they are off.
 //
 // Waiting uses the runtime's timers by default, so inside a
 // testing/synctest bubble all injected latency is virtual; SetClock puts
@@ -658,7 +658,7 @@ func (s *Store) callLocked(op, key string) (id string, n uint64) {
 
 // stream returns the generator of the named stream for call n of id.
 // Streams of different names are independent; the unnamed one is the
-// first, and the only one there was before hangs and lies.
+// first (every fault but hangs and lies draws from it).
 func (s *Store) stream(name, id string, n uint64) *rand.Rand {
 	h := fnv.New64a()
 	h.Write([]byte(name))

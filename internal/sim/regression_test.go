@@ -70,9 +70,9 @@ func (l *leadLog) overlaps(end time.Time) []string {
 // error spell on its connection). B must not take the plugin over while A
 // leads it.
 //
-// It failed on the engine as of 56432e2 (B took over once its namespace
-// reads had failed for a lease). Now an unreadable plugin lease is taken
-// only after a good read of the namespace record shows the plugin free.
+// An unreadable plugin lease is taken only after a good read of the
+// namespace record shows the plugin free, not once the namespace reads
+// have failed for a lease.
 func TestRegressionCorruptDelegatedPluginLease(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const (
