@@ -20,7 +20,7 @@ import (
 const checkUsage = `
 coordctl check [flags] STORE_URL
   Checks that a store gives coord what it needs, in a bounded number of requests
-  (about 250) under a scratch prefix that is deleted afterwards: conditional create
+  (about 200) under a scratch prefix that is deleted afterwards: conditional create
   (IfAbsent), stale IfMatch, IfMatch on a missing key, 16-way IfAbsent and IfMatch
   races with exactly one winner, conditional delete (by the driver, and at the server
   when the driver can send one), read-after-write, List order, the server's clock and
