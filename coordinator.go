@@ -90,6 +90,7 @@ type slot struct {
 
 	// under Coordinator.mu
 	run      *pluginRun
+	lastRun  *pluginRun // the last run stopped (an unsubscription waits for it)
 	resigned *pluginRun // a run whose Lead returned, for the loop to end
 	// standIn (Global) leads the plugin in this process while the
 	// namespace leader, another process, does not subscribe it: a
@@ -508,14 +509,28 @@ func (c *Coordinator) dropSlot(ctx context.Context, name string, s *slot, releas
 		k.held = false
 	}
 	standIn := s.standInGone
-	if !releasing && standIn == nil {
+	if r == nil {
+		c.mu.Lock()
+		r = s.lastRun // stopped already (a step-down): still to return, perhaps
+		c.mu.Unlock()
+	}
+	if !releasing && standIn == nil && r == nil {
 		close(s.gone)
 		return
 	}
 	c.wg.Go(func() {
 		defer close(s.gone)
-		if releasing {
+		switch {
+		case releasing:
 			c.releaseAfter(context.WithoutCancel(ctx), name, k, r)
+		case r != nil:
+			// Not ours to release (any more), but the unsubscription
+			// ends once the plugin has returned, as releases do: within
+			// HeartbeatInterval.
+			select {
+			case <-r.done:
+			case <-c.clock.After(c.cfg.HeartbeatInterval):
+			}
 		}
 		if standIn != nil {
 			<-standIn
@@ -665,6 +680,9 @@ func (c *Coordinator) stopPlugin(s *slot, cause error) *pluginRun {
 	c.mu.Lock()
 	r := s.run
 	s.run = nil
+	if r != nil {
+		s.lastRun = r
+	}
 	c.mu.Unlock()
 	if r != nil {
 		r.end(c.clock.Now(), cause)

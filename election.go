@@ -224,6 +224,11 @@ func (c *Coordinator) stepDown(cause error) {
 	k.held = false
 	c.el.steppedDown()
 	if k.term != nil {
+		if errors.Is(cause, ErrResigned) && k.term.expired(c.clock.Now()) {
+			// Over by its deadline already (a process resuming from a
+			// pause): not a graceful end (see pluginRun.end).
+			cause = ErrRenewDeadline
+		}
 		// The first cause stays: the watchdog may have ended the term
 		// already (ErrRenewDeadline).
 		k.term.cancel(cause)

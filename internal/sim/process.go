@@ -373,17 +373,24 @@ func (r *recorded) Lead(ctx context.Context, t plugin.Term) error {
 		// Other ends (a lost lease, a renew deadline passed in a pause or
 		// a partition) end it with the context: the engine's guarantee is
 		// the context's, and fencing covers a process that acts on.
-		defer func() {
+		// (The lingering is the wrapper's own, from the context's end,
+		// whatever the inner plugin does: the engine must wait for this
+		// Lead to return.)
+		lingered := make(chan struct{})
+		context.AfterFunc(ctx, func() {
 			if errors.Is(context.Cause(ctx), coord.ErrResigned) {
 				r.p.sleep(linger)
 			}
 			r.p.w.rec.leadEnd(b)
-		}()
-		context.AfterFunc(ctx, func() {
-			if !errors.Is(context.Cause(ctx), coord.ErrResigned) {
-				r.p.w.rec.leadEnd(b)
-			}
+			close(lingered)
 		})
+		defer func() {
+			if ctx.Err() != nil {
+				<-lingered
+				return
+			}
+			r.p.w.rec.leadEnd(b) // returned while leading: a resignation
+		}()
 	} else {
 		context.AfterFunc(ctx, func() { r.p.w.rec.leadEnd(b) })
 	}
