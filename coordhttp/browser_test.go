@@ -81,7 +81,7 @@ func TestPageInBrowser(t *testing.T) {
 // stopped answering: the leader is "unknown" with the last known one.
 func TestOutagePageInBrowser(t *testing.T) {
 	bin := browser(t)
-	store := &counting{Store: mem.New(mem.Options{})}
+	store := newCounting()
 	h, err := coord.NewHub(store, coord.Config{WorkerID: "browser-w1"})
 	if err != nil {
 		t.Fatal(err)

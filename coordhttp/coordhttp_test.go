@@ -20,6 +20,7 @@ import (
 	"github.com/s3coord/coord/coordhttp"
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/driver/mem"
+	"github.com/s3coord/coord/internal/faultstore"
 	"github.com/s3coord/coord/plugin"
 )
 
@@ -347,34 +348,38 @@ func TestRoutes(t *testing.T) {
 	}
 }
 
-// counting counts the requests that reach the store.
+// counting is a view of an in-memory store that counts the GETs and
+// LISTs reaching it and fails them (errDown) while fail is set.
 type counting struct {
-	driver.Store
+	*faultstore.Store
 	gets, lists atomic.Int64
 	fail        atomic.Bool
 }
 
 var errDown = errors.New("store down")
 
-func (c *counting) Get(ctx context.Context, key string) (driver.Object, error) {
-	c.gets.Add(1)
-	if c.fail.Load() {
-		return driver.Object{}, errDown
-	}
-	return c.Store.Get(ctx, key)
-}
-
-func (c *counting) List(ctx context.Context, prefix string) (driver.ListResult, error) {
-	c.lists.Add(1)
-	if c.fail.Load() {
-		return driver.ListResult{}, errDown
-	}
-	return c.Store.List(ctx, prefix)
+func newCounting() *counting {
+	c := &counting{Store: faultstore.New(mem.New(mem.Options{}), 0)}
+	c.SetHooks(faultstore.Hooks{Before: func(_ context.Context, call faultstore.Call) error {
+		switch call.Op {
+		case faultstore.OpGet:
+			c.gets.Add(1)
+		case faultstore.OpList:
+			c.lists.Add(1)
+		default:
+			return nil
+		}
+		if c.fail.Load() {
+			return errDown
+		}
+		return nil
+	}})
+	return c
 }
 
 func TestSnapshotShared(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		store := &counting{Store: mem.New(mem.Options{})}
+		store := newCounting()
 		h, err := coord.NewHub(store, coord.Config{DisableMembership: true})
 		if err != nil {
 			t.Fatal(err)
@@ -409,7 +414,7 @@ func TestSnapshotShared(t *testing.T) {
 
 func TestStoreErrorShown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		store := &counting{Store: mem.New(mem.Options{})}
+		store := newCounting()
 		h, err := coord.NewHub(store, coord.Config{WorkerID: "w1"})
 		if err != nil {
 			t.Fatal(err)

@@ -75,7 +75,7 @@ func TestPageShowsStoreSettingsAndLeaders(t *testing.T) {
 // 0, with the last known leader; the JSON says leader_state "unknown".
 func TestOutageShowsUnknown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		store := &counting{Store: mem.New(mem.Options{})}
+		store := newCounting()
 		a, b := cluster(t, store)
 		handlers := map[string]*coordhttp.Handler{"worker-a": coordhttp.New(a, coordhttp.Options{MaxAge: -1}), "worker-b": coordhttp.New(b, coordhttp.Options{MaxAge: -1})}
 		for _, h := range handlers {

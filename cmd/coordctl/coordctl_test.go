@@ -339,34 +339,35 @@ func TestReleaseRefusesStaleVersion(t *testing.T) {
 	})
 }
 
-// racingStore lets the leader renew (virtual time passes) just before
-// coordctl's chosen request, so the record changes underneath it.
-type racingStore struct {
-	driver.Store
-	key   string
-	mu    sync.Mutex
-	gets  int
-	delay func(op string, n int) bool // whether to let time pass before op number n
-}
-
-func (s *racingStore) Get(ctx context.Context, key string) (driver.Object, error) {
-	if key == s.key {
-		s.mu.Lock()
-		s.gets++
-		n := s.gets
-		s.mu.Unlock()
-		if s.delay("get", n) {
-			time.Sleep(2 * coord.DefaultHeartbeatInterval)
+// racing is a view of store that lets the leader renew (virtual time
+// passes) just before coordctl's chosen request on key, so the record
+// changes underneath it: delay says whether to, before the n-th GET of
+// key ("get") or its PUT ("put").
+func racing(store driver.Store, key string, delay func(op string, n int) bool) *faultstore.Store {
+	var mu sync.Mutex
+	gets := 0
+	v := faultstore.New(store, 0)
+	v.SetHooks(faultstore.Hooks{Before: func(_ context.Context, c faultstore.Call) error {
+		if c.Key != key {
+			return nil
 		}
-	}
-	return s.Store.Get(ctx, key)
-}
-
-func (s *racingStore) Put(ctx context.Context, key string, data []byte, cond driver.Condition) (string, error) {
-	if key == s.key && s.delay("put", 1) {
-		time.Sleep(2 * coord.DefaultHeartbeatInterval)
-	}
-	return s.Store.Put(ctx, key, data, cond)
+		switch c.Op {
+		case faultstore.OpGet:
+			mu.Lock()
+			gets++
+			n := gets
+			mu.Unlock()
+			if delay("get", n) {
+				time.Sleep(2 * coord.DefaultHeartbeatInterval)
+			}
+		case faultstore.OpPut:
+			if delay("put", 1) {
+				time.Sleep(2 * coord.DefaultHeartbeatInterval)
+			}
+		}
+		return nil
+	}})
+	return v
 }
 
 func TestReleaseRefusesRecordChangedUnderneath(t *testing.T) {
@@ -380,10 +381,10 @@ func TestReleaseRefusesRecordChangedUnderneath(t *testing.T) {
 				// coordctl reads the lease (GET 1), ForceRelease reads
 				// it again (GET 2) and writes it (PUT): the leader renews
 				// before GET 2 or before the PUT.
-				racing := &racingStore{Store: store, key: coord.DefaultRoot + "default/state.json", delay: func(op string, n int) bool {
+				view := racing(store, coord.DefaultRoot+"default/state.json", func(op string, n int) bool {
 					return op == at && (op == "put" || n == 2)
-				}}
-				r := ctl(t.Context(), racing, "release", "-store", "mem://")
+				})
+				r := ctl(t.Context(), view, "release", "-store", "mem://")
 				if r.code != exitChanged {
 					t.Fatalf("exit %d, want %d\n%s%s", r.code, exitChanged, r.stdout, r.stderr)
 				}
