@@ -75,6 +75,7 @@ import (
 	"time"
 
 	"github.com/s3coord/coord/driver"
+	"github.com/s3coord/coord/internal/deadline"
 	"github.com/s3coord/coord/plugin"
 	"github.com/s3coord/coord/plugin/internal/clock"
 	"github.com/s3coord/coord/plugin/internal/nonce"
@@ -151,7 +152,16 @@ type Options struct {
 	// crypto/rand). Give a seeded reader (math/rand/v2.ChaCha8) only to
 	// make a test or a simulation replay exactly.
 	Rand io.Reader
+	// CompletionTimeout bounds the write that records a slot's completion
+	// after its leadership ended (the run did finish; the write is fenced
+	// by IfMatch), so that Lead returns promptly whatever the store does
+	// (default DefaultCompletionTimeout). The other requests end with the
+	// leadership.
+	CompletionTimeout time.Duration
 }
+
+// DefaultCompletionTimeout is the default Options.CompletionTimeout.
+const DefaultCompletionTimeout = 10 * time.Second
 
 // Stats are a Scheduler's counters since it was created.
 type Stats struct {
@@ -228,6 +238,9 @@ func New(store driver.Store, prefix string, jobs []Job, opts Options) (*Schedule
 	opts.Clock = clock.Of(opts.Clock)
 	if opts.RetryBackoff <= 0 {
 		opts.RetryBackoff = time.Second
+	}
+	if opts.CompletionTimeout <= 0 {
+		opts.CompletionTimeout = DefaultCompletionTimeout
 	}
 	return &Scheduler{store: storage.New(store, storage.Options{}), prefix: prefix, jobs: append([]Job(nil), jobs...), opts: opts, rand: nonce.New(opts.Rand)}, nil
 }
@@ -453,7 +466,10 @@ func (s *Scheduler) run(ctx context.Context, term plugin.Term, j Job, cache *job
 		done.Error = runErr.Error()
 	}
 	// Record completion even if leadership just ended: the run did finish.
-	v, err := s.write(context.WithoutCancel(ctx), key, done, driver.IfMatch(v))
+	// Bounded, so that Lead returns promptly after the leadership.
+	wctx, cancel := deadline.WithTimeout(context.WithoutCancel(ctx), s.opts.Clock, s.opts.CompletionTimeout)
+	v, err := s.write(wctx, key, done, driver.IfMatch(v))
+	cancel()
 	switch {
 	case err == nil:
 		*cache = jobState{rec: done, version: v}

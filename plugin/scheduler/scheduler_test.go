@@ -312,3 +312,49 @@ func TestInvalidJobs(t *testing.T) {
 		}
 	}
 }
+
+// A run's completion is written after its leadership ended, with a
+// deadline of its own: when that write is accepted and never answered
+// (the driver ignores its context), Lead still returns within
+// CompletionTimeout of the end of its leadership, not when the store
+// lets go.
+func TestCompletionWriteIsBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := faultstore.New(mem.New(mem.Options{}), 0)
+		release := make(chan struct{})
+		defer close(release)
+		stopped := make(chan struct{})
+		job := scheduler.Job{Name: "report", Interval: time.Minute, Run: func(ctx context.Context, _ scheduler.Run) error {
+			<-ctx.Done() // the leadership ends during the run
+			close(stopped)
+			return nil
+		}}
+		var armed atomic.Bool
+		st.SetHooks(faultstore.Hooks{Before: func(_ context.Context, c faultstore.Call) error {
+			if c.Op == faultstore.OpPut && armed.Load() {
+				<-release // hangs, whatever its context says
+			}
+			return nil
+		}})
+		s, err := scheduler.New(st, prefix, []scheduler.Job{job}, scheduler.Options{CompletionTimeout: 3 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- s.Lead(ctx, term(1)) }()
+		time.Sleep(90 * time.Second) // the slot's claim lands, its run starts
+		armed.Store(true)
+		cancel()
+		<-stopped
+		start := time.Now()
+		select {
+		case <-done:
+		case <-time.After(time.Minute):
+			t.Fatal("Lead did not return a minute after its leadership ended: the completion write is not bounded")
+		}
+		if took := time.Since(start); took > 3*time.Second {
+			t.Errorf("Lead returned %v after its leadership ended, want at most the CompletionTimeout (3s)", took)
+		}
+	})
+}
