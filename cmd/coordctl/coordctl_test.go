@@ -303,7 +303,10 @@ func TestReleaseReelects(t *testing.T) {
 		if !st.HasLeader || st.Leader.Epoch <= before {
 			t.Errorf("after the release: %+v", st.Leader)
 		}
-		// Releasing a released lease writes nothing.
+		// Releasing a released lease writes nothing. (Every goroutine
+		// idle first: no renewal of the new leader's can land between
+		// coordctl's read and its write, which would rightly refuse.)
+		synctest.Wait()
 		if r := ctl(t.Context(), store, "release", "-store", "mem://"); r.code != exitOK {
 			t.Errorf("second release: exit %d", r.code)
 		}
