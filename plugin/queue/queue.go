@@ -248,12 +248,13 @@ func New(store driver.Store, prefix string, opts Options) (*Queue, error) {
 	if opts.Grace <= 0 {
 		opts.Grace = DefaultGrace
 	}
+	given := opts.Clock // the request deadlines run on it too (nil: the time package)
 	opts.Clock = clock.Of(opts.Clock)
 	src := nonce.New(opts.Rand)
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = DefaultRequestTimeout
 	}
-	b := storage.New(store, storage.Options{Timeout: opts.RequestTimeout})
+	b := storage.New(store, storage.Options{Timeout: opts.RequestTimeout, Clock: given})
 	return &Queue{store: b, prefix: prefix, opts: opts, rand: src, fence: fence.New(b, prefix+"redelivery.json", src)}, nil
 }
 

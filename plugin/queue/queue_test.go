@@ -435,3 +435,44 @@ func TestRequestsPerHour(t *testing.T) {
 		}
 	})
 }
+
+// manualClock reads the time package but fires After only when told.
+type manualClock struct{ fire chan time.Time }
+
+func (c manualClock) Now() time.Time                       { return time.Now() }
+func (c manualClock) After(time.Duration) <-chan time.Time { return c.fire }
+
+// Request deadlines run on Options.Clock, like the rest of the plugin: a
+// request that is accepted and never answered fails when that clock says
+// RequestTimeout has passed, not when the time package does.
+func TestRequestDeadlineOnTheGivenClock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := faultstore.New(mem.New(mem.Options{}), 0)
+		release := make(chan struct{})
+		defer close(release)
+		st.SetHooks(faultstore.Hooks{Before: func(context.Context, faultstore.Call) error {
+			<-release // never answered, whatever its context says
+			return nil
+		}})
+		clk := manualClock{fire: make(chan time.Time, 1)}
+		q := newQueue(t, st, queue.Options{Clock: clk, RequestTimeout: time.Second})
+		done := make(chan error, 1)
+		go func() { _, err := q.Enqueue(context.Background(), []byte("m")); done <- err }()
+		time.Sleep(time.Minute) // the time package's minute: not the queue's clock
+		synctest.Wait()
+		select {
+		case err := <-done:
+			t.Fatalf("Enqueue ended on the time package's clock: %v", err)
+		default:
+		}
+		clk.fire <- time.Now() // the queue's clock says the deadline passed
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Fatal("Enqueue succeeded on a store that never answered")
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("Enqueue did not end when its clock's deadline passed")
+		}
+	})
+}

@@ -210,11 +210,12 @@ func New(store driver.Store, prefix string, opts Options) (*Store, error) {
 	if opts.ClockSkew <= 0 {
 		opts.ClockSkew = DefaultClockSkew
 	}
+	given := opts.Clock // the request deadlines run on it too (nil: the time package)
 	opts.Clock = clock.Of(opts.Clock)
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = DefaultRequestTimeout
 	}
-	b := storage.New(store, storage.Options{Timeout: opts.RequestTimeout})
+	b := storage.New(store, storage.Options{Timeout: opts.RequestTimeout, Clock: given})
 	src := nonce.New(opts.Rand)
 	return &Store{
 		store: b, prefix: prefix, opts: opts, rand: src,
