@@ -54,25 +54,16 @@ func (c *cli) bucketCmd(ctx context.Context, o options, args []string) int {
 	if o.timeout <= 0 {
 		return c.usage("bucket create: durations must be positive")
 	}
-	openCtx, cancel := context.WithTimeout(ctx, o.timeout)
-	store, closeStore, err := c.open(openCtx, o.store)
-	cancel()
+	store, closeStore, err := c.openStore(ctx, o)
 	if err != nil {
-		if errors.Is(err, storeurl.ErrInvalid) {
-			return c.usage(err.Error())
-		}
-		return c.fail(err)
+		return c.openFailed(err)
 	}
-	defer func() {
-		if err := closeStore(); err != nil {
-			fmt.Fprintln(c.stderr, "coordctl: closing the store:", err)
-		}
-	}()
+	defer closeStore()
 	bc, ok := store.(driver.BucketCreator)
 	if !ok {
 		return c.usage(fmt.Sprintf("bucket create: a %s store has no bucket to create", store.Capabilities().Name))
 	}
-	ctx, cancel = context.WithTimeout(ctx, 2*o.timeout) // a HEAD, then a create
+	ctx, cancel := context.WithTimeout(ctx, 2*o.timeout) // a HEAD, then a create
 	defer cancel()
 	created, err := bc.CreateBucket(ctx)
 	var oe *driver.OpError

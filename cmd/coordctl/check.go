@@ -13,7 +13,6 @@ import (
 
 	"github.com/s3coord/coord"
 	"github.com/s3coord/coord/conformance"
-	"github.com/s3coord/coord/storeurl"
 )
 
 // checkUsage is the help text of "coordctl check".
@@ -91,22 +90,13 @@ func (c *cli) checkCmd(ctx context.Context, o options, args []string) int {
 		return c.usage(fmt.Sprintf("check: -prefix %q must end with /", prefix))
 	}
 
-	openCtx, cancel := context.WithTimeout(ctx, o.timeout)
-	store, closeStore, err := c.open(openCtx, o.store)
-	cancel()
+	store, closeStore, err := c.openStore(ctx, o)
 	if err != nil {
-		if errors.Is(err, storeurl.ErrInvalid) {
-			return c.usage(err.Error())
-		}
-		return c.fail(err)
+		return c.openFailed(err)
 	}
-	defer func() {
-		if err := closeStore(); err != nil {
-			fmt.Fprintln(c.stderr, "coordctl: closing the store:", err)
-		}
-	}()
+	defer closeStore()
 
-	ctx, cancel = context.WithTimeout(ctx, maxTime)
+	ctx, cancel := context.WithTimeout(ctx, maxTime)
 	defer cancel()
 	rep := conformance.Probe(ctx, store, conformance.ProbeOptions{
 		Prefix:         prefix,

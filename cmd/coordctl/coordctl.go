@@ -195,20 +195,11 @@ func (c *cli) run(ctx context.Context, args []string) int {
 		}
 	}
 
-	openCtx, cancel := context.WithTimeout(ctx, o.timeout)
-	store, closeStore, err := c.open(openCtx, o.store)
-	cancel()
+	store, closeStore, err := c.openStore(ctx, o)
 	if err != nil {
-		if errors.Is(err, storeurl.ErrInvalid) {
-			return c.usage(err.Error())
-		}
-		return c.fail(err)
+		return c.openFailed(err)
 	}
-	defer func() {
-		if err := closeStore(); err != nil {
-			fmt.Fprintln(c.stderr, "coordctl: closing the store:", err)
-		}
-	}()
+	defer closeStore()
 	switch cmd {
 	case "status":
 		return c.status(ctx, store, o)
@@ -219,6 +210,31 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	default:
 		return c.release(ctx, store, o)
 	}
+}
+
+// openStore opens o.store within o.timeout; the returned close reports a
+// failure to close on stderr.
+func (c *cli) openStore(ctx context.Context, o options) (driver.Store, func(), error) {
+	openCtx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	store, closeStore, err := c.open(openCtx, o.store)
+	if err != nil {
+		return nil, nil, err
+	}
+	return store, func() {
+		if err := closeStore(); err != nil {
+			fmt.Fprintln(c.stderr, "coordctl: closing the store:", err)
+		}
+	}, nil
+}
+
+// openFailed is the exit of a command whose store did not open: a usage
+// error for an invalid URL, else an operational one.
+func (c *cli) openFailed(err error) int {
+	if errors.Is(err, storeurl.ErrInvalid) {
+		return c.usage(err.Error())
+	}
+	return c.fail(err)
 }
 
 // printUsage prints the help text: the common part, then each command

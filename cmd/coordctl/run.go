@@ -213,9 +213,7 @@ func (c *cli) runCmd(ctx context.Context, o options, args []string) int {
 	default:
 		return c.usage(msg)
 	}
-	openCtx, cancel := context.WithTimeout(ctx, o.timeout)
-	store, closeStore, err := c.open(openCtx, o.store)
-	cancel()
+	store, closeStore, err := c.openStore(ctx, o)
 	if err != nil {
 		if errors.Is(err, storeurl.ErrInvalid) {
 			return c.usage(err.Error())
@@ -223,11 +221,7 @@ func (c *cli) runCmd(ctx context.Context, o options, args []string) int {
 		fmt.Fprintln(c.stderr, "coordctl run:", err)
 		return exitRunFailed
 	}
-	defer func() {
-		if err := closeStore(); err != nil {
-			fmt.Fprintln(c.stderr, "coordctl: closing the store:", err)
-		}
-	}()
+	defer closeStore()
 	return c.supervise(ctx, store, o, ro)
 }
 
