@@ -92,13 +92,13 @@ func (g *namespaceElection) drained() bool {
 // takeover lists the plugins subscribed: they are listed before they are
 // claimed.
 func (g *namespaceElection) takeover() leaseRecord {
-	return leaseRecord{Mode: string(Global), Claims: g.c.claimNames()}
+	return leaseRecord{Mode: string(Global), Claims: g.claimNames()}
 }
 
 // renewal lists the plugins led (Plugins) and claimable (Claims).
 func (g *namespaceElection) renewal() func(*leaseRecord) {
 	g.renewDue = time.Time{}
-	claimed, names := g.c.claimedEpochs(), g.c.claimNames()
+	claimed, names := g.c.claimedEpochs(), g.claimNames()
 	return func(r *leaseRecord) { r.Plugins, r.Claims = claimed, names }
 }
 
@@ -284,20 +284,18 @@ func (c *Coordinator) claimedEpochs() map[string]uint64 {
 // claimNames lists the plugins a namespace leader may lead now, sorted:
 // the subscribed ones, less those resigned and still in their back-off,
 // plus those stopped whose run may still be running (draining).
-func (c *Coordinator) claimNames() []string {
+func (g *namespaceElection) claimNames() []string {
+	c := g.c
 	now := c.clock.Now()
-	g, _ := c.el.(*namespaceElection)
 	var names []string
 	for _, name := range c.slotNames() {
-		if !now.Before(c.slots[name].backoffUntil) || (g != nil && g.listedWhileDraining(name, now)) {
+		if !now.Before(c.slots[name].backoffUntil) || g.listedWhileDraining(name, now) {
 			names = append(names, name)
 		}
 	}
-	if g != nil {
-		for name := range g.draining {
-			if c.slots[name] == nil && g.listedWhileDraining(name, now) {
-				names = append(names, name)
-			}
+	for name := range g.draining {
+		if c.slots[name] == nil && g.listedWhileDraining(name, now) {
+			names = append(names, name)
 		}
 	}
 	slices.Sort(names)
