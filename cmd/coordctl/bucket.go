@@ -41,12 +41,8 @@ func (c *cli) bucketCmd(ctx context.Context, o options, args []string) int {
 	if code, ok := c.parseCommand(fs, args[1:]); !ok {
 		return code
 	}
-	switch fs.NArg() {
-	case 0:
-	case 1:
-		o.store = fs.Arg(0)
-	default:
-		return c.usage(fmt.Sprintf("bucket create: unexpected argument %q", fs.Arg(1)))
+	if code, ok := c.storeArg("bucket create", fs, &o); !ok {
+		return code
 	}
 	if o.store == "" {
 		return c.usage("bucket create: no store: give STORE_URL (or -store, or COORD_STORE)")

@@ -61,12 +61,8 @@ func (c *cli) checkCmd(ctx context.Context, o options, args []string) int {
 	if code, ok := c.parseCommand(fs, args); !ok {
 		return code
 	}
-	switch fs.NArg() {
-	case 0:
-	case 1:
-		o.store = fs.Arg(0)
-	default:
-		return c.usage(fmt.Sprintf("check: unexpected argument %q", fs.Arg(1)))
+	if code, ok := c.storeArg("check", fs, &o); !ok {
+		return code
 	}
 	if o.root == "" {
 		o.root = coord.DefaultRoot

@@ -212,6 +212,19 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	}
 }
 
+// storeArg takes the one optional argument of cmd, a store URL, into
+// o.store; more arguments are a usage error (the exit code, false).
+func (c *cli) storeArg(cmd string, fs *flag.FlagSet, o *options) (int, bool) {
+	switch fs.NArg() {
+	case 0:
+	case 1:
+		o.store = fs.Arg(0)
+	default:
+		return c.usage(fmt.Sprintf("%s: unexpected argument %q", cmd, fs.Arg(1))), false
+	}
+	return exitOK, true
+}
+
 // openStore opens o.store within o.timeout; the returned close reports a
 // failure to close on stderr.
 func (c *cli) openStore(ctx context.Context, o options) (driver.Store, func(), error) {
