@@ -18,7 +18,8 @@ import (
 func serve(ctx context.Context, store driver.Store, started chan<- plugin.Term) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	hub, err := coord.NewHub(store, coord.Config{WorkerID: "reporter-1"})
+	host, _ := os.Hostname() // one id per process: two live processes must never share one
+	hub, err := coord.NewHub(store, coord.Config{WorkerID: fmt.Sprintf("reporter-%s-%d", host, os.Getpid())})
 	if err != nil {
 		return err
 	}
@@ -40,15 +41,17 @@ func serve(ctx context.Context, store driver.Store, started chan<- plugin.Term) 
 
 // A service stopped by a signal hands its job over at once: its lease is
 // released even though its context was already cancelled when it closed.
+// The example sends itself a real SIGTERM, as systemd or Kubernetes would.
 func Example_service() {
 	store := mem.New(mem.Options{})
-	ctx, sigterm := context.WithCancel(context.Background()) // stands in for the signal
 	started := make(chan plugin.Term, 1)
 	done := make(chan error)
-	go func() { done <- serve(ctx, store, started) }()
+	go func() { done <- serve(context.Background(), store, started) }()
 	term := <-started
 	fmt.Println("leading", term.Plugin, "epoch", term.Epoch)
-	sigterm()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		fmt.Println(err)
+	}
 	if err := <-done; err != nil {
 		fmt.Println(err)
 	}
