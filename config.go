@@ -168,13 +168,13 @@ func (c Config) validateTimings(given Config) error {
 	v := func(d, set time.Duration, derived string) string {
 		s := d.Round(time.Millisecond).String()
 		if set == 0 {
-			s += ", " + derived
+			s += " (" + derived + ")"
 		}
 		return s
 	}
-	hi := v(c.HeartbeatInterval, given.HeartbeatInterval, "the default")
-	jitter := v(c.HeartbeatJitter, given.HeartbeatJitter, "the default")
-	lease := v(c.LeaseTimeout, given.LeaseTimeout, "the default")
+	hi := v(c.HeartbeatInterval, given.HeartbeatInterval, "default")
+	jitter := v(c.HeartbeatJitter, given.HeartbeatJitter, "default")
+	lease := v(c.LeaseTimeout, given.LeaseTimeout, "default")
 	rd := v(c.RenewDeadline, given.RenewDeadline, "2/3 of LeaseTimeout "+c.LeaseTimeout.Round(time.Millisecond).String())
 	switch {
 	case c.HeartbeatInterval < 0:
@@ -188,17 +188,17 @@ func (c Config) validateTimings(given Config) error {
 	case c.WorkerTimeout < 0:
 		return bad("WorkerTimeout", "must be positive (%v)", c.WorkerTimeout.Round(time.Millisecond))
 	case c.RenewDeadline >= c.LeaseTimeout:
-		return bad("RenewDeadline", "must be less than LeaseTimeout (RenewDeadline %s >= LeaseTimeout %s)", rd, lease)
+		return bad("RenewDeadline", "must be less than LeaseTimeout: RenewDeadline %s >= LeaseTimeout %s", rd, lease)
 	case c.HeartbeatInterval+c.HeartbeatJitter >= c.RenewDeadline:
 		fix := "shorten HeartbeatInterval or lengthen LeaseTimeout"
 		if given.RenewDeadline != 0 {
 			fix = "shorten HeartbeatInterval or lengthen RenewDeadline"
 		}
-		return bad("HeartbeatInterval", "HeartbeatInterval + HeartbeatJitter must be less than RenewDeadline (HeartbeatInterval %s + HeartbeatJitter %s >= RenewDeadline %s): %s",
+		return bad("HeartbeatInterval", "HeartbeatInterval + HeartbeatJitter must be less than RenewDeadline: HeartbeatInterval %s + HeartbeatJitter %s >= RenewDeadline %s; %s",
 			hi, jitter, rd, fix)
 	case c.WorkerTimeout < 2*c.HeartbeatInterval:
-		return bad("WorkerTimeout", "must be at least 2 × HeartbeatInterval (WorkerTimeout %s < 2 × HeartbeatInterval %s)",
-			v(c.WorkerTimeout, given.WorkerTimeout, "the default"), hi)
+		return bad("WorkerTimeout", "must be at least 2 × HeartbeatInterval: WorkerTimeout %s < 2 × HeartbeatInterval %s",
+			v(c.WorkerTimeout, given.WorkerTimeout, "default"), hi)
 	case c.LeaseTimeout > maxLease:
 		return bad("LeaseTimeout", "must be at most %v (%s)", maxLease, lease)
 	}

@@ -18,7 +18,7 @@ func TestConfigErrorsNameWhatWasSet(t *testing.T) {
 		not  []string
 	}{
 		{coord.Config{HeartbeatInterval: 10 * time.Second, LeaseTimeout: 5 * time.Second},
-			[]string{"HeartbeatInterval 10s", "HeartbeatJitter 1s, the default", "RenewDeadline 3.333s, 2/3 of LeaseTimeout 5s", "lengthen LeaseTimeout"},
+			[]string{"HeartbeatInterval 10s", "HeartbeatJitter 1s (default)", "RenewDeadline 3.333s (2/3 of LeaseTimeout 5s)", "lengthen LeaseTimeout"},
 			[]string{"3.333333333s"}},
 		{coord.Config{HeartbeatInterval: 5 * time.Second, RenewDeadline: 5 * time.Second},
 			[]string{"HeartbeatInterval 5s", "RenewDeadline 5s", "lengthen RenewDeadline"}, []string{"2/3"}},
@@ -27,7 +27,7 @@ func TestConfigErrorsNameWhatWasSet(t *testing.T) {
 		{coord.Config{HeartbeatInterval: time.Second / 3, WorkerTimeout: time.Second / 2},
 			[]string{"WorkerTimeout 500ms < 2 × HeartbeatInterval 333ms"}, []string{"333333"}},
 		{coord.Config{HeartbeatInterval: 15 * time.Second, LeaseTimeout: time.Minute},
-			[]string{"WorkerTimeout 20s, the default", "HeartbeatInterval 15s"}, nil},
+			[]string{"WorkerTimeout 20s (default)", "HeartbeatInterval 15s"}, nil},
 	} {
 		err := tc.cfg.Validate()
 		if err == nil {
