@@ -202,3 +202,20 @@ func TestOutagePageAfterRenewDeadlineInBrowser(t *testing.T) {
 		t.Errorf("outage page after the renew deadline: fields %v", s.fields)
 	}
 }
+
+// TestWorkerCountMatchesListedWorkers: on the leader and the follower,
+// status.json's worker_count equals the workers it lists, from the first
+// page on (it said 1 beside 3 listed workers).
+func TestWorkerCountMatchesListedWorkers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b, _ := pair(t)
+		for _, hub := range []*coord.Hub{a, b} {
+			page := getPage(t, coordhttp.New(hub, coordhttp.Options{MaxAge: -1}))
+			for _, s := range page.Coordinators {
+				if s.Metrics == nil || s.Metrics.WorkerCount != len(s.Workers) || len(s.Workers) != 2 {
+					t.Errorf("%s: worker_count %v beside %d listed workers %+v, want 2 and 2", hub.Config().WorkerID, s.Metrics, len(s.Workers), s.Workers)
+				}
+			}
+		}
+	})
+}
