@@ -188,7 +188,7 @@ func (c Config) validateTimings(given Config) error {
 	case c.WorkerTimeout < 0:
 		return bad("WorkerTimeout", "must be positive (%v)", c.WorkerTimeout.Round(time.Millisecond))
 	case c.RenewDeadline >= c.LeaseTimeout:
-		return bad("RenewDeadline", "must be less than LeaseTimeout: RenewDeadline %s >= LeaseTimeout %s", rd, lease)
+		return bad("RenewDeadline", "must be less than LeaseTimeout (%s >= %s)", rd, lease)
 	case c.HeartbeatInterval+c.HeartbeatJitter >= c.RenewDeadline:
 		fix := "shorten HeartbeatInterval or lengthen LeaseTimeout"
 		if given.RenewDeadline != 0 {

@@ -23,7 +23,7 @@ func TestConfigErrorsNameWhatWasSet(t *testing.T) {
 		{coord.Config{HeartbeatInterval: 5 * time.Second, RenewDeadline: 5 * time.Second},
 			[]string{"HeartbeatInterval 5s", "RenewDeadline 5s", "lengthen RenewDeadline"}, []string{"2/3"}},
 		{coord.Config{LeaseTimeout: 4 * time.Second, RenewDeadline: 5 * time.Second},
-			[]string{"RenewDeadline 5s >= LeaseTimeout 4s"}, nil},
+			[]string{"RenewDeadline: must be less than LeaseTimeout (5s >= 4s)"}, nil},
 		{coord.Config{HeartbeatInterval: time.Second / 3, WorkerTimeout: time.Second / 2},
 			[]string{"WorkerTimeout 500ms < 2 × HeartbeatInterval 333ms"}, []string{"333333"}},
 		{coord.Config{HeartbeatInterval: 15 * time.Second, LeaseTimeout: time.Minute},

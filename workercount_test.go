@@ -66,11 +66,16 @@ func TestWorkerCountOnEveryProcess(t *testing.T) {
 		for i := range 3 {
 			start(i)
 		}
-		settle := func(what string, want int) {
+		// settle: the active workers became want at changed (now if
+		// zero); every WorkerCount says so within bound.
+		settle := func(what string, want int, changed time.Time) {
 			t.Helper()
-			took := waitFor(t, 2*bound, what, func() bool { return countsEqual(hubs, want) })
-			if took > bound {
-				t.Errorf("%s: WorkerCount %d everywhere after %v, want within %v", what, want, took, bound)
+			if changed.IsZero() {
+				changed = time.Now()
+			}
+			waitFor(t, 3*bound, what, func() bool { return countsEqual(hubs, want) })
+			if took := time.Since(changed); took > bound {
+				t.Errorf("%s: WorkerCount %d everywhere %v after the change, want within %v", what, want, took, bound)
 			}
 			for range 60 { // and it stays so
 				time.Sleep(time.Second)
@@ -80,20 +85,34 @@ func TestWorkerCountOnEveryProcess(t *testing.T) {
 				}
 			}
 		}
-		settle("three started", 3)
+		settle("three started", 3, time.Time{})
 		start(3)
-		settle("a fourth joined", 4)
+		settle("a fourth joined", 4, time.Time{})
 		lead := leaderOf(subs...)[0]
 		follower := (lead + 1) % 4
 		if err := hubs[follower].Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		hubs[follower] = nil
-		settle("a follower closed", 3)
+		settle("a follower closed", 3, time.Time{})
 		other := (lead + 2) % 4
+		// A crashed worker is active until its record is WorkerTimeout
+		// old: that is when the count must change.
+		res, err := store.List(t.Context(), "plg_coordinator_global/default/workers/w"+fmt.Sprint(other)+".json")
+		if err != nil || len(res.Entries) != 1 {
+			t.Fatalf("listing the record of w%d: %v %+v", other, err, res.Entries)
+		}
 		crash(hubs[other])
 		hubs[other] = nil
-		settle("a follower crashed", 2)
+		inactive := res.Entries[0].Modified.Add(cfg.WorkerTimeout)
+		for time.Now().Before(inactive.Add(-cfg.HeartbeatInterval)) {
+			time.Sleep(time.Second)
+			synctest.Wait()
+			if !countsEqual(hubs, 3) {
+				t.Fatalf("WorkerCounts %v while the crashed worker's record is still active", counts(hubs))
+			}
+		}
+		settle("a follower crashed", 2, inactive)
 
 		lister := hubs[lead].Coordinators()[0]
 		before := lister.Metrics().Requests.List
