@@ -148,11 +148,10 @@ func (c Config) withDefaults() Config {
 // error is a *ConfigError naming the field and the rule, and satisfies
 // errors.Is(err, ErrInvalidConfig).
 func (c Config) Validate() error {
-	c = c.withDefaults()
-	if err := c.validateTimings(); err != nil {
+	if err := c.withDefaults().validateTimings(c); err != nil {
 		return err
 	}
-	return c.validateNames()
+	return c.withDefaults().validateNames()
 }
 
 func badConfig(field, rule string, args ...any) error {
@@ -160,29 +159,48 @@ func badConfig(field, rule string, args ...any) error {
 }
 
 // validateTimings checks the durations and how they relate (defaults
-// applied).
-func (c Config) validateTimings() error {
+// applied); given is the Config as the user set it, so that a message
+// names the fields set and says which values are defaults. Values are
+// shown rounded to the millisecond.
+func (c Config) validateTimings(given Config) error {
 	bad := badConfig
+	// v shows a timing: its value, and how it was derived when not set.
+	v := func(d, set time.Duration, derived string) string {
+		s := d.Round(time.Millisecond).String()
+		if set == 0 {
+			s += " (" + derived + ")"
+		}
+		return s
+	}
+	hi := v(c.HeartbeatInterval, given.HeartbeatInterval, "default")
+	jitter := v(c.HeartbeatJitter, given.HeartbeatJitter, "default")
+	lease := v(c.LeaseTimeout, given.LeaseTimeout, "default")
+	rd := v(c.RenewDeadline, given.RenewDeadline, "2/3 of LeaseTimeout "+c.LeaseTimeout.Round(time.Millisecond).String())
 	switch {
 	case c.HeartbeatInterval < 0:
-		return bad("HeartbeatInterval", "must be positive")
+		return bad("HeartbeatInterval", "must be positive (%s)", hi)
 	case c.HeartbeatJitter < 0:
-		return bad("HeartbeatJitter", "must not be negative")
+		return bad("HeartbeatJitter", "must not be negative (%s)", jitter)
 	case c.LeaseTimeout < 0:
-		return bad("LeaseTimeout", "must be positive")
+		return bad("LeaseTimeout", "must be positive (%s)", lease)
 	case c.RenewDeadline < 0:
-		return bad("RenewDeadline", "must be positive")
+		return bad("RenewDeadline", "must be positive (%s)", rd)
 	case c.WorkerTimeout < 0:
-		return bad("WorkerTimeout", "must be positive")
+		return bad("WorkerTimeout", "must be positive (%v)", c.WorkerTimeout.Round(time.Millisecond))
 	case c.RenewDeadline >= c.LeaseTimeout:
-		return bad("RenewDeadline", "must be less than LeaseTimeout (%v >= %v)", c.RenewDeadline, c.LeaseTimeout)
+		return bad("RenewDeadline", "must be less than LeaseTimeout (%s >= %s)", rd, lease)
 	case c.HeartbeatInterval+c.HeartbeatJitter >= c.RenewDeadline:
-		return bad("HeartbeatInterval", "HeartbeatInterval + HeartbeatJitter must be less than RenewDeadline (%v + %v >= %v)",
-			c.HeartbeatInterval, c.HeartbeatJitter, c.RenewDeadline)
+		fix := "shorten HeartbeatInterval or lengthen LeaseTimeout"
+		if given.RenewDeadline != 0 {
+			fix = "shorten HeartbeatInterval or lengthen RenewDeadline"
+		}
+		return bad("HeartbeatInterval", "HeartbeatInterval + HeartbeatJitter must be less than RenewDeadline: HeartbeatInterval %s + HeartbeatJitter %s >= RenewDeadline %s; %s",
+			hi, jitter, rd, fix)
 	case c.WorkerTimeout < 2*c.HeartbeatInterval:
-		return bad("WorkerTimeout", "must be at least 2 × HeartbeatInterval (%v < 2 × %v)", c.WorkerTimeout, c.HeartbeatInterval)
+		return bad("WorkerTimeout", "must be at least 2 × HeartbeatInterval: WorkerTimeout %s < 2 × HeartbeatInterval %s",
+			v(c.WorkerTimeout, given.WorkerTimeout, "default"), hi)
 	case c.LeaseTimeout > maxLease:
-		return bad("LeaseTimeout", "must be at most %v", maxLease)
+		return bad("LeaseTimeout", "must be at most %v (%s)", maxLease, lease)
 	}
 	return nil
 }

@@ -357,6 +357,7 @@ func (k *leaseKeeper) write(ctx context.Context, rec leaseRecord, cond driver.Co
 	rec.Seq = k.seq
 	rec.Incarnation = k.incarnation
 	rec.Value = c.hub.proclaimed() // with every write (Hub.Proclaim)
+	rec.Workers = c.member.recordCount(k.plugin)
 	rec.Renewed = c.clock.Now().UTC().Truncate(time.Millisecond)
 	start := c.clock.Now()
 	rctx, cancel := c.withTimeout(ctx, timeout)

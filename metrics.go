@@ -22,8 +22,18 @@ type Metrics struct {
 	ElectionCount uint64
 	// LeaderChanges counts observed changes of the leader id.
 	LeaderChanges uint64
-	// WorkerCount is the number of active workers at the last listing.
+	// WorkerCount is the number of active workers of this election, this
+	// process included: the leader counts them from its LIST of the
+	// worker records (every WorkerTimeout - HeartbeatInterval - 3/2
+	// HeartbeatJitter) and writes the count in its lease, where followers
+	// read it; so on every process it equals the active workers within
+	// WorkerTimeout + HeartbeatInterval. ActiveWorkers and Status set it
+	// from their own listing.
 	WorkerCount int
+	// DuplicateWorkerIDs counts the beats that found this process's worker
+	// record written by another process (or fresh at start): another
+	// process runs with the same WorkerID. Each is also logged at Warn.
+	DuplicateWorkerIDs uint64
 	// LastHeartbeatTime is when the last heartbeat cycle ended (Clock).
 	LastHeartbeatTime time.Time
 	Epoch             uint64

@@ -74,6 +74,10 @@ type leaseRecord struct {
 	// Value is what the holder proclaims with its lease (Hub.Proclaim):
 	// its address, say; at most MaxValueLen bytes.
 	Value string `json:"value,omitempty"`
+	// Workers is the holder's count of active workers of its election
+	// (itself included), from its last LIST of the worker records;
+	// followers take their WorkerCount from it. 0: not counted.
+	Workers int `json:"workers,omitempty"`
 	// Sum is the record's checksum (see checksum): a record whose Sum does
 	// not match is corrupt, even when it decodes (a flipped bit in a name
 	// or a number still makes valid JSON).

@@ -118,6 +118,7 @@ func (c *Coordinator) Status(ctx context.Context) (Status, error) {
 			return st, err
 		}
 		ws = withLeader(ws, li, now, c.cfg.WorkerTimeout)
+		c.workerCount.Store(int64(len(ws))) // the count beside the list agrees with it
 		readWorkerDetails(ctx, c.store, workersPrefix(c.cfg.Root, c.ns, c.plugin), ws)
 		st.Workers, st.ServerTime = ws, now
 		if !li.Modified.IsZero() {

@@ -15,9 +15,12 @@ import (
 // coord.Hub.Leading), so a probe every second costs nothing on the bill
 // and answers during an outage.
 //
-//	/livez             200 while every coordinator's loop runs (ends a heartbeat cycle within HeartbeatBound)
-//	/healthz           200 while every loop runs and the store answers; 503 otherwise, saying which
+//	/livez             200 while every coordinator's loop runs (ends a heartbeat cycle within HeartbeatBound), 503 "stalled" otherwise;
+//	                   it says nothing of the store ("idle", 200, when no coordinator runs: there is no loop to stall)
+//	/healthz           200 while every loop runs and the store answers; 503 otherwise, saying which,
+//	                   and 503 "none" while no coordinator runs (nothing to be healthy)
 //	/readyz?plugin=P   200 while this process leads plugin P (&namespace=N; default "default"), else 503
+//	                   (404: P is not subscribed here, while other coordinators run)
 //
 // The split is deliberate. A store outage is not cured by restarting the
 // process, so /livez (the Kubernetes liveness probe) stays 200 while the
@@ -38,8 +41,9 @@ func HeartbeatBound(cfg coord.Config) time.Duration {
 // Health is the document of /healthz and /livez (JSON with ?format=json).
 type Health struct {
 	// Status is "ok", "failing" (every loop runs, but the store fails or
-	// is unsafe: this process cannot lead, or cannot keep leading) or
-	// "stalled" (a loop has not ended a heartbeat cycle within its bound).
+	// is unsafe: this process cannot lead, or cannot keep leading),
+	// "stalled" (a loop has not ended a heartbeat cycle within its bound)
+	// or "none" (no coordinator runs in this process).
 	Status string `json:"status"`
 	// Summary is Status in a sentence.
 	Summary string `json:"summary"`
@@ -136,6 +140,7 @@ func CheckHealth(hub *coord.Hub) Health {
 		out.Status = "failing"
 		out.Summary = "the loop runs but the store is failing: " + strings.Join(failing, "; ")
 	case len(out.Coordinators) == 0:
+		out.Status = "none"
 		out.Summary = "no coordinator is running in this process"
 	default:
 		out.Summary = fmt.Sprintf("%d coordinator(s) heartbeating, store answering", len(out.Coordinators))
@@ -145,19 +150,102 @@ func CheckHealth(hub *coord.Hub) Health {
 
 func ptr[T any](v T) *T { return &v }
 
+// Liveness is the document of /livez: whether the loops run, and nothing
+// of the store (a store outage is not cured by a restart).
+type Liveness struct {
+	// Status is "ok" (every loop ended a heartbeat cycle within its
+	// bound), "stalled" (one has not) or "idle" (no coordinator runs).
+	Status       string         `json:"status"`
+	Summary      string         `json:"summary"`
+	Coordinators []LoopLiveness `json:"coordinators"`
+}
+
+// LoopLiveness is one coordinator's part of Liveness.
+type LoopLiveness struct {
+	Namespace               string   `json:"namespace"`
+	Plugin                  string   `json:"plugin,omitempty"`
+	Mode                    string   `json:"mode"`
+	Alive                   bool     `json:"alive"`
+	LastHeartbeatAgeSeconds *float64 `json:"last_heartbeat_age_seconds,omitempty"`
+	BoundSeconds            float64  `json:"bound_seconds"`
+	Problem                 string   `json:"problem,omitempty"`
+}
+
+// CheckLiveness judges whether every coordinator's loop of hub runs (no
+// storage request).
+func CheckLiveness(hub *coord.Hub) Liveness {
+	hl := CheckHealth(hub)
+	out := Liveness{Status: "ok", Coordinators: []LoopLiveness{}}
+	var stalled []string
+	for _, c := range hl.Coordinators {
+		l := LoopLiveness{Namespace: c.Namespace, Plugin: c.Plugin, Mode: c.Mode, Alive: c.Alive,
+			LastHeartbeatAgeSeconds: c.LastHeartbeatAgeSeconds, BoundSeconds: c.BoundSeconds}
+		if !c.Alive {
+			l.Problem = "no heartbeat cycle has ended yet"
+			if c.LastHeartbeatAgeSeconds != nil {
+				l.Problem = fmt.Sprintf("loop stalled: last heartbeat %s ago (bound %s)",
+					formatSeconds(*c.LastHeartbeatAgeSeconds), formatSeconds(c.BoundSeconds))
+			}
+			stalled = append(stalled, loopName(c.Namespace, c.Plugin))
+		}
+		out.Coordinators = append(out.Coordinators, l)
+	}
+	switch {
+	case len(stalled) > 0:
+		out.Status, out.Summary = "stalled", "heartbeat loop not running: "+strings.Join(stalled, ", ")
+	case len(out.Coordinators) == 0:
+		out.Status, out.Summary = "idle", "no coordinator is running in this process: no loop to stall"
+	default:
+		out.Summary = fmt.Sprintf("%d heartbeat loop(s) running", len(out.Coordinators))
+	}
+	return out
+}
+
+func loopName(ns, plugin string) string {
+	if plugin != "" {
+		return ns + "/" + plugin
+	}
+	return ns
+}
+
 // serveHealth answers /healthz (live: false) and /livez (live: true).
 func (h *Handler) serveHealth(live bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if live {
+			lv := CheckLiveness(h.hub)
+			code := http.StatusOK
+			if lv.Status == "stalled" {
+				code = http.StatusServiceUnavailable
+			}
+			writeLiveness(w, r, code, lv)
+			return
+		}
 		hl := h.Health()
 		code := http.StatusOK
-		if hl.Status == "stalled" || (!live && hl.Status != "ok") {
+		if hl.Status != "ok" {
 			code = http.StatusServiceUnavailable
 		}
 		writeHealth(w, r, code, hl)
 	}
 }
 
-func writeHealth(w http.ResponseWriter, r *http.Request, code int, v Health) {
+func writeLiveness(w http.ResponseWriter, r *http.Request, code int, v Liveness) {
+	if writeJSON(w, r, code, v) {
+		return
+	}
+	fmt.Fprintf(w, "%s: %s\n", v.Status, v.Summary)
+	for _, c := range v.Coordinators {
+		state := "running"
+		if c.Problem != "" {
+			state = c.Problem
+		}
+		fmt.Fprintf(w, "%s (%s): %s\n", loopName(c.Namespace, c.Plugin), c.Mode, state)
+	}
+}
+
+// writeJSON writes v as JSON if the request asks ?format=json and
+// reports whether it did; else it sets the headers of a text answer.
+func writeJSON(w http.ResponseWriter, r *http.Request, code int, v any) bool {
 	w.Header().Set("Cache-Control", "no-store")
 	if r.URL.Query().Get("format") == "json" {
 		w.Header().Set("Content-Type", "application/json")
@@ -165,16 +253,20 @@ func writeHealth(w http.ResponseWriter, r *http.Request, code int, v Health) {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(v)
-		return
+		return true
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(code)
+	return false
+}
+
+func writeHealth(w http.ResponseWriter, r *http.Request, code int, v Health) {
+	if writeJSON(w, r, code, v) {
+		return
+	}
 	fmt.Fprintf(w, "%s: %s\nstore check: %s\n", v.Status, v.Summary, v.StoreCheck)
 	for _, c := range v.Coordinators {
-		name := c.Namespace
-		if c.Plugin != "" {
-			name += "/" + c.Plugin
-		}
+		name := loopName(c.Namespace, c.Plugin)
 		state := "ok"
 		if c.Problem != "" {
 			state = c.Problem
@@ -223,6 +315,9 @@ func serveReady(w http.ResponseWriter, hub *coord.Hub, ns, name string) {
 	w.Header().Set("Cache-Control", "no-store")
 	leading, subscribed := hub.Leading(ns, name)
 	switch {
+	case len(hub.Coordinators()) == 0:
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "not ready: no coordinator is running in this process")
 	case !subscribed:
 		w.WriteHeader(http.StatusNotFound)
 		fmt.Fprintf(w, "not subscribed: plugin %q of namespace %q does not run in this process\n", name, ns)

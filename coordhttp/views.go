@@ -26,7 +26,9 @@ type LastKnown struct {
 	SeenAt time.Time `json:"seen_at"`
 	// Source: "self" (this process leads until its renew deadline),
 	// "read" (the last status read that succeeded), "history" (the last
-	// leader change this process saw, Hub.History).
+	// leader change this process saw, Hub.History: SeenAt is the
+	// takeover) or "ended" (that leader was seen leading until SeenAt,
+	// when this process stopped knowing of a leader).
 	Source string `json:"source"`
 }
 
@@ -153,16 +155,27 @@ func changes(hist []coord.HistoryEntry) []Change {
 	return out
 }
 
-// lastFromHistory is the last leader seen for any plugin that coordinator
-// c runs (its namespace's in Global mode).
-func lastFromHistory(c *coord.Coordinator, hist []coord.HistoryEntry) (coord.HistoryEntry, bool) {
+// lastFromHistory is the last leader seen, in the history, of any plugin
+// that coordinator c runs (its namespace's in Global mode): "history",
+// seen from its takeover on, or "ended", seen leading until a later
+// entry said no leader was known (a leader that stopped at its renew
+// deadline, say).
+func lastFromHistory(c *coord.Coordinator, hist []coord.HistoryEntry) (LastKnown, bool) {
+	var after *coord.HistoryEntry // the entry after the one looked at
 	for i := len(hist) - 1; i >= 0; i-- {
 		e := hist[i]
-		if e.Namespace == c.Namespace() && (c.Mode() == coord.Global || e.Plugin == c.Plugin()) {
-			return e, true
+		if e.Namespace != c.Namespace() || (c.Mode() != coord.Global && e.Plugin != c.Plugin()) {
+			continue
 		}
+		if e.To != "" {
+			if after != nil && after.To == "" {
+				return LastKnown{ID: e.To, Epoch: e.Epoch, SeenAt: after.At, Source: "ended"}, true
+			}
+			return LastKnown{ID: e.To, Epoch: e.Epoch, SeenAt: e.At, Source: "history"}, true
+		}
+		after = &hist[i]
 	}
-	return coord.HistoryEntry{}, false
+	return LastKnown{}, false
 }
 
 func coordKey(c *coord.Coordinator) string {
@@ -291,13 +304,25 @@ func uitoa(n uint64) string {
 	}
 }
 
+// shortDuration renders a tick's distance from now: "250ms", "2.5s",
+// "45s", "7m30s", "15m", "1h", "1h30m".
 func shortDuration(d time.Duration) string {
-	s := d.Round(time.Second).String() // "15m0s", "7m30s", "1h0m0s"
-	s = strings.TrimSuffix(s, "0s")
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
+	if d < 10*time.Second {
+		return d.Round(time.Millisecond).String()
 	}
-	return s
+	d = d.Round(time.Second)
+	h, m, sec := d/time.Hour, d%time.Hour/time.Minute, d%time.Minute/time.Second
+	var b strings.Builder
+	if h > 0 {
+		b.WriteString(uitoa(uint64(h)) + "h")
+	}
+	if m > 0 {
+		b.WriteString(uitoa(uint64(m)) + "m")
+	}
+	if sec > 0 {
+		b.WriteString(uitoa(uint64(sec)) + "s")
+	}
+	return b.String()
 }
 
 // sortViews orders plugin views by namespace and plugin.

@@ -78,6 +78,7 @@ type Collector struct {
 	leadReturns       *prometheus.Desc
 	leadErrors        *prometheus.Desc
 	unsafeStore       *prometheus.Desc
+	duplicateIDs      *prometheus.Desc
 	pluginLeader      *prometheus.Desc
 	storeCheck        *prometheus.Desc
 	breakerState      *prometheus.Desc
@@ -135,7 +136,8 @@ func New(hub *coord.Hub) *Collector {
 		heartbeats:        d("heartbeats_total", "Heartbeat cycles run (one per heartbeat interval)."),
 		elections:         d("elections_total", "Takeover writes attempted: acquisitions of the lease and, in global mode, claims of plugin leases."),
 		leaderChanges:     d("leader_changes_total", "Changes of the leader id observed by this coordinator."),
-		workers:           d("workers", "Active workers at the last membership listing."),
+		workers:           d("workers", "Active workers of the election, this process included: the leader's count from its listing (every 13.5 s at defaults), written in its lease for followers; equal to the active workers within WorkerTimeout + HeartbeatInterval."),
+		duplicateIDs:      d("duplicate_worker_id_total", "Beats that found this process's worker record written by another process: another process runs with the same WorkerID (also logged at Warn)."),
 		lastHeartbeat:     d("last_heartbeat_timestamp_seconds", "Unix time at which the last heartbeat cycle ended (absent before the first)."),
 		epoch:             d("epoch", "Epoch (fencing token) of the leader this process last knew of."),
 		isLeader:          d("is_leader", "1 when this process leads the election now, else 0."),
@@ -168,7 +170,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.info, c.heartbeats, c.elections, c.leaderChanges, c.workers, c.lastHeartbeat,
 		c.epoch, c.isLeader, c.requests, c.conflicts, c.preconditionsLost, c.errors,
-		c.corrupt, c.latency, c.latencyMissed, c.ends, c.leadReturns, c.leadErrors, c.unsafeStore,
+		c.corrupt, c.latency, c.latencyMissed, c.ends, c.leadReturns, c.leadErrors, c.unsafeStore, c.duplicateIDs,
 		c.pluginLeader, c.storeCheck, c.breakerState, c.breakerTrips, c.fallback, c.dropped, c.subscribed,
 	} {
 		ch <- d
@@ -241,6 +243,7 @@ func (c *Collector) collect(ch chan<- prometheus.Metric, m coord.Metrics, ns, pl
 	counter(c.leadReturns, m.LeadReturns)
 	counter(c.leadErrors, m.LeadErrors)
 	counter(c.unsafeStore, m.UnsafeStore)
+	counter(c.duplicateIDs, m.DuplicateWorkerIDs)
 	for _, s := range breakerStates {
 		gauge(c.breakerState, boolValue(m.Breaker == s), s)
 	}

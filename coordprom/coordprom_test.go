@@ -64,8 +64,9 @@ func cluster(t *testing.T, store driver.Store) (a, b *coord.Hub) {
 // seriesPerCoordinator is the number of series one coordinator exports
 // once it has run a heartbeat: 16 single series, 5 request classes, 3
 // breaker states, the heartbeat histogram and its missed count, 5 causes
-// of ended leaderships, lead returns, lead errors, unsafe store.
-const seriesPerCoordinator = 16 + 5 + 3 + 2 + 5 + 3
+// of ended leaderships, lead returns, lead errors, unsafe store, duplicate
+// worker ids.
+const seriesPerCoordinator = 16 + 5 + 3 + 2 + 5 + 4
 
 // seriesPerHub: the store check's 5 results.
 const seriesPerHub = 5
@@ -106,7 +107,7 @@ coord_epoch{mode="per-plugin",namespace="default",plugin="mailer"} 1
 # TYPE coord_is_leader gauge
 coord_is_leader{mode="global",namespace="default",plugin=""} 1
 coord_is_leader{mode="per-plugin",namespace="default",plugin="mailer"} 1
-# HELP coord_workers Active workers at the last membership listing.
+# HELP coord_workers Active workers of the election, this process included: the leader's count from its listing (every 13.5 s at defaults), written in its lease for followers; equal to the active workers within WorkerTimeout + HeartbeatInterval.
 # TYPE coord_workers gauge
 coord_workers{mode="global",namespace="default",plugin=""} 2
 coord_workers{mode="per-plugin",namespace="default",plugin="mailer"} 1
@@ -206,6 +207,7 @@ func TestValuesMatchMetrics(t *testing.T) {
 				key("coord_lead_returns_total"):                           float64(m.LeadReturns),
 				key("coord_lead_errors_total"):                            float64(m.LeadErrors),
 				key("coord_unsafe_store_total"):                           float64(m.UnsafeStore),
+				key("coord_duplicate_worker_id_total"):                    float64(m.DuplicateWorkerIDs),
 				key("coord_leadership_ends_total", "cause", "lease_lost"): float64(m.Ends.LeaseLost),
 				key("coord_leadership_ends_total", "cause", "resigned"):   float64(m.Ends.Resigned),
 			}

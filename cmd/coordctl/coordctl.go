@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -31,7 +33,7 @@ const usageText = `coordctl inspects and operates coord elections on any store.
 
 Usage:
   coordctl <command> [flags]
-  coordctl help
+  coordctl <command> -h      that command's flags only
 
 Commands:
   status    the namespace lease (leader, epoch, lease age), workers and plugin leases
@@ -40,8 +42,16 @@ Commands:
   release   force a re-election: mark a lease released by If-Match on the version read,
             refusing if the record changes underneath; the holder's next renewal fails
             and it steps down, and a follower takes over within about one lease
+  run       run a command on exactly one machine: while this process leads the job
+  check     check that a store gives coord what it needs
+  bucket    make the bucket of an s3:// or minio:// store URL
+  version   print coordctl's module version and the Go version it was built with
+  help      print this text
+`
 
-Flags (every command; they may also come before the command):
+// commonFlags are the flags of status, workers, watch and release.
+const commonFlags = `
+Flags (status, workers, watch, release; they may also come before the command):
   -store URL           store URL (env COORD_STORE): mem://, bolt:///path/to.db,
                        s3://bucket/prefix?region=…&endpoint=…, minio://host:port/bucket/prefix?secure=false
                        Credentials come from the environment (AWS default chain;
@@ -51,15 +61,21 @@ Flags (every command; they may also come before the command):
   -json                machine-readable output (watch: one JSON object per line)
   -timeout D           bound on each store operation (default 30s)
   -worker-timeout D    a worker whose record is older than this is not active (default 20s)
-watch:
+`
+
+const watchFlags = `watch:
   -interval D          how often to read the lease (default 2s; each read is one LIST and
                        one GET per lease, billed like any request)
-release:
+`
+
+const releaseFlags = `release:
   -plugin NAME         release that plugin's lease instead of the namespace lease
   -version V           release only if the lease is still at version V (from "status -json":
                        leader.version); otherwise refuse with exit code 4
   -dry-run             show what would be released, write nothing
+`
 
+const exitText = `
 Exit codes:
   0  done; for status: a leader holds the lease
   1  operational error (store unreachable, access denied, corrupt record, …)
@@ -77,6 +93,7 @@ coordinator process has it open (or use that process's status page).
 // cli holds the process's I/O and the hooks tests replace.
 type cli struct {
 	stdout, stderr io.Writer
+	cmd            string // the command being run, for its help text
 	getenv         func(string) string
 	// open opens a store URL. The returned close is called when the
 	// command ends.
@@ -133,10 +150,14 @@ func (c *cli) run(ctx context.Context, args []string) int {
 		return c.usage("no command")
 	}
 	cmd, rest := args[0], args[1:]
-	if cmd == "help" || cmd == "-h" || cmd == "--help" {
+	switch cmd {
+	case "help", "-h", "--help":
 		c.printUsage()
 		return exitOK
+	case "version":
+		return c.version(rest)
 	}
+	c.cmd = cmd
 	// Commands with flag sets and arguments of their own.
 	switch cmd {
 	case "run":
@@ -250,15 +271,65 @@ func (c *cli) openFailed(err error) int {
 	return c.fail(err)
 }
 
-// printUsage prints the help text: the common part, then each command
-// that has a file of its own.
+// printUsage prints the help text of the command being run (c.cmd), or
+// all of it: the commands first, then each command's flags.
 func (c *cli) printUsage() {
-	fmt.Fprint(c.stdout, usageText, runUsage, checkUsage, bucketUsage)
+	switch c.cmd {
+	case "status", "workers":
+		fmt.Fprintf(c.stdout, "Usage: coordctl %s [flags]\n%s%s", c.cmd, commonFlags, exitText)
+	case "watch":
+		fmt.Fprintf(c.stdout, "Usage: coordctl watch [flags]\n%s%s%s", commonFlags, watchFlags, exitText)
+	case "release":
+		fmt.Fprintf(c.stdout, "Usage: coordctl release [flags]\n%s%s%s", commonFlags, releaseFlags, exitText)
+	case "run":
+		fmt.Fprint(c.stdout, strings.TrimPrefix(runUsage, "\n"))
+	case "check":
+		fmt.Fprint(c.stdout, strings.TrimPrefix(checkUsage, "\n"))
+	case "bucket":
+		fmt.Fprint(c.stdout, strings.TrimPrefix(bucketUsage, "\n"))
+	default:
+		fmt.Fprint(c.stdout, usageText, commonFlags, watchFlags, releaseFlags, exitText, runUsage, checkUsage, bucketUsage)
+	}
 }
 
+// configFlags are the flags of coordctl that set each coord.Config field,
+// for coord's messages (which name the fields).
+var configFlags = strings.NewReplacer("HeartbeatInterval", "-heartbeat", "HeartbeatJitter", "heartbeat jitter",
+	"LeaseTimeout", "-lease", "RenewDeadline", "-renew-deadline", "WorkerTimeout", "-worker-timeout",
+	"WorkerID", "-worker-id", "Root", "-root", ": coord: ", ": ")
+
 func (c *cli) usage(msg string) int {
-	fmt.Fprintf(c.stderr, "coordctl: %s\nRun 'coordctl help' for usage.\n", msg)
+	if strings.Contains(msg, coord.ErrInvalidConfig.Error()+": ") {
+		msg = configFlags.Replace(msg)
+	}
+	help := "coordctl help"
+	if c.cmd != "" {
+		help = "coordctl " + c.cmd + " -h"
+	}
+	fmt.Fprintf(c.stderr, "coordctl: %s\nRun '%s' for usage.\n", msg, help)
 	return exitUsage
+}
+
+// version prints the module version (and VCS revision when the build
+// recorded it) and the Go version of the binary.
+func (c *cli) version(args []string) int {
+	if len(args) > 0 && args[0] != "-h" && args[0] != "--help" {
+		return c.usage(fmt.Sprintf("version: unexpected argument %q", args[0]))
+	}
+	v := "(unknown)"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v = bi.Main.Version
+		for _, s := range bi.Settings {
+			switch {
+			case s.Key == "vcs.revision":
+				v += " " + s.Value
+			case s.Key == "vcs.modified" && s.Value == "true":
+				v += " (modified)"
+			}
+		}
+	}
+	fmt.Fprintf(c.stdout, "coordctl %s %s %s/%s\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return exitOK
 }
 
 // fail reports an operational error: exit code 1.

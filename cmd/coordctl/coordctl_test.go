@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -543,5 +544,98 @@ func TestEnvironment(t *testing.T) {
 	}
 	if code := c.run(t.Context(), []string{"status"}); code != exitOK || !strings.Contains(out.String(), "w9 (epoch 4)") {
 		t.Errorf("status from the environment: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+}
+
+// TestHelpListsEveryCommandFirst: "coordctl help" names every command
+// under "Commands:" before any flag.
+func TestHelpListsEveryCommandFirst(t *testing.T) {
+	r := ctl(t.Context(), mem.New(mem.Options{}), "help")
+	commands, _, ok := strings.Cut(r.stdout, "\nFlags")
+	if r.code != exitOK || !ok {
+		t.Fatalf("help: exit %d\n%s", r.code, r.stdout)
+	}
+	_, list, _ := strings.Cut(commands, "Commands:\n")
+	for _, cmd := range []string{"status", "workers", "watch", "release", "run", "check", "bucket", "version", "help"} {
+		if !strings.Contains(list, "\n  "+cmd+" ") && !strings.HasPrefix(list, "  "+cmd+" ") {
+			t.Errorf("help lists no %q under Commands:\n%s", cmd, commands)
+		}
+	}
+}
+
+// TestCommandHelpOnly: "coordctl CMD -h" prints that command's flags and
+// no other command's.
+func TestCommandHelpOnly(t *testing.T) {
+	store := mem.New(mem.Options{})
+	for _, tc := range []struct {
+		args       []string
+		has, lacks []string
+	}{
+		{[]string{"status", "-h"}, []string{"coordctl status", "-store URL", "-worker-timeout"}, []string{"-interval", "-dry-run", "-job", "-race-width", "bucket create"}},
+		{[]string{"workers", "-h"}, []string{"coordctl workers", "-store URL"}, []string{"-interval", "-dry-run", "-job"}},
+		{[]string{"watch", "-h"}, []string{"coordctl watch", "-interval"}, []string{"-dry-run", "-job", "-race-width"}},
+		{[]string{"release", "-h"}, []string{"coordctl release", "-dry-run", "-version V"}, []string{"-interval", "-job", "-race-width"}},
+		{[]string{"check", "-h"}, []string{"coordctl check", "-race-width"}, []string{"-dry-run", "-job", "bucket create", "Commands:"}},
+		{[]string{"bucket", "-h"}, []string{"coordctl bucket create"}, []string{"-dry-run", "-job", "-race-width", "Commands:"}},
+	} {
+		r := ctl(t.Context(), store, tc.args...)
+		if r.code != exitOK {
+			t.Errorf("coordctl %v: exit %d %s", tc.args, r.code, r.stderr)
+		}
+		for _, s := range tc.has {
+			if !strings.Contains(r.stdout, s) {
+				t.Errorf("coordctl %v does not print %q:\n%s", tc.args, s, r.stdout)
+			}
+		}
+		for _, s := range tc.lacks {
+			if strings.Contains(r.stdout, s) {
+				t.Errorf("coordctl %v prints %q, another command's:\n%s", tc.args, s, r.stdout)
+			}
+		}
+	}
+}
+
+// TestVersion: "coordctl version" prints the module version and the Go
+// version.
+func TestVersion(t *testing.T) {
+	r := ctl(t.Context(), mem.New(mem.Options{}), "version")
+	if r.code != exitOK || !strings.HasPrefix(r.stdout, "coordctl ") || !strings.Contains(r.stdout, runtime.Version()) || strings.Count(r.stdout, "\n") != 1 {
+		t.Errorf("version: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := ctl(t.Context(), mem.New(mem.Options{}), "version", "extra"); r.code != exitUsage {
+		t.Errorf("version extra: exit %d", r.code)
+	}
+}
+
+// TestConfigErrorsNameFlags: a timing coordctl run refuses is named by its
+// flags, with the values set and rounded, and a bad -worker-id is said
+// once.
+func TestConfigErrorsNameFlags(t *testing.T) {
+	store := mem.New(mem.Options{})
+	for _, tc := range []struct {
+		args       []string
+		has, lacks []string
+	}{
+		{[]string{"run", "-store", "mem://", "-job", "j", "-heartbeat", "10s", "-lease", "5s", "--", "true"},
+			[]string{"-heartbeat 10s", "-lease 5s", "3.333s", "coordctl run -h"}, []string{"LeaseTimeout", "HeartbeatInterval", "3.333333333s"}},
+		{[]string{"run", "-store", "mem://", "-job", "j", "-heartbeat", "20s", "-lease", "1m", "--", "true"},
+			[]string{"-worker-timeout 20s <", "-heartbeat 20s"}, []string{"WorkerTimeout"}},
+		{[]string{"run", "-store", "mem://", "-job", "j", "-worker-id", "a b", "--", "true"},
+			[]string{"-worker-id", `"a b"`}, []string{"WorkerID", "coord: invalid config: -worker-id: coord:"}},
+	} {
+		r := ctl(t.Context(), store, tc.args...)
+		if r.code != exitUsage {
+			t.Errorf("coordctl %v: exit %d, want %d", tc.args, r.code, exitUsage)
+		}
+		for _, s := range tc.has {
+			if !strings.Contains(r.stderr, s) {
+				t.Errorf("coordctl %v: %q does not say %q", tc.args, r.stderr, s)
+			}
+		}
+		for _, s := range tc.lacks {
+			if strings.Contains(r.stderr, s) {
+				t.Errorf("coordctl %v: %q says %q", tc.args, r.stderr, s)
+			}
+		}
 	}
 }
