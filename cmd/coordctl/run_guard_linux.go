@@ -109,7 +109,7 @@ func guard(c *cli, args []string) int {
 	var (
 		graceUp  <-chan time.Time
 		killing  bool
-		lost     bool // the deadline passed
+		lost     bool      // the deadline passed
 		cmdEnded = cmdDone // never nil: closed when CMD was reaped
 	)
 	startGrace := func() {
@@ -176,4 +176,3 @@ func waitCode(ws syscall.WaitStatus) int {
 	}
 	return ws.ExitStatus()
 }
-

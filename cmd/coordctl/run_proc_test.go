@@ -38,6 +38,7 @@ func startReal(t *testing.T, db string, stdin string, env []string, args ...stri
 	r.cmd = exec.Command(os.Args[0], append([]string{"run", "-store", "bolt://" + db}, args...)...)
 	r.cmd.Env = append(os.Environ(), env...)
 	r.cmd.Stdout, r.cmd.Stderr = r.stdout, r.stderr
+	r.cmd.WaitDelay = 5 * time.Second // a surviving descendant holds the pipes
 	if stdin != "" {
 		r.cmd.Stdin = strings.NewReader(stdin)
 	}
