@@ -317,3 +317,31 @@ func TestRunHelp(t *testing.T) {
 		t.Errorf("run -h: code %d, output:\n%s", code, out.String())
 	}
 }
+
+// The other commands still stop at the first SIGTERM or SIGINT (main's
+// context), now that main has the one handler.
+func TestOtherCommandsStopOnSignal(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		dir := t.TempDir()
+		cmd := exec.Command(os.Args[0], "watch", "-interval", "50ms", "-store", "bolt://"+filepath.Join(dir, "db"))
+		var out syncBuffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		time.Sleep(500 * time.Millisecond)
+		_ = cmd.Process.Signal(sig)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Fatalf("watch still running 10s after %v\n%s", sig, &out)
+		}
+		if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); ws.Signaled() {
+			t.Errorf("watch died of %v instead of handling it\n%s", ws.Signal(), &out)
+		}
+	}
+}
