@@ -322,6 +322,9 @@ func (s *supervisor) lead(ctx context.Context, term plugin.Term) error {
 			code := exitOK
 			if s.ro.onExit == "exit" {
 				code = g.code
+				if ctx.Err() != nil || g.code == exitRunLost {
+					code = exitRunLost // the leadership ended during the grace
+				}
 			}
 			s.finish(code)
 			<-ctx.Done() // Close ends the leadership, then releases
