@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/s3coord/coord"
+	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/storeurl"
 )
 
@@ -17,21 +18,28 @@ const runUsage = `
 coordctl run [flags] -job NAME -- CMD [ARGS...]
   Runs CMD on exactly one machine: while this process leads the job NAME, CMD runs
   in a process group of its own with COORD_JOB, COORD_EPOCH (the fencing token),
-  COORD_LEADER (this worker id) and COORD_NAMESPACE in its environment; stdout and
-  stderr pass through. Other processes running the same command wait as candidates
-  and start CMD when they take over. When the leadership ends, for any cause, the
-  whole group gets SIGTERM, then SIGKILL after -grace, and is reaped before any
-  other process can lead: within LeaseTimeout - RenewDeadline of the end, minus a
-  reserve of a quarter of it for clock rate and scheduling. A guard process per run
-  kills the group too if coordctl itself dies or stops (kill -9, SIGSTOP). SIGTERM
-  or SIGINT is forwarded to the group; once it is gone the lease is released and a
-  follower takes over at once. A second signal kills the group at once.
+  COORD_LEADER (this worker id) and COORD_NAMESPACE in its environment; stdin,
+  stdout and stderr pass through. Other processes running the same command wait as
+  candidates and start CMD when they take over. When the leadership ends, for any
+  cause, the group gets SIGTERM, then the whole tree of CMD's descendants (whatever
+  sessions or groups they made: a cgroup v2 of the run's own, or a child subreaper
+  and a /proc walk) SIGKILL after -grace, and is dead before any other process can
+  lead: within LeaseTimeout - RenewDeadline of the end, minus a reserve of a quarter
+  of it for clock rate and scheduling. A guard process per run kills the tree too
+  if coordctl itself dies or stops (kill -9, SIGSTOP). A SIGTERM or SIGINT is
+  forwarded to the group, which gets the full grace; once the tree is gone the lease
+  is released and a follower takes over at once. A second signal kills it at once.
   -job NAME            the job (a plugin name: letters, digits, '.', '_', '-'); required
   -on-exit WHAT        when CMD exits while leading: restart (default; after a back-off
                        from -restart-delay, doubling while CMD runs less than a minute,
                        at most 1m) or exit (exit with CMD's code, releasing the lease)
-  -once                cron mode: lead and run CMD once, or exit 0 at once without running
-                       it when another live process holds the job (its lease is current)
+  -once                cron mode: each firing runs CMD once across the fleet. Waits up to
+                       -timeout for the job to be free (a holder releases, or its lease
+                       expires: a crashed holder is taken over); exits 0 without running
+                       CMD when the slot's completion record exists, or a live holder
+                       kept it throughout -timeout
+  -once-key KEY        -once: the slot (default: the minute this process started, UTC,
+                       2006-01-02T15:04); a completion record per slot, with the epoch
   -grace D             SIGTERM-to-SIGKILL delay (default: the largest that fits,
                        0.65 × (LeaseTimeout - RenewDeadline): 3.25s at the defaults);
                        a -grace that does not fit is refused
@@ -40,14 +48,16 @@ coordctl run [flags] -job NAME -- CMD [ARGS...]
                        coord.Config HeartbeatInterval (5s), LeaseTimeout (15s),
                        RenewDeadline (2/3 of the lease); every process of a job must agree
   -worker-id ID        this process's worker id (default: generated)
-  -timeout D           opening the store; -once: how long to wait for a decision (30s)
+  -timeout D           opening the store; -once: how long to wait to lead (30s)
   Exit codes of run (CMD's own code passes through, so pick CMD codes apart from these):
-  0    CMD exited 0 (-on-exit exit, -once); -once: another process holds the job,
-       nothing ran; stopped by SIGTERM/SIGINT (-on-exit restart, or before leading)
+  0    CMD exited 0 (-on-exit exit, -once); -once: the slot was done, or another
+       process held the job throughout -timeout, nothing ran; stopped by
+       SIGTERM/SIGINT (-on-exit restart, or before leading)
   N    -on-exit exit, -once: CMD exited with N; 128+S when a signal S ended it
        (143: it did not handle the forwarded SIGTERM; 137: killed after -grace)
   2    usage error (bad flag, -grace that does not fit, invalid name or timing)
-  75   -on-exit exit, -once: the leadership ended while CMD ran; CMD was stopped
+  75   -on-exit exit, -once: the leadership ended while CMD ran (any cause, a
+       SIGSTOP of coordctl too); CMD was stopped
   125  coordctl run failed: store unreachable or unsafe, denied, no decision in -timeout
   126  CMD could not be executed; 127: CMD not found
 `
@@ -67,6 +77,7 @@ const guardFlag = "-internal-guard"
 // runOptions are the flags of "coordctl run".
 type runOptions struct {
 	job, onExit, workerID string
+	onceKey               string
 	once                  bool
 	grace                 time.Duration
 	graceSet              bool
@@ -119,6 +130,7 @@ func (c *cli) parseRun(o *options, args []string) (runOptions, string) {
 	fs.DurationVar(&ro.cfg.LeaseTimeout, "lease", 0, "")
 	fs.DurationVar(&ro.cfg.RenewDeadline, "renew-deadline", 0, "")
 	fs.StringVar(&ro.workerID, "worker-id", "", "")
+	fs.StringVar(&ro.onceKey, "once-key", time.Now().UTC().Format(onceKeyLayout), "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return ro, "help"
@@ -154,6 +166,8 @@ func (c *cli) parseRun(o *options, args []string) (runOptions, string) {
 		return ro, "run: -once runs CMD once: -on-exit restart does not go with it"
 	case o.timeout <= 0 || o.workerTimeout <= 0 || ro.restartDelay <= 0 || ro.grace < 0:
 		return ro, "durations must be positive"
+	case ro.onceKey == "" || strings.Contains(ro.onceKey, "/") || driver.ValidateKey(onceRecordKey(o.root, o.namespace, ro.job, ro.onceKey)) != nil:
+		return ro, fmt.Sprintf("run: -once-key %q: want a non-empty key without '/' or control characters", ro.onceKey)
 	}
 	if ro.once {
 		ro.onExit = "exit"
@@ -208,7 +222,7 @@ func (c *cli) runCmd(ctx context.Context, o options, args []string) int {
 	switch msg {
 	case "":
 	case "help":
-		c.printUsage()
+		fmt.Fprint(c.stdout, strings.TrimPrefix(runUsage, "\n"))
 		return exitOK
 	default:
 		return c.usage(msg)

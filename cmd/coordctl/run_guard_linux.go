@@ -10,24 +10,25 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 )
 
 // guard is the process between coordctl and CMD (see supervisor): the
-// leader of CMD's process group and a child subreaper. It starts CMD,
-// kills what is left of the group when CMD exits (SIGTERM, SIGKILL after
-// -grace), kills everything at once when the deadline coordctl keeps
-// moving (on fd 3) passes or coordctl goes away, and exits with CMD's code
-// once it has no child left, so that its exit means the group is gone.
+// leader of CMD's process group and a child subreaper. It starts CMD (in
+// the run's cgroup, with -cgroup), kills what is left of the tree when CMD
+// exits (SIGTERM, SIGKILL after -grace), kills the whole tree at once when
+// the deadline coordctl keeps moving (on fd 3) passes or coordctl closes
+// the pipe (it escalates, or died), and exits once it has no child left,
+// so that its exit means the tree is gone: with CMD's code, or 75 when the
+// deadline passed.
 func guard(c *cli, args []string) int {
 	flags := flag.NewFlagSet("guard", flag.ContinueOnError)
 	flags.SetOutput(c.stderr)
 	grace := flags.Duration("grace", 0, "")
 	first := flags.Int64("deadline", 0, "")
+	cg := flags.String("cgroup", "", "")
 	if err := flags.Parse(args); err != nil || flags.NArg() == 0 {
 		return exitUsage
 	}
@@ -47,7 +48,15 @@ func guard(c *cli, args []string) int {
 		return exitRunLost
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if *cg != "" {
+		fd, err := syscall.Open(*cg, syscall.O_DIRECTORY|syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			fmt.Fprintln(c.stderr, "coordctl run: guard: opening the run's cgroup:", err)
+			return exitRunFailed
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+	}
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintln(c.stderr, "coordctl run:", err)
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
@@ -100,6 +109,7 @@ func guard(c *cli, args []string) int {
 	var (
 		graceUp  <-chan time.Time
 		killing  bool
+		lost     bool      // the deadline passed
 		cmdEnded = cmdDone // never nil: closed when CMD was reaped
 	)
 	startGrace := func() {
@@ -109,12 +119,12 @@ func guard(c *cli, args []string) int {
 	}
 	for {
 		if killing {
-			signalOthers(self, syscall.SIGKILL)
+			signalTree(*cg, self, syscall.SIGKILL)
 		}
 		wait := time.Duration(deadline.Load() - monoNow())
 		if wait <= 0 && !killing {
-			fmt.Fprintln(c.stderr, "coordctl run: guard: coordctl did not confirm the leadership in time; killing the process group")
-			killing = true
+			fmt.Fprintln(c.stderr, "coordctl run: guard: coordctl did not confirm the leadership in time; killing the process tree")
+			killing, lost = true, true
 			continue
 		}
 		if killing {
@@ -122,13 +132,18 @@ func guard(c *cli, args []string) int {
 		}
 		select {
 		case <-noChild:
-			if isDone(cmdEnded) {
+			// A subreaper without a child has no descendant left.
+			removeCgroup(*cg)
+			switch {
+			case lost:
+				return exitRunLost
+			case isDone(cmdEnded):
 				return waitCode(status)
 			}
 			return 128 + int(syscall.SIGKILL)
 		case <-cmdDone:
 			cmdDone = nil
-			signalOthers(self, syscall.SIGTERM)
+			signalTree(*cg, self, syscall.SIGTERM)
 			startGrace()
 		case <-sigs:
 			startGrace()
@@ -137,7 +152,7 @@ func guard(c *cli, args []string) int {
 		case <-gone:
 			gone = nil
 			if !killing {
-				fmt.Fprintln(c.stderr, "coordctl run: guard: coordctl went away; killing the process group")
+				fmt.Fprintln(c.stderr, "coordctl run: guard: coordctl closed the pipe (escalation, or it died); killing the process tree")
 			}
 			killing = true
 		case <-moved:
@@ -160,41 +175,4 @@ func waitCode(ws syscall.WaitStatus) int {
 		return 128 + int(ws.Signal())
 	}
 	return ws.ExitStatus()
-}
-
-// signalOthers sends sig to every other member of this process's group
-// and to every child of this process (descendants that left the group
-// and were orphaned come to it: subreaper).
-func signalOthers(self int, sig syscall.Signal) {
-	d, err := os.Open("/proc")
-	if err != nil {
-		_ = syscall.Kill(-self, sig) // no /proc: the group, this process too
-		return
-	}
-	names, _ := d.Readdirnames(-1)
-	d.Close()
-	for _, n := range names {
-		pid, err := strconv.Atoi(n)
-		if err != nil || pid == self {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + n + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:]) // state ppid pgrp ...
-		if len(f) < 3 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		pgrp, _ := strconv.Atoi(f[2])
-		if pgrp == self || ppid == self {
-			_ = syscall.Kill(pid, sig)
-		}
-	}
 }

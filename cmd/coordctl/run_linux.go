@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"os/signal"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,25 +27,28 @@ import (
 //
 // coordctl starts, for each run of CMD, a guard: coordctl itself with
 // guardFlag, as the leader of a new process group; the guard starts CMD in
-// that group and is a child subreaper, so every orphaned descendant stays
-// below it. Three things end the group:
+// that group (and in the run's cgroup, see run_tree_linux.go) and is a
+// child subreaper, so every orphaned descendant stays below it. Three
+// things end the tree:
 //
 //   - coordctl, when the leadership ends (the term's context is cancelled,
 //     at the renew deadline at the latest) or on SIGTERM/SIGINT: it sends
-//     the group SIGTERM (the signal it got), then SIGKILL after the grace
-//     (and one report period), and waits until kill(-pgid, 0) finds no
-//     member, reaping those that are its own children.
-//   - the guard, when CMD exits: it sends the rest of the group, and its
-//     own orphaned children, SIGTERM, then SIGKILL after the grace, and
-//     exits with CMD's code once it has no child left.
+//     the group SIGTERM (the signal it got); after the grace (and one
+//     report period) it closes the guard's pipe, and the guard SIGKILLs
+//     the whole tree. coordctl waits for the guard's exit, which means
+//     the tree is gone; a guard that does not exit in time is SIGKILLed
+//     and coordctl kills the tree itself (the orphans are its own then).
+//   - the guard, when CMD exits: it sends the rest of the tree SIGTERM,
+//     then SIGKILL after the grace, and exits with CMD's code once it has
+//     no child left.
 //   - the guard's dead-man's switch: every report period coordctl reads
 //     CLOCK_MONOTONIC (one clock for every process of the host), checks
 //     that its leadership holds, and sends the guard the reading plus
 //     budget - reserve. When that moment passes without a newer one, or
-//     the pipe closes (coordctl died), the guard SIGKILLs every member and
-//     child. A leadership that held at t ends no sooner than t, so no
-//     successor takes over before t + LeaseTimeout - RenewDeadline: a
-//     frozen (SIGSTOP) or killed coordctl leaves the reserve.
+//     the pipe closes (coordctl died), the guard SIGKILLs the tree. A
+//     leadership that held at t ends no sooner than t, so no successor
+//     takes over before t + LeaseTimeout - RenewDeadline: a frozen
+//     (SIGSTOP) or killed coordctl leaves the reserve.
 
 // supervisor is one "coordctl run".
 type supervisor struct {
@@ -56,6 +58,9 @@ type supervisor struct {
 	t      timing
 	self   string // the executable, for the guard
 	worker string
+	cgBase string // where runs' cgroups go; "": the /proc walk
+	runs   int
+	done1  *onceRecord // -once: the completion record of the slot
 
 	subReady chan struct{}
 	sub      *coord.Subscription
@@ -68,7 +73,8 @@ type supervisor struct {
 	stopSig  syscall.Signal
 	running  bool // a run of CMD is under way
 	stopping bool
-	decided  bool // -once: this process leads, or another does
+	decided  bool   // -once: this process leads, or gave up
+	holder   string // -once: another process seen holding the job
 	finished bool
 	code     int
 }
@@ -121,7 +127,8 @@ func (c *cli) supervise(ctx context.Context, store driver.Store, o options, ro r
 		return exitRunFailed
 	}
 	setSubreaper()
-	s := &supervisor{
+	cgBase, why := cgroupBase()
+	s := &supervisor{cgBase: cgBase,
 		c: c, stderr: &lockedWriter{w: c.stderr}, ro: ro, t: timingOf(ro.cfg), self: self,
 		subReady: make(chan struct{}), stopReq: make(chan struct{}), killNow: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -137,27 +144,21 @@ func (c *cli) supervise(ctx context.Context, store driver.Store, o options, ro r
 		return exitUsage
 	}
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
+	defer handleSignals(sigs)()
 	go s.watchSignals(ctx, sigs)
 
 	s.logf("%s; worker %s, namespace %s", ro.describe(), s.worker, o.namespace)
+	if cgBase != "" {
+		s.logf("process tree: a cgroup v2 per run under %s (cgroup.kill; gone when cgroup.procs is empty)", cgBase)
+	} else {
+		s.logf("process tree: child subreaper and /proc walk (no cgroup: %s)", why)
+	}
 	p := &plugin.Func{OnLead: s.lead}
 	if ro.once {
+		s.done1 = newOnceRecord(store, o, ro, s.stderr)
+		s.logf("-once: slot %s (completion record %s)", ro.onceKey, s.done1.key)
 		p.OnChange = s.changed
-		go func() {
-			select {
-			case <-time.After(o.timeout):
-				s.mu.Lock()
-				if !s.decided && !s.running {
-					s.decided = true
-					fmt.Fprintf(s.stderr, "coordctl run: -once: neither led nor saw another holder of %s within -timeout %v\n", ro.job, o.timeout)
-					s.finishLocked(exitRunFailed)
-				}
-				s.mu.Unlock()
-			case <-s.done:
-			}
-		}()
+		go s.onceTimeout(o.timeout)
 	}
 	useCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.timeout)
 	sub, err := h.Use(useCtx, ro.job, p, coord.UseOptions{Namespace: o.namespace})
@@ -187,9 +188,9 @@ func (c *cli) supervise(ctx context.Context, store driver.Store, o options, ro r
 	return s.code
 }
 
-// watchSignals turns the first SIGTERM/SIGINT (or ctx's end: main's
-// signal context) into a stop request and the second into an immediate
-// kill.
+// watchSignals turns the first SIGTERM/SIGINT (main's one handler sends
+// each here, see handleSignals; ctx's end counts as a SIGTERM) into a stop
+// request and the second into an immediate kill.
 func (s *supervisor) watchSignals(ctx context.Context, sigs <-chan os.Signal) {
 	first := true
 	done := ctx.Done()
@@ -200,13 +201,7 @@ func (s *supervisor) watchSignals(ctx context.Context, sigs <-chan os.Signal) {
 			sig = v.(syscall.Signal)
 		case <-done:
 			done = nil
-			// main's signal context: the signal itself is on its way.
-			select {
-			case v := <-sigs:
-				sig = v.(syscall.Signal)
-			case <-time.After(50 * time.Millisecond):
-				sig = syscall.SIGTERM
-			}
+			sig = syscall.SIGTERM
 		case <-s.done:
 			return
 		}
@@ -216,26 +211,50 @@ func (s *supervisor) watchSignals(ctx context.Context, sigs <-chan os.Signal) {
 			s.requestStop(sig)
 			continue
 		}
-		s.logf("got %v again: killing the command's process group now", sig)
+		s.logf("got %v again: killing the command's process tree now", sig)
 		close(s.killNow)
 		return
 	}
 }
 
-// changed (-once) ends the run when another process is seen holding the
-// job before this one leads it.
+// changed (-once) notes another process holding the job before this one
+// leads it: this one keeps campaigning, and takes over when the holder
+// releases or its lease expires (the engine judges that: the record
+// unchanged for LeaseTimeout on this process's clock).
 func (s *supervisor) changed(ch plugin.Change) {
 	if ch.To == "" || ch.To == s.worker {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.decided || s.running || s.finished {
+	if s.decided || s.running || s.finished || s.holder == ch.To {
+		return
+	}
+	s.holder = ch.To
+	s.logf("-once: %s is held by %s (epoch %d): waiting for it to release or its lease to expire", s.ro.job, ch.To, ch.Epoch)
+}
+
+// onceTimeout (-once) ends a wait that has not led within timeout: exit 0
+// when a live holder was seen all along (it runs the job), 125 otherwise.
+func (s *supervisor) onceTimeout(timeout time.Duration) {
+	select {
+	case <-time.After(timeout):
+	case <-s.done:
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.decided || s.running {
 		return
 	}
 	s.decided = true
-	s.logf("-once: %s is held by %s (epoch %d): not running it", s.ro.job, ch.To, ch.Epoch)
-	s.finishLocked(exitOK)
+	if s.holder != "" {
+		s.logf("-once: %s still held by %s after -timeout %v: not running it", s.ro.job, s.holder, timeout)
+		s.finishLocked(exitOK)
+		return
+	}
+	s.logf("-once: neither led nor saw another holder of %s within -timeout %v", s.ro.job, timeout)
+	s.finishLocked(exitRunFailed)
 }
 
 // lead is the job's Lead: it runs CMD while this process leads, and never
@@ -256,6 +275,19 @@ func (s *supervisor) lead(ctx context.Context, term plugin.Term) error {
 		}
 		s.decided, s.running = true, true
 		s.mu.Unlock()
+		if s.ro.once {
+			if done, err := s.done1.check(ctx); err != nil || done != "" {
+				if err != nil {
+					s.logf("-once: reading the completion record: %v", err)
+					s.finish(exitRunFailed)
+				} else {
+					s.logf("-once: slot %s of %s already done (%s): not running it", s.ro.onceKey, s.ro.job, done)
+					s.finish(exitOK)
+				}
+				<-ctx.Done()
+				return nil
+			}
+		}
 		g, err := s.start(term)
 		if errors.Is(err, errNotLeading) {
 			s.setRunning(false)
@@ -268,7 +300,7 @@ func (s *supervisor) lead(ctx context.Context, term plugin.Term) error {
 			<-ctx.Done()
 			return nil
 		}
-		s.logf("leading %s (epoch %d): started %s (process group %d)", s.ro.job, term.Epoch, strings.Join(s.ro.argv, " "), g.pgid)
+		s.logf("leading %s (epoch %d): started %s (process group %d%s)", s.ro.job, term.Epoch, strings.Join(s.ro.argv, " "), g.pgid, cgNote(g.cgroup))
 		select {
 		case <-ctx.Done():
 			at := time.Now()
@@ -290,16 +322,31 @@ func (s *supervisor) lead(ctx context.Context, term plugin.Term) error {
 			code := exitOK
 			if s.ro.onExit == "exit" {
 				code = g.code
+				if ctx.Err() != nil || g.code == exitRunLost {
+					code = exitRunLost // the leadership ended during the grace
+				}
 			}
 			s.finish(code)
 			<-ctx.Done() // Close ends the leadership, then releases
 			return nil
 		case <-g.exited:
-			g.stop(syscall.SIGKILL, 0, nil) // the guard is gone, and with it every descendant; make sure
+			g.stop(syscall.SIGKILL, 0, nil) // the guard is gone, and with it the tree; make sure
 			ran := time.Since(g.started)
 			if s.ro.onExit == "exit" {
-				s.logf("%s exited with code %d after %v; releasing %s", s.ro.argv[0], g.code, ran.Round(time.Millisecond), s.ro.job)
-				s.finish(g.code)
+				code := g.code
+				if ctx.Err() != nil || g.code == exitRunLost {
+					// The leadership ended (the guard's deadline passed while
+					// coordctl was frozen, or the term was cancelled): 75,
+					// whatever the killed command's own code.
+					code = exitRunLost
+					s.logf("leadership of %s (epoch %d) ended while %s ran (%v): its tree was killed", s.ro.job, term.Epoch, s.ro.argv[0], context.Cause(ctx))
+				} else {
+					s.logf("%s exited with code %d after %v; releasing %s", s.ro.argv[0], g.code, ran.Round(time.Millisecond), s.ro.job)
+					if s.ro.once {
+						s.done1.write(term, g.code)
+					}
+				}
+				s.finish(code)
 				<-ctx.Done()
 				return nil
 			}
@@ -346,15 +393,27 @@ func (s *supervisor) alive(term plugin.Term) bool {
 	return ok && cur.Epoch == term.Epoch
 }
 
-// group is one run of CMD: the guard and its process group.
+// group is one run of CMD: the guard, its process group and tree.
 type group struct {
 	cmd     *exec.Cmd
 	pgid    int
+	cgroup  string // the run's cgroup, or ""
 	started time.Time
 	exited  chan struct{} // the guard was reaped; code is set
 	code    int
 	report  *os.File // the write end of the guard's deadline pipe
 	outWait func()
+	// signaled: the guard itself was killed, and may have left its tree
+	// (orphaned to this process, the subreaper).
+	signaled bool
+	closed   sync.Once
+}
+
+func cgNote(cg string) string {
+	if cg == "" {
+		return ""
+	}
+	return ", cgroup " + cg
 }
 
 // start starts the guard, which starts CMD, while term holds.
@@ -370,8 +429,18 @@ func (s *supervisor) start(term plugin.Term) (*group, error) {
 		return nil, errNotLeading
 	}
 	deadline := t0 + int64(s.t.budget-s.t.reserve)
-	args := append([]string{"run", guardFlag, "-grace", s.ro.grace.String(), "-deadline", fmt.Sprint(deadline), "--"}, s.ro.argv...)
+	var cg string
+	if s.cgBase != "" {
+		s.runs++
+		if cg, err = newCgroup(s.cgBase, s.runs); err != nil {
+			r.Close()
+			w.Close()
+			return nil, err
+		}
+	}
+	args := append([]string{"run", guardFlag, "-grace", s.ro.grace.String(), "-deadline", fmt.Sprint(deadline), "-cgroup", cg, "--"}, s.ro.argv...)
 	cmd := exec.Command(s.self, args...)
+	cmd.Stdin = os.Stdin // passed through to CMD
 	cmd.Env = append(os.Environ(),
 		"COORD_JOB="+s.ro.job, fmt.Sprintf("COORD_EPOCH=%d", term.Epoch),
 		"COORD_LEADER="+term.Leader, "COORD_NAMESPACE="+term.Namespace)
@@ -405,11 +474,13 @@ func (s *supervisor) start(term plugin.Term) (*group, error) {
 		w.Close()
 		return nil, err
 	}
-	g := &group{cmd: cmd, pgid: cmd.Process.Pid, started: time.Now(), exited: make(chan struct{}), report: w,
+	g := &group{cmd: cmd, pgid: cmd.Process.Pid, cgroup: cg, started: time.Now(), exited: make(chan struct{}), report: w,
 		outWait: func() { waitOut(); waitErr() }}
+	liveGuards.Store(g.pgid, struct{}{})
 	go func() {
 		_ = cmd.Wait()
 		g.code = exitCodeOf(cmd.ProcessState)
+		g.signaled = cmd.ProcessState != nil && cmd.ProcessState.Sys().(syscall.WaitStatus).Signaled()
 		close(g.exited)
 	}()
 	go s.reportTo(g, term)
@@ -440,9 +511,12 @@ func (s *supervisor) reportTo(g *group, term plugin.Term) {
 	}
 }
 
-// stop ends the group: sig to every member, SIGKILL after grace (or at
-// once when kill closes), and waits until no member is left, reaping
-// them. It reports whether SIGKILL was needed.
+// stop ends the tree: sig to the process group; after grace (or at once
+// when kill closes) the guard's pipe is closed and the guard SIGKILLs the
+// whole tree. It returns once the guard has exited, which means the tree
+// is gone; a guard that does not exit within guardWait is SIGKILLed and
+// this process kills what is left (orphaned to it, or in the cgroup)
+// until a walk finds nothing alive. It reports whether SIGKILL was needed.
 func (g *group) stop(sig syscall.Signal, grace time.Duration, kill <-chan struct{}) (killed bool) {
 	_ = syscall.Kill(-g.pgid, sig)
 	timer := time.NewTimer(grace)
@@ -454,33 +528,37 @@ func (g *group) stop(sig syscall.Signal, grace time.Duration, kill <-chan struct
 	case <-kill:
 		killed = true
 	}
+	g.closeReport()
 	if killed {
-		_ = syscall.Kill(-g.pgid, syscall.SIGKILL)
-		<-g.exited
+		select {
+		case <-g.exited:
+		case <-time.After(guardWait):
+			_ = syscall.Kill(g.pgid, syscall.SIGKILL)
+			<-g.exited
+		}
 	}
-	// The guard exits once every descendant is gone; members it did not
-	// reach (or a guard killed before) are SIGKILLed here, and those that
-	// became this process's children (subreaper) reaped.
-	for i := 0; ; i++ {
-		for {
-			pid, err := syscall.Wait4(-g.pgid, nil, syscall.WNOHANG, nil)
-			if pid <= 0 || err != nil {
-				break
-			}
+	if g.signaled || g.cgroup != "" {
+		root := -1 // the cgroup holds the tree
+		if g.signaled {
+			root = os.Getpid() // the dead guard's orphans are this process's
 		}
-		if err := syscall.Kill(-g.pgid, 0); errors.Is(err, syscall.ESRCH) {
-			break
+		// Never give up: the lease is not released while any of it lives.
+		for !killTree(g.cgroup, root, true, time.Now().Add(time.Minute)) {
 		}
-		if i > 0 {
-			_ = syscall.Kill(-g.pgid, syscall.SIGKILL)
-			killed = true
-		}
-		time.Sleep(2 * time.Millisecond)
+		removeCgroup(g.cgroup)
 	}
-	g.report.Close()
+	liveGuards.Delete(g.pgid)
 	g.outWait()
 	return killed
 }
+
+// guardWait is how long a guard may take to kill its tree and exit once
+// told to. It is no part of the bound: the guard kills at once, and only
+// its exit may be slow (a loaded machine); the lease is not released
+// before.
+const guardWait = 5 * time.Second
+
+func (g *group) closeReport() { g.closed.Do(func() { g.report.Close() }) }
 
 func exitCodeOf(ps *os.ProcessState) int {
 	if ps == nil {

@@ -30,6 +30,9 @@ func TestMain(m *testing.M) {
 		return
 	}
 	os.Setenv(asMain, "1") // inherited by the guards the tests start
+	// The race runtime sleeps a second at exit by default: a guard's exit
+	// would look slow.
+	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	os.Exit(m.Run())
 }
 
@@ -306,16 +309,17 @@ func readString(path string) string {
 	return string(b)
 }
 
-// -once: with a live holder the command does not run and coordctl exits
-// 0 at once; without one, it runs and its code is the exit code.
+// -once: beside a live holder the command does not run and coordctl
+// exits 0 after -timeout; without one, it runs and its code is the exit
+// code.
 func TestRunOnce(t *testing.T) {
 	store := mem.New(mem.Options{})
 	dir := t.TempDir()
 	t.Setenv("DIR", dir)
 	holder := startRun(t, store, append(fastRun, "-job", "nightly", "-worker-id", "a", "--", "/bin/sh", "-c", `echo a > "$DIR/a"; exec sleep 1000`)...)
 	waitFile(t, filepath.Join(dir, "a"), 10*time.Second)
-	other := startRun(t, store, append(fastRun, "-job", "nightly", "-worker-id", "b", "-once", "--", "/bin/sh", "-c", `echo b > "$DIR/b"`)...)
-	if code := other.wait(t, 5*time.Second); code != 0 {
+	other := startRun(t, store, append(fastRun, "-job", "nightly", "-worker-id", "b", "-once", "-timeout", "2s", "--", "/bin/sh", "-c", `echo b > "$DIR/b"`)...)
+	if code := other.wait(t, 10*time.Second); code != 0 {
 		t.Fatalf("-once beside a holder exited %d, want 0\n%s", code, other.stderr)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "b")); err == nil {

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -17,22 +18,51 @@ import (
 )
 
 // The multi-process test of "coordctl run": several coordctl processes on
-// MinIO, each through its own FaultProxy, supervise a shell loop that
-// appends "start", "tick" (every 20ms) and "stop" lines with its epoch to
-// one shared file. The orchestrator finds the leader from that file and
-// kills it -9, SIGSTOPs it for longer than the lease or partitions it (and
-// stops one gracefully now and then), waits for the next epoch's start,
-// and in the end turns the file into Intervals for Check: the old
-// leader's command must have acted for the last time before the new one
-// starts, in every trial.
+// MinIO, each through its own FaultProxy, supervise a command shaped like
+// a tree that escapes its process group: a grandchild in a session of its
+// own, a double-forked daemon and a chain runChain deep, each in a session
+// of its own, all ignoring SIGTERM. The command takes an flock on a shared
+// file that every descendant inherits, so the kernel holds it while any
+// of the tree lives: a successor whose non-blocking flock fails is an
+// overlap. The command appends "start", "tick" (every 20ms) and, on
+// SIGTERM after 200ms of clean-up, "stop" lines with its epoch to one
+// shared file. The orchestrator finds the leader from that file and kills
+// it -9, SIGSTOPs it for longer than the lease or partitions it (and stops
+// one gracefully now and then), waits for the next epoch's start, and in
+// the end turns the file into Intervals for Check: the old leader's
+// command must have acted for the last time before the new one starts, in
+// every trial; no descendant may survive, and no graceful stop may cut the
+// command's clean-up.
 
 // runTimings are the engine timings of the coordctl processes:
 // LeaseTimeout - RenewDeadline = 800ms, so the default grace is 520ms.
 var runTimings = []string{"-heartbeat", "200ms", "-lease", "1500ms", "-renew-deadline", "700ms"}
 
+// runChain is the depth of the chain of sessions below each command.
+const runChain = 30
+
 const runScript = `log() { echo "$1 $COORD_EPOCH $COORD_LEADER $(date +%s%N)" >> "$RUN_LOG"; }
+case $1 in
+leaf)
+	trap '' TERM
+	echo "$$ $COORD_EPOCH" >> "$RUN_PIDS"
+	exec sleep 1000 ;;
+chain)
+	trap '' TERM
+	echo "$$ $COORD_EPOCH" >> "$RUN_PIDS"
+	if [ "$2" -gt 1 ]; then setsid sh "$0" chain $(($2 - 1)) & fi
+	exec sleep 1000 ;;
+dfork)
+	setsid sh "$0" leaf &
+	exit 0 ;;
+esac
+exec 9>>"$RUN_LOCK"
+if ! flock -n 9; then log overlap; exit 1; fi
 log start
-trap 'log stop; exit 0' TERM
+setsid sh "$0" leaf &
+sh "$0" dfork
+setsid sh "$0" chain "$RUN_CHAIN" &
+trap 'sleep 0.2; log stop; exit 0' TERM
 while :; do log tick; sleep 0.02; done`
 
 type runSlot struct {
@@ -57,6 +87,7 @@ type runRig struct {
 type RunTrial struct {
 	Kind   string
 	Victim string
+	Epoch  uint64 // the victim's
 	// Took is from the fault to the successor command's start line.
 	Took time.Duration
 }
@@ -81,6 +112,9 @@ func newRunRig(t *testing.T, n int) *runRig {
 	srv := testserver.MinIO(t)
 	r := &runRig{t: t, srv: srv, dir: t.TempDir(), bin: buildCoordctl(t)}
 	r.log = filepath.Join(r.dir, "commands.log")
+	if err := os.WriteFile(filepath.Join(r.dir, "command.sh"), []byte(runScript), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	r.store = "/" + srv.NewBucket(t) + "/run?secure=false"
 	for i := range n {
 		p, err := NewFaultProxy(srv.HostPort(), uint64(i+1))
@@ -100,9 +134,10 @@ func (r *runRig) start(s *runSlot) {
 	s.gen++
 	s.id = fmt.Sprintf("w%d-%d", s.index, s.gen)
 	args := append([]string{"run", "-store", "minio://" + s.proxy.Addr() + r.store, "-job", "j", "-worker-id", s.id}, runTimings...)
-	args = append(args, "--", "/bin/sh", "-c", runScript)
+	args = append(args, "--", "/bin/sh", filepath.Join(r.dir, "command.sh"))
 	cmd := exec.Command(r.bin, args...)
-	cmd.Env = append(os.Environ(), "RUN_LOG="+r.log, "MINIO_ACCESS_KEY="+r.srv.AccessKey, "MINIO_SECRET_KEY="+r.srv.SecretKey)
+	cmd.Env = append(os.Environ(), "RUN_LOG="+r.log, "RUN_PIDS="+filepath.Join(r.dir, "pids"), "RUN_LOCK="+filepath.Join(r.dir, "lock"),
+		fmt.Sprintf("RUN_CHAIN=%d", runChain), "MINIO_ACCESS_KEY="+r.srv.AccessKey, "MINIO_SECRET_KEY="+r.srv.SecretKey)
 	errf, err := os.Create(filepath.Join(r.dir, s.id+".stderr"))
 	if err != nil {
 		r.t.Fatal(err)
@@ -220,7 +255,7 @@ func (r *runRig) trial(kind string) (RunTrial, error) {
 		_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	}
 	next, ok := r.waitStart(cur.epoch, 20*time.Second)
-	tr := RunTrial{Kind: kind, Victim: s.id, Took: time.Duration(next.at - at.UnixNano())}
+	tr := RunTrial{Kind: kind, Victim: s.id, Epoch: cur.epoch, Took: time.Duration(next.at - at.UnixNano())}
 	switch kind {
 	case "kill", "graceful":
 		<-s.exited
@@ -261,11 +296,56 @@ func (r *runRig) check() (Report, []time.Duration) {
 		ivs = append(ivs, *iv)
 	}
 	slices.SortFunc(ivs, func(a, b Interval) int { return int(a.Start - b.Start) })
+	rep := Check(ivs, nil, 0)
 	var margins []time.Duration
+	for _, l := range r.lines() {
+		if l.kind == "overlap" {
+			rep.Overlaps = append(rep.Overlaps, fmt.Sprintf("epoch %d (%s): the flock was still held by an earlier command's tree", l.epoch, l.leader))
+		}
+	}
 	for i := 1; i < len(ivs); i++ {
 		margins = append(margins, time.Duration(ivs[i].Start-ivs[i-1].LastAct))
 	}
-	return Check(ivs, nil, 0), margins
+	return rep, margins
+}
+
+// stopped reports whether epoch's command logged its clean stop.
+func (r *runRig) stopped(epoch uint64) bool {
+	for _, l := range r.lines() {
+		if l.kind == "stop" && l.epoch == epoch {
+			return true
+		}
+	}
+	return false
+}
+
+// survivors returns the descendants of every command (by the pids they
+// logged) that are still alive: not gone, not a zombie, and still ours
+// (their environment names this rig's pid file).
+func (r *runRig) survivors() []string {
+	b, _ := os.ReadFile(filepath.Join(r.dir, "pids"))
+	mark := []byte("RUN_PIDS=" + filepath.Join(r.dir, "pids") + "\x00")
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		var pid int
+		var epoch uint64
+		if _, err := fmt.Sscan(l, &pid, &epoch); err != nil {
+			continue
+		}
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		if i := strings.LastIndexByte(string(st), ')'); i < 0 || i+2 >= len(st) || st[i+2] == 'Z' {
+			continue
+		}
+		env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if bytes.Contains(env, mark) {
+			out = append(out, fmt.Sprintf("%d (epoch %d)", pid, epoch))
+			_ = syscall.Kill(pid, syscall.SIGKILL) // leave nothing behind
+		}
+	}
+	return out
 }
 
 func durations(ds []time.Duration) string {
@@ -285,7 +365,7 @@ func runSupervision(t *testing.T, failovers int, kinds []string, gracefulEvery i
 	r := newRunRig(t, 3)
 	var trials []RunTrial
 	byKind := make(map[string][]time.Duration)
-	n := 0
+	n, cut := 0, 0
 	for i := 0; n < failovers; i++ {
 		kind := kinds[i%len(kinds)]
 		if gracefulEvery > 0 && i%gracefulEvery == gracefulEvery-1 {
@@ -295,6 +375,10 @@ func runSupervision(t *testing.T, failovers int, kinds []string, gracefulEvery i
 		if err != nil {
 			t.Fatal(err)
 		}
+		if kind == "graceful" && !r.stopped(tr.Epoch) {
+			cut++
+			t.Errorf("graceful stop of %s (epoch %d): the command's clean-up was cut (no stop line)", tr.Victim, tr.Epoch)
+		}
 		trials = append(trials, tr)
 		byKind[kind] = append(byKind[kind], tr.Took)
 		if kind != "graceful" {
@@ -303,6 +387,10 @@ func runSupervision(t *testing.T, failovers int, kinds []string, gracefulEvery i
 		t.Logf("%s of %s: successor's command started after %v", kind, tr.Victim, tr.Took.Round(time.Millisecond))
 	}
 	r.stopAll()
+	surv := r.survivors()
+	for _, s := range surv {
+		t.Errorf("survivor: descendant %s alive after every coordctl exited", s)
+	}
 	rep, margins := r.check()
 	for _, o := range rep.Overlaps {
 		t.Errorf("overlap: %s", o)
@@ -313,8 +401,8 @@ func runSupervision(t *testing.T, failovers int, kinds []string, gracefulEvery i
 	if rep.Intervals < len(trials)+1 {
 		t.Errorf("%d command runs for %d trials: the log saw too little", rep.Intervals, len(trials))
 	}
-	t.Logf("coordctl run on MinIO: %d trials (%d failovers) in %v, %d command runs, overlaps %d; old command's last line to the new one's start: %s",
-		len(trials), n, time.Since(began).Round(time.Second), rep.Intervals, len(rep.Overlaps), durations(margins))
+	t.Logf("coordctl run on MinIO: %d trials (%d failovers) in %v, %d command runs of %d processes each (chain %d deep), overlaps %d (flock and log), survivors %d, cut shutdowns %d; old command's last line to the new one's start: %s",
+		len(trials), n, time.Since(began).Round(time.Second), rep.Intervals, runChain+3, runChain, len(rep.Overlaps), len(surv), cut, durations(margins))
 	keys := make([]string, 0, len(byKind))
 	for k := range byKind {
 		keys = append(keys, k)
