@@ -110,21 +110,29 @@ func checksum(canonical []byte) string {
 // sealed returns the encoding of v (a record with an empty Sum) with its
 // checksum set by setSum.
 func sealed(v any, setSum func(string)) []byte {
+	setSum(checksum(mustJSON(v)))
+	return mustJSON(v)
+}
+
+// encodeLease seals a lease record. Its checksum leaves out Workers, an
+// operator's figure that no judgement reads: a binary that predates the
+// field decodes the record without it and must compute the same sum, so
+// that fleets of mixed versions read each other's leases (a corrupted
+// count shows a wrong count, never a wrong leader).
+func encodeLease(r *leaseRecord) []byte {
+	c := *r
+	c.Sum, c.Workers = "", 0
+	sum := checksum(mustJSON(&c))
+	c.Workers, c.Sum = r.Workers, sum
+	return mustJSON(&c)
+}
+
+func mustJSON(v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil { // only plain fields: cannot happen
 		panic(fmt.Sprintf("coord: encoding record: %v", err))
 	}
-	setSum(checksum(b))
-	if b, err = json.Marshal(v); err != nil {
-		panic(fmt.Sprintf("coord: encoding record: %v", err))
-	}
 	return b
-}
-
-func encodeLease(r *leaseRecord) []byte {
-	c := *r
-	c.Sum = ""
-	return sealed(&c, func(s string) { c.Sum = s })
 }
 
 // decodeLease parses and checks a lease record for key (ns, plugin). Any
@@ -145,8 +153,8 @@ func decodeLease(data []byte, ns, plugin string) (*leaseRecord, error) {
 	if r.Format != recordFormat {
 		return bad(fmt.Sprintf("format %d, want %d", r.Format, recordFormat))
 	}
-	sum := r.Sum
-	r.Sum = ""
+	sum, workers := r.Sum, r.Workers
+	r.Sum, r.Workers = "", 0
 	canonical, err := json.Marshal(&r)
 	if err != nil {
 		return bad(err.Error())
@@ -154,7 +162,7 @@ func decodeLease(data []byte, ns, plugin string) (*leaseRecord, error) {
 	if sum == "" || sum != checksum(canonical) {
 		return bad("checksum mismatch")
 	}
-	r.Sum = sum
+	r.Sum, r.Workers = sum, max(workers, 0)
 	if why := r.invalid(ns, plugin); why != "" {
 		return bad(why)
 	}

@@ -190,3 +190,32 @@ func FuzzValidateName(f *testing.F) {
 		}
 	})
 }
+
+// A lease written with a worker count must decode, with the same checksum,
+// in a binary whose record type predates the field: its decoder drops the
+// field and recomputes the sum without it. Otherwise a rolling upgrade
+// makes every old process see the new leader's lease as corrupt.
+func TestLeaseChecksumLeavesOutWorkerCount(t *testing.T) {
+	r := sampleLease()
+	r.Workers = 3
+	withCount := encodeLease(&r)
+	if !bytes.Contains(withCount, []byte(`"workers":3`)) {
+		t.Fatalf("no worker count in %s", withCount)
+	}
+	old := bytes.Replace(withCount, []byte(`,"workers":3`), nil, 1)
+	got, err := decodeLease(old, r.Namespace, "")
+	if err != nil {
+		t.Fatalf("record without the count (as an older binary re-encodes it): %v", err)
+	}
+	if got.Workers != 0 {
+		t.Fatalf("Workers = %d", got.Workers)
+	}
+	got, err = decodeLease(withCount, r.Namespace, "")
+	if err != nil || got.Workers != 3 {
+		t.Fatalf("decode = %+v, %v", got, err)
+	}
+	// A changed judgement field still fails the sum.
+	if _, err := decodeLease(bytes.Replace(withCount, []byte(`"epoch":7`), []byte(`"epoch":8`), 1), r.Namespace, ""); err == nil {
+		t.Fatal("a changed epoch passed the checksum")
+	}
+}
