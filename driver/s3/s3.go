@@ -44,6 +44,7 @@ import (
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -167,8 +168,15 @@ type Config struct {
 	PathStyle bool
 	// AccessKey and SecretKey (and optionally SessionToken) are static
 	// credentials. When AccessKey is empty, credentials come from the
-	// SDK's default chain (environment, shared files, instance role).
+	// SDK's default chain (environment, shared files, container and
+	// instance roles). With a custom Endpoint the chain stops before the
+	// instance metadata service (a request off the machine, for a server
+	// that is not AWS), and Open fails fast when it finds nothing, unless
+	// DefaultChain is set.
 	AccessKey, SecretKey, SessionToken string
+	// DefaultChain lets a custom Endpoint use the whole default chain,
+	// EC2 instance metadata included.
+	DefaultChain bool
 	// HTTPClient replaces the SDK's default HTTP client when non-nil.
 	HTTPClient *http.Client
 	// Options tune the Store.
@@ -189,9 +197,22 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.HTTPClient != nil {
 		loads = append(loads, config.WithHTTPClient(cfg.HTTPClient))
 	}
+	local := cfg.Endpoint != "" && cfg.AccessKey == "" && !cfg.DefaultChain
+	if local {
+		loads = append(loads, config.WithEC2IMDSClientEnableState(imds.ClientDisabled))
+	}
 	awsCfg, err := config.LoadDefaultConfig(ctx, loads...)
 	if err != nil {
 		return nil, fmt.Errorf("s3: load config: %w", err)
+	}
+	if local {
+		// Without the instance metadata service the chain is local files
+		// and variables (or what a profile names): ask it now.
+		if _, err := awsCfg.Credentials.Retrieve(ctx); err != nil {
+			return nil, fmt.Errorf("s3: %w: no credentials found for %s: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, "+
+				"or add default_chain=true to the store URL (Config.DefaultChain) to ask the EC2 instance metadata service: %w",
+				driver.ErrAccessDenied, cfg.Endpoint, err)
+		}
 	}
 	if awsCfg.Region == "" && cfg.Endpoint != "" {
 		awsCfg.Region = "us-east-1"
