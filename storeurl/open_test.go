@@ -98,21 +98,25 @@ func recordingListener(t *testing.T) (addr string, conns *atomic.Int64) {
 	return l.Addr().String(), conns
 }
 
-// With a custom endpoint and no credentials, Open fails at once, saying
-// what to set, and nothing leaves for the instance metadata service (nor
-// for the endpoint); default_chain=true asks for it.
+// With a custom endpoint and no credentials, a call fails at once,
+// saying what to set, and nothing leaves for the instance metadata
+// service (nor for the endpoint); default_chain=true asks for it.
 func TestS3CustomEndpointWithoutCredentials(t *testing.T) {
 	noAWSFiles(t)
 	imds, imdsConns := recordingListener(t)
 	store, storeConns := recordingListener(t)
 	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://"+imds)
-	raw := "s3://bucket/p?path_style=true&endpoint=http://" + store
+	raw := "s3://coord-bucket/p?path_style=true&endpoint=http://" + store
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	st, err := storeurl.Open(ctx, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	_, err = st.Get(ctx, "k")
 	if err == nil {
-		st.Close()
-		t.Fatalf("Open(%s) without credentials succeeded; want no credentials found", raw)
+		t.Fatalf("Get from %s without credentials succeeded", raw)
 	}
 	for _, want := range []string{"no credentials found", "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "default_chain=true", store} {
 		if !strings.Contains(err.Error(), want) {
@@ -127,14 +131,14 @@ func TestS3CustomEndpointWithoutCredentials(t *testing.T) {
 	}
 
 	// The listener does see the default chain go there.
-	st, err = storeurl.Open(ctx, raw+"&default_chain=true")
+	st2, err := storeurl.Open(ctx, raw+"&default_chain=true")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	defer st2.Close()
 	short, cancelShort := context.WithTimeout(ctx, 5*time.Second)
 	defer cancelShort()
-	if _, err := st.Get(short, "k"); err == nil {
+	if _, err := st2.Get(short, "k"); err == nil {
 		t.Fatal("Get without credentials succeeded")
 	}
 	if imdsConns.Load() == 0 {

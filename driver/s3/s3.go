@@ -171,8 +171,9 @@ type Config struct {
 	// SDK's default chain (environment, shared files, container and
 	// instance roles). With a custom Endpoint the chain stops before the
 	// instance metadata service (a request off the machine, for a server
-	// that is not AWS), and Open fails fast when it finds nothing, unless
-	// DefaultChain is set.
+	// that is not AWS) unless DefaultChain is set: with no credentials
+	// found, every call then fails with driver.ErrAccessDenied ("no
+	// credentials found") before sending anything.
 	AccessKey, SecretKey, SessionToken string
 	// DefaultChain lets a custom Endpoint use the whole default chain,
 	// EC2 instance metadata included.
@@ -204,15 +205,6 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	awsCfg, err := config.LoadDefaultConfig(ctx, loads...)
 	if err != nil {
 		return nil, fmt.Errorf("s3: load config: %w", err)
-	}
-	if local {
-		// Without the instance metadata service the chain is local files
-		// and variables (or what a profile names): ask it now.
-		if _, err := awsCfg.Credentials.Retrieve(ctx); err != nil {
-			return nil, fmt.Errorf("s3: %w: no credentials found for %s: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, "+
-				"or add default_chain=true to the store URL (Config.DefaultChain) to ask the EC2 instance metadata service: %w",
-				driver.ErrAccessDenied, cfg.Endpoint, err)
-		}
 	}
 	if awsCfg.Region == "" && cfg.Endpoint != "" {
 		awsCfg.Region = "us-east-1"
