@@ -212,3 +212,18 @@ func TestCoordctlCheck(t *testing.T) {
 		}
 	}
 }
+
+// Without an emulator endpoint, Open looks up Application Default
+// Credentials and fails, as access denied, when they are unusable.
+func TestOpenWithoutCredentials(t *testing.T) {
+	t.Setenv("STORAGE_EMULATOR_HOST", "")
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", filepath.Join(t.TempDir(), "missing.json"))
+	st, err := gcs.Open(t.Context(), gcs.Config{Bucket: "coord-any"})
+	if err == nil {
+		st.Close()
+		t.Fatal("Open with a missing credentials file succeeded")
+	}
+	if !errors.Is(err, driver.ErrAccessDenied) || !strings.Contains(err.Error(), "GOOGLE_APPLICATION_CREDENTIALS") {
+		t.Errorf("Open: %v; want ErrAccessDenied naming GOOGLE_APPLICATION_CREDENTIALS", err)
+	}
+}
