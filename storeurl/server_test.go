@@ -1,12 +1,15 @@
-package storeurl
+package storeurl_test
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/s3coord/coord/driver"
+	"github.com/s3coord/coord/driver/gcs"
 	"github.com/s3coord/coord/internal/testserver"
+	"github.com/s3coord/coord/storeurl"
 )
 
 // roundTrip writes, reads, lists and deletes one object through a store
@@ -14,7 +17,7 @@ import (
 func roundTrip(t *testing.T, raw string) {
 	t.Helper()
 	ctx := t.Context()
-	st, err := Open(ctx, raw)
+	st, err := storeurl.Open(ctx, raw)
 	if err != nil {
 		t.Fatalf("Open(%q): %v", raw, err)
 	}
@@ -69,7 +72,7 @@ func TestOpenAgainstMinIO(t *testing.T) {
 		clearCredentialEnv(t)
 		t.Setenv("MINIO_ACCESS_KEY", srv.AccessKey)
 		t.Setenv("MINIO_SECRET_KEY", "wrong-secret-value")
-		st, err := Open(t.Context(), base+"?secure="+secure)
+		st, err := storeurl.Open(t.Context(), base+"?secure="+secure)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,7 +89,7 @@ func TestOpenAgainstMinIO(t *testing.T) {
 		clearCredentialEnv(t)
 		t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
 		t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
-		roundTrip(t, Spec{Scheme: SchemeS3, Bucket: bucket, Prefix: "c/", Region: srv.Region,
+		roundTrip(t, storeurl.Spec{Scheme: storeurl.SchemeS3, Bucket: bucket, Prefix: "c/", Region: srv.Region,
 			Endpoint: srv.Endpoint, PathStyle: true}.String())
 	})
 }
@@ -97,6 +100,35 @@ func TestOpenAgainstVersityGW(t *testing.T) {
 	clearCredentialEnv(t)
 	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
-	roundTrip(t, Spec{Scheme: SchemeS3, Bucket: bucket, Prefix: "coord/", Region: srv.Region,
+	roundTrip(t, storeurl.Spec{Scheme: storeurl.SchemeS3, Bucket: bucket, Prefix: "coord/", Region: srv.Region,
 		Endpoint: srv.Endpoint, PathStyle: true}.String())
+}
+
+// gcsEndpoint is the GCS emulator started by internal/testserver/run.sh;
+// without one the test skips, except under CI=true, where it fails.
+func gcsEndpoint(t *testing.T) string {
+	e := os.Getenv("COORD_TEST_GCS_ENDPOINT")
+	if e == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("COORD_TEST_GCS_ENDPOINT is not set (run under internal/testserver/run.sh)")
+		}
+		t.Skip("COORD_TEST_GCS_ENDPOINT is not set (run under internal/testserver/run.sh)")
+	}
+	return e
+}
+
+func TestOpenAgainstFakeGCS(t *testing.T) {
+	ep := gcsEndpoint(t)
+	bucket := testserver.UniqueName("coord-url")
+	st, err := gcs.Open(t.Context(), gcs.Config{Endpoint: ep, Bucket: bucket, Project: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.CreateBucket(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, "gs://"+bucket+"/coord?endpoint="+ep)
+	t.Setenv("STORAGE_EMULATOR_HOST", strings.TrimPrefix(ep, "http://"))
+	roundTrip(t, "gs://"+bucket+"/env")
 }

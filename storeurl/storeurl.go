@@ -5,20 +5,40 @@
 //	bolt:///abs/path/to.db                   bbolt file (bolt:rel/path.db for a relative path)
 //	s3://bucket/prefix?region=eu-west-1      AWS S3 (or any S3 API with endpoint=…)
 //	minio://host:port/bucket/prefix?secure=false   minio-go against MinIO
+//	gs://bucket/prefix                       Google Cloud Storage
 //
 // s3 takes the query parameters region, endpoint (an http(s) URL),
 // path_style (bool), verify_etag (bool: re-read torn reads, for servers
-// such as versitygw) and conditional_delete (bool; absent means "AWS S3
-// proper yes, custom endpoint no", see driver/s3.DeleteAuto). minio takes
-// secure (bool, default true) and region. A non-empty prefix always ends
-// in "/" (one is added), so keys live in a folder.
+// such as versitygw), conditional_delete (bool; absent means "AWS S3
+// proper yes, custom endpoint no", see driver/s3.DeleteAuto) and
+// default_chain (bool: with a custom endpoint, look credentials up in the
+// AWS SDK's whole default chain, instance metadata included). minio takes
+// secure (bool, default true) and region. gs takes endpoint (an
+// emulator's http(s) URL; STORAGE_EMULATOR_HOST also works) and
+// conditional_delete (absent means "GCS yes, emulator no"). A non-empty
+// prefix always ends in "/" (one is added), so keys live in a folder.
+//
+// Parse knows every scheme; Open opens mem and bolt, and the schemes of
+// the drivers linked into the program: each driver package registers its
+// scheme when imported, so a program links only the drivers it names:
+//
+//	import (
+//		_ "github.com/s3coord/coord/driver/s3"    // s3://
+//		_ "github.com/s3coord/coord/driver/minio" // minio://
+//		_ "github.com/s3coord/coord/driver/gcs"   // gs://
+//	)
+//
+// Opening a scheme whose driver is not linked fails with ErrNotLinked,
+// naming the import. coordctl links them all.
 //
 // Credentials never appear in a URL: a URL with user:password@ is
 // rejected with ErrCredentialsInURL. They come from the environment: for
-// s3 the AWS SDK's default chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,
-// AWS_PROFILE, instance roles…); for minio MINIO_ACCESS_KEY/
-// MINIO_SECRET_KEY, else MINIO_ROOT_USER/MINIO_ROOT_PASSWORD, else the
-// AWS variables. Spec.String therefore never contains a secret, and error
+// s3 AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE and the shared
+// files (and on AWS S3 proper, or with default_chain=true, the rest of the
+// SDK's default chain: container and instance roles); for minio
+// MINIO_ACCESS_KEY/MINIO_SECRET_KEY, else MINIO_ROOT_USER/
+// MINIO_ROOT_PASSWORD, else the AWS variables; for gs Application Default
+// Credentials. Spec.String therefore never contains a secret, and error
 // messages never echo what might be one.
 package storeurl
 
@@ -28,16 +48,14 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/driver/bolt"
 	"github.com/s3coord/coord/driver/mem"
-	"github.com/s3coord/coord/driver/minio"
-	"github.com/s3coord/coord/driver/s3"
 )
 
 // Schemes.
@@ -46,6 +64,7 @@ const (
 	SchemeBolt  = "bolt"
 	SchemeS3    = "s3"
 	SchemeMinIO = "minio"
+	SchemeGCS   = "gs"
 )
 
 // Errors. Every error from Parse satisfies errors.Is(err, ErrInvalid) and
@@ -53,9 +72,12 @@ const (
 var (
 	// ErrInvalid: the URL is not a valid store URL.
 	ErrInvalid = errors.New("invalid store URL")
-	// ErrUnknownScheme: the scheme is not mem, bolt, s3 or minio.
+	// ErrUnknownScheme: the scheme is not mem, bolt, s3, minio or gs.
 	ErrUnknownScheme = errors.New("unknown scheme")
-	// ErrMissingBucket: an s3 or minio URL names no bucket, or an invalid one.
+	// ErrNotLinked: Open was given a valid URL whose driver the program
+	// does not import (see the package documentation). Not an ErrInvalid.
+	ErrNotLinked = errors.New("store driver not linked into this program")
+	// ErrMissingBucket: an s3, minio or gs URL names no bucket, or an invalid one.
 	ErrMissingBucket = errors.New("missing or invalid bucket")
 	// ErrBadParameter: a query parameter is unknown, repeated or has a bad
 	// value.
@@ -92,24 +114,25 @@ func (e *Error) Unwrap() []error { return []error{ErrInvalid, e.Kind} }
 
 // Spec is a parsed store URL. The fields a scheme does not use are zero.
 type Spec struct {
-	// Scheme is SchemeMem, SchemeBolt, SchemeS3 or SchemeMinIO.
+	// Scheme is SchemeMem, SchemeBolt, SchemeS3, SchemeMinIO or SchemeGCS.
 	Scheme string
 	// Path is the bolt file (absolute, or relative to the working
 	// directory).
 	Path string
 	// Host is the minio server's host[:port].
 	Host string
-	// Bucket and Prefix locate the objects of s3 and minio. Prefix is ""
-	// or ends with "/".
+	// Bucket and Prefix locate the objects of s3, minio and gs. Prefix is
+	// "" or ends with "/".
 	Bucket, Prefix string
 	// Region is the bucket's region (s3, minio); "" means the default.
 	Region string
-	// Endpoint is an s3 custom endpoint URL; "" means AWS S3.
+	// Endpoint is an s3 custom endpoint URL ("" means AWS S3), or a gs
+	// emulator's URL ("" means GCS, or STORAGE_EMULATOR_HOST).
 	Endpoint string
 	// PathStyle addresses s3 buckets as endpoint/bucket.
 	PathStyle bool
-	// ConditionalDelete overrides the s3 driver's conditional-delete
-	// decision; nil leaves it to the driver (on for AWS, off for a
+	// ConditionalDelete overrides the s3 or gs driver's conditional-delete
+	// decision; nil leaves it to the driver (on for AWS and GCS, off for a
 	// custom endpoint).
 	ConditionalDelete *bool
 	// VerifyETag makes the s3 driver re-read a Get whose ETag is not the
@@ -118,6 +141,10 @@ type Spec struct {
 	VerifyETag bool
 	// Insecure selects plain HTTP for minio (secure=false).
 	Insecure bool
+	// DefaultChain lets the s3 driver with a custom endpoint use the AWS
+	// SDK's whole credential chain, instance metadata included
+	// (default_chain=true).
+	DefaultChain bool
 }
 
 // Parse parses a store URL. The error, if any, satisfies
@@ -133,7 +160,7 @@ func Parse(raw string) (Spec, error) {
 	// credentials.
 	hasAt := strings.Contains(raw, "@")
 	if scheme, _, ok := strings.Cut(raw, ":"); ok && hasAt {
-		if scheme = strings.ToLower(scheme); scheme == SchemeS3 || scheme == SchemeMinIO {
+		if scheme = strings.ToLower(scheme); scheme == SchemeS3 || scheme == SchemeMinIO || scheme == SchemeGCS {
 			return Spec{}, &Error{Kind: ErrCredentialsInURL, Reason: "'@' in the URL: " + credentialsHint(scheme)}
 		}
 	}
@@ -236,7 +263,37 @@ func Parse(raw string) (Spec, error) {
 		if spec.VerifyETag, _, err = q.boolean("verify_etag"); err != nil {
 			return fail(ErrBadParameter, "%v", err)
 		}
-		if err := q.only("region", "endpoint", "path_style", "conditional_delete", "verify_etag"); err != nil {
+		if spec.DefaultChain, _, err = q.boolean("default_chain"); err != nil {
+			return fail(ErrBadParameter, "%v", err)
+		}
+		if err := q.only("region", "endpoint", "path_style", "conditional_delete", "verify_etag", "default_chain"); err != nil {
+			return fail(ErrBadParameter, "%v", err)
+		}
+		return spec, nil
+
+	case SchemeGCS:
+		if u.Opaque != "" {
+			return fail(ErrBadLocation, "write gs://bucket/prefix")
+		}
+		spec := Spec{Scheme: SchemeGCS, Bucket: u.Host}
+		// GCS also allows '_' in bucket names.
+		if err := checkBucket(strings.ReplaceAll(spec.Bucket, "_", "-")); err != nil {
+			return fail(ErrMissingBucket, "%v (write gs://bucket/prefix)", strings.ReplaceAll(err.Error(), "'-'", "'-', '_'"))
+		}
+		if spec.Prefix, err = prefix(strings.TrimPrefix(u.Path, "/")); err != nil {
+			return fail(ErrBadLocation, "%v", err)
+		}
+		if spec.Endpoint, err = q.endpoint(); err != nil {
+			return fail(ErrBadParameter, "%v", err)
+		}
+		cd, set, err := q.boolean("conditional_delete")
+		if err != nil {
+			return fail(ErrBadParameter, "%v", err)
+		}
+		if set {
+			spec.ConditionalDelete = &cd
+		}
+		if err := q.only("endpoint", "conditional_delete"); err != nil {
 			return fail(ErrBadParameter, "%v", err)
 		}
 		return spec, nil
@@ -270,9 +327,9 @@ func Parse(raw string) (Spec, error) {
 		return spec, nil
 
 	case "":
-		return fail(ErrUnknownScheme, "no scheme: use mem://, bolt:///path, s3://bucket or minio://host/bucket")
+		return fail(ErrUnknownScheme, "no scheme: use mem://, bolt:///path, s3://bucket, minio://host/bucket or gs://bucket")
 	default:
-		return fail(ErrUnknownScheme, "%q: use mem, bolt, s3 or minio", u.Scheme)
+		return fail(ErrUnknownScheme, "%q: use mem, bolt, s3, minio or gs", u.Scheme)
 	}
 }
 
@@ -305,6 +362,9 @@ func (s Spec) String() string {
 		if s.VerifyETag {
 			v.Set("verify_etag", "true")
 		}
+		if s.DefaultChain {
+			v.Set("default_chain", "true")
+		}
 		u := url.URL{Scheme: SchemeS3, Host: s.Bucket, RawQuery: v.Encode()}
 		if s.Prefix != "" {
 			u.Path = "/" + s.Prefix
@@ -323,6 +383,19 @@ func (s Spec) String() string {
 			u.Path = "/" + s.Bucket
 		}
 		return u.String()
+	case SchemeGCS:
+		v := url.Values{}
+		if s.Endpoint != "" {
+			v.Set("endpoint", s.Endpoint)
+		}
+		if s.ConditionalDelete != nil {
+			v.Set("conditional_delete", strconv.FormatBool(*s.ConditionalDelete))
+		}
+		u := url.URL{Scheme: SchemeGCS, Host: s.Bucket, RawQuery: v.Encode()}
+		if s.Prefix != "" {
+			u.Path = "/" + s.Prefix
+		}
+		return u.String()
 	}
 	return s.Scheme + "://"
 }
@@ -336,59 +409,52 @@ func Open(ctx context.Context, raw string) (driver.Store, error) {
 	return spec.Open(ctx)
 }
 
-// Open opens the store s names. mem:// opens a new, empty store each
-// time. Opening does no network I/O: a missing bucket or wrong
-// credentials show up on the first call.
-func (s Spec) Open(ctx context.Context) (driver.Store, error) {
-	switch s.Scheme {
-	case SchemeMem:
-		return mem.New(mem.Options{}), nil
-	case SchemeBolt:
-		return bolt.Open(s.Path, bolt.Options{})
-	case SchemeS3:
-		mode := s3.DeleteAuto
-		if s.ConditionalDelete != nil {
-			mode = s3.DeleteUnsupported
-			if *s.ConditionalDelete {
-				mode = s3.DeleteConditional
-			}
-		}
-		return s3.Open(ctx, s3.Config{
-			Bucket: s.Bucket, Prefix: s.Prefix, Region: s.Region,
-			Endpoint: s.Endpoint, PathStyle: s.PathStyle,
-			Options: s3.Options{ConditionalDelete: mode, VerifyETag: s.VerifyETag},
-		})
-	case SchemeMinIO:
-		access, secret, err := minioCredentials(os.Getenv)
-		if err != nil {
-			return nil, err
-		}
-		return minio.New(minio.Config{
-			Endpoint: s.Host, Secure: !s.Insecure, Region: s.Region,
-			Bucket: s.Bucket, Prefix: s.Prefix,
-			AccessKey: access, SecretKey: secret,
-		})
+// Opener opens the store a parsed URL names. Opening does no network
+// I/O: a missing bucket or wrong credentials show up on the first call.
+type Opener func(ctx context.Context, s Spec) (driver.Store, error)
+
+var (
+	openersMu sync.RWMutex
+	openers   = map[string]Opener{
+		SchemeMem:  func(context.Context, Spec) (driver.Store, error) { return mem.New(mem.Options{}), nil },
+		SchemeBolt: func(_ context.Context, s Spec) (driver.Store, error) { return bolt.Open(s.Path, bolt.Options{}) },
 	}
-	return nil, &Error{URL: s.String(), Kind: ErrUnknownScheme, Reason: fmt.Sprintf("%q: use mem, bolt, s3 or minio", s.Scheme)}
+	// drivers names the package that registers each scheme.
+	drivers = map[string]string{
+		SchemeS3:    "github.com/s3coord/coord/driver/s3",
+		SchemeMinIO: "github.com/s3coord/coord/driver/minio",
+		SchemeGCS:   "github.com/s3coord/coord/driver/gcs",
+	}
+)
+
+// Register makes Open use open for scheme. Driver packages call it from
+// init; it panics when the scheme is not one Parse knows, when open is
+// nil, or when the scheme is registered twice.
+func Register(scheme string, open Opener) {
+	openersMu.Lock()
+	defer openersMu.Unlock()
+	if _, known := drivers[scheme]; !known || open == nil {
+		panic(fmt.Sprintf("storeurl: Register(%q): not a scheme of Parse, or a nil Opener", scheme))
+	}
+	if _, dup := openers[scheme]; dup {
+		panic(fmt.Sprintf("storeurl: Register(%q) called twice", scheme))
+	}
+	openers[scheme] = open
 }
 
-// minioCredentials reads MINIO_ACCESS_KEY/MINIO_SECRET_KEY, else
-// MINIO_ROOT_USER/MINIO_ROOT_PASSWORD. Both empty leaves the choice to the
-// driver (the AWS variables). Half a pair is an error naming the missing
-// variable.
-func minioCredentials(getenv func(string) string) (access, secret string, err error) {
-	for _, pair := range [][2]string{{"MINIO_ACCESS_KEY", "MINIO_SECRET_KEY"}, {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"}} {
-		a, s := getenv(pair[0]), getenv(pair[1])
-		switch {
-		case a != "" && s != "":
-			return a, s, nil
-		case a != "":
-			return "", "", fmt.Errorf("%w: %s is set but %s is not", ErrCredentials, pair[0], pair[1])
-		case s != "":
-			return "", "", fmt.Errorf("%w: %s is set but %s is not", ErrCredentials, pair[1], pair[0])
-		}
+// Open opens the store s names with the Opener registered for its scheme.
+// mem:// opens a new, empty store each time.
+func (s Spec) Open(ctx context.Context) (driver.Store, error) {
+	openersMu.RLock()
+	open, ok := openers[s.Scheme]
+	openersMu.RUnlock()
+	if ok {
+		return open(ctx, s)
 	}
-	return "", "", nil
+	if pkg, known := drivers[s.Scheme]; known {
+		return nil, fmt.Errorf("%w: %s:// needs import _ %q", ErrNotLinked, s.Scheme, pkg)
+	}
+	return nil, &Error{URL: s.String(), Kind: ErrUnknownScheme, Reason: fmt.Sprintf("%q: use mem, bolt, s3, minio or gs", s.Scheme)}
 }
 
 func credentialsHint(scheme string) string {
@@ -398,6 +464,8 @@ func credentialsHint(scheme string) string {
 		env = "the AWS default chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or an instance role)"
 	case SchemeMinIO:
 		env = "MINIO_ACCESS_KEY and MINIO_SECRET_KEY (or MINIO_ROOT_USER and MINIO_ROOT_PASSWORD)"
+	case SchemeGCS:
+		env = "Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, or gcloud auth application-default login)"
 	}
 	return "user:password@ must not appear in a store URL (URLs end up in logs); remove it and set " + env
 }

@@ -38,6 +38,14 @@ func TestParseValid(t *testing.T) {
 		{"minio://127.0.0.1:9000/bucket", Spec{Scheme: SchemeMinIO, Host: "127.0.0.1:9000", Bucket: "bucket"}, "minio://127.0.0.1:9000/bucket"},
 		{"minio://minio.local/bucket/a/b?secure=false&region=us-west-2", Spec{Scheme: SchemeMinIO, Host: "minio.local", Bucket: "bucket", Prefix: "a/b/", Insecure: true, Region: "us-west-2"}, "minio://minio.local/bucket/a/b/?region=us-west-2&secure=false"},
 		{"minio://[::1]:9000/bkt/?secure=true", Spec{Scheme: SchemeMinIO, Host: "[::1]:9000", Bucket: "bkt"}, "minio://[::1]:9000/bkt"},
+		{"s3://bkt?endpoint=http://127.0.0.1:7070&default_chain=true", Spec{Scheme: SchemeS3, Bucket: "bkt", Endpoint: "http://127.0.0.1:7070", DefaultChain: true}, "s3://bkt?default_chain=true&endpoint=http%3A%2F%2F127.0.0.1%3A7070"},
+		{"gs://my_bucket", Spec{Scheme: SchemeGCS, Bucket: "my_bucket"}, "gs://my_bucket"},
+		{"gs://bkt/coord/prod", Spec{Scheme: SchemeGCS, Bucket: "bkt", Prefix: "coord/prod/"}, "gs://bkt/coord/prod/"},
+		{
+			"gs://bkt/p?endpoint=http://127.0.0.1:4443&conditional_delete=true",
+			Spec{Scheme: SchemeGCS, Bucket: "bkt", Prefix: "p/", Endpoint: "http://127.0.0.1:4443", ConditionalDelete: ptr(true)},
+			"gs://bkt/p/?conditional_delete=true&endpoint=http%3A%2F%2F127.0.0.1%3A4443",
+		},
 	}
 	for _, c := range cases {
 		got, err := Parse(c.raw)
@@ -106,6 +114,13 @@ func TestParseInvalid(t *testing.T) {
 		{"minio://host/bucket?secure=nope", ErrBadParameter, "not a bool"},
 		{"minio://host/bucket?path_style=true", ErrBadParameter, `unknown parameter "path_style"`},
 		{"s3://bucket/%zz", ErrBadLocation, "malformed URL"},
+		{"gs://", ErrMissingBucket, "no bucket"},
+		{"gs://Bucket", ErrMissingBucket, "lowercase"},
+		{"gs://bucket?region=us", ErrBadParameter, `unknown parameter "region"`},
+		{"gs://bucket?endpoint=localhost:4443", ErrBadParameter, "endpoint"},
+		{"gs://bucket?conditional_delete=perhaps", ErrBadParameter, "not a bool"},
+		{"gs://bucket/a@b", ErrCredentialsInURL, "'@'"},
+		{"s3://bucket?default_chain=sure", ErrBadParameter, "not a bool"},
 		{"s3://bucket/pre@fix", ErrCredentialsInURL, "'@'"},
 		{"bolt://h/x@y.db", ErrBadLocation, "not a host"},
 	}
@@ -163,39 +178,6 @@ func TestCredentialsAreRejectedAndNeverShown(t *testing.T) {
 
 func escaped(s string) string { return strings.NewReplacer("/", "%2F", "+", "%2B").Replace(s) }
 
-func TestMinIOCredentials(t *testing.T) {
-	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-	cases := []struct {
-		env          map[string]string
-		access, sec  string
-		wantErr      bool
-		errMentions  string
-		secretAbsent string
-	}{
-		{env: map[string]string{}, access: "", sec: ""},
-		{env: map[string]string{"MINIO_ACCESS_KEY": "a", "MINIO_SECRET_KEY": "s"}, access: "a", sec: "s"},
-		{env: map[string]string{"MINIO_ROOT_USER": "r", "MINIO_ROOT_PASSWORD": "p"}, access: "r", sec: "p"},
-		{env: map[string]string{"MINIO_ACCESS_KEY": "a", "MINIO_SECRET_KEY": "s", "MINIO_ROOT_USER": "r", "MINIO_ROOT_PASSWORD": "p"}, access: "a", sec: "s"},
-		{env: map[string]string{"MINIO_ACCESS_KEY": "a"}, wantErr: true, errMentions: "MINIO_SECRET_KEY is not"},
-		{env: map[string]string{"MINIO_ROOT_PASSWORD": "topsecret"}, wantErr: true, errMentions: "MINIO_ROOT_USER is not", secretAbsent: "topsecret"},
-	}
-	for i, c := range cases {
-		a, s, err := minioCredentials(env(c.env))
-		if c.wantErr {
-			if !errors.Is(err, ErrCredentials) || !strings.Contains(err.Error(), c.errMentions) {
-				t.Errorf("case %d: err = %v, want ErrCredentials mentioning %q", i, err, c.errMentions)
-			}
-			if c.secretAbsent != "" && strings.Contains(err.Error(), c.secretAbsent) {
-				t.Errorf("case %d: error shows the secret", i)
-			}
-			continue
-		}
-		if err != nil || a != c.access || s != c.sec {
-			t.Errorf("case %d: = %q, %q, %v; want %q, %q", i, a, s, err, c.access, c.sec)
-		}
-	}
-}
-
 func TestOpenMem(t *testing.T) {
 	ctx := t.Context()
 	st, err := Open(ctx, "mem://")
@@ -240,51 +222,5 @@ func TestOpenBolt(t *testing.T) {
 	defer st.Close()
 	if o, err := st.Get(ctx, "k"); err != nil || string(o.Data) != "v" || st.Capabilities().Name != "bolt" {
 		t.Fatalf("reopened %s: %q, %v", raw, o.Data, err)
-	}
-}
-
-// Opening s3 and minio stores does no I/O, so it can be checked without a
-// server; the real round trips are in server_test.go.
-func TestOpenS3AndMinIOWithoutServer(t *testing.T) {
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("MINIO_ACCESS_KEY", "")
-	t.Setenv("MINIO_SECRET_KEY", "")
-	t.Setenv("MINIO_ROOT_USER", "")
-	t.Setenv("MINIO_ROOT_PASSWORD", "")
-	ctx := t.Context()
-	cases := []struct {
-		raw        string
-		name       string
-		condDelete bool
-	}{
-		{"s3://bucket/p?region=eu-west-1", "s3", true},
-		{"s3://bucket/p?endpoint=http://127.0.0.1:1&path_style=true", "s3", false},
-		{"s3://bucket/p?endpoint=http://127.0.0.1:1&conditional_delete=true", "s3", true},
-		{"s3://bucket/p?conditional_delete=false", "s3", false},
-		{"minio://127.0.0.1:1/bucket/p?secure=false", "minio", false},
-	}
-	for _, c := range cases {
-		st, err := Open(ctx, c.raw)
-		if err != nil {
-			t.Errorf("Open(%q): %v", c.raw, err)
-			continue
-		}
-		caps := st.Capabilities()
-		if caps.Name != c.name || caps.ConditionalDelete != c.condDelete {
-			t.Errorf("Open(%q) capabilities = %+v; want name %s, conditional delete %v", c.raw, caps, c.name, c.condDelete)
-		}
-		_ = st.Close()
-	}
-	t.Setenv("MINIO_ACCESS_KEY", "a")
-	if _, err := Open(ctx, "minio://127.0.0.1:1/bucket"); !errors.Is(err, ErrCredentials) {
-		t.Errorf("half a credential pair: %v, want ErrCredentials", err)
-	}
-	if _, err := Open(ctx, "nosuch://x"); !errors.Is(err, ErrUnknownScheme) {
-		t.Errorf("unknown scheme: %v", err)
-	}
-	if _, err := (Spec{Scheme: "nosuch"}).Open(ctx); !errors.Is(err, ErrUnknownScheme) {
-		t.Errorf("Spec.Open of unknown scheme: %v", err)
 	}
 }

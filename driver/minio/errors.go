@@ -2,8 +2,10 @@ package minio
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"strings"
 
 	miniogo "github.com/minio/minio-go/v7"
 
@@ -36,9 +38,22 @@ func (s *Store) fail(ctx context.Context, op, key string, kind, err error) error
 		}
 	} else if ctx.Err() == nil && driver.IsDialFailure(err) {
 		return driver.Wrap(op, key, driver.ErrUnreachable, fmt.Errorf("no connection to %s: %w", s.endpoint(), err))
+	} else if ctx.Err() == nil && plainHTTP(err) {
+		// The answer to the TLS hello was not TLS: nothing was sent.
+		return driver.Wrap(op, key, driver.ErrUnreachable, fmt.Errorf(
+			"no TLS connection to %s: the server speaks plain HTTP; use secure=false (minio://host:port/bucket?secure=false, Config.Secure=false): %w",
+			s.endpoint(), err))
 	}
 	return driver.Wrap(op, key, kind, s.native(ctx, err))
 }
 
 // endpoint names the server for messages.
 func (s *Store) endpoint() string { return s.core.EndpointURL().String() }
+
+// plainHTTP reports whether err says that a TLS handshake was answered in
+// plain HTTP. net/http reports it as an untyped error ("server gave HTTP
+// response to HTTPS client") that wraps nothing, hence its text.
+func plainHTTP(err error) bool {
+	var rh tls.RecordHeaderError
+	return errors.As(err, &rh) || strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
+}

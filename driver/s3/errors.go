@@ -77,14 +77,21 @@ func addCredentialsCheck(stack *middleware.Stack) error {
 	return nil
 }
 
+// credentialsHint says where credentials come from.
+const credentialsHint = "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE; " +
+	"with a custom endpoint the EC2 instance metadata service is asked only with default_chain=true in the store URL (Config.DefaultChain)"
+
 // fail wraps the native error of a failed call once. An error about the
 // store (storeKind) is classified under its sentinel and told with the
 // bucket and endpoint; any other error under kind, which may be nil.
 func (s *Store) fail(ctx context.Context, op, key string, kind, err error) error {
-	switch sk := storeKind(ctx, err); sk {
-	case nil:
+	var creds *credentialsError
+	switch sk := storeKind(ctx, err); {
+	case sk == nil:
 		return driver.Wrap(op, key, kind, err)
-	case driver.ErrUnreachable:
+	case errors.As(err, &creds):
+		return driver.Wrap(op, key, sk, fmt.Errorf("no credentials found for bucket %q at %s (nothing was sent): %s: %w", s.bucket, s.endpoint(), credentialsHint, err))
+	case sk == driver.ErrUnreachable:
 		return driver.Wrap(op, key, sk, fmt.Errorf("no connection to %s: %w", s.endpoint(), err))
 	default:
 		return driver.Wrap(op, key, sk, fmt.Errorf("bucket %q at %s: %w", s.bucket, s.endpoint(), err))

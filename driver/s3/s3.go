@@ -44,6 +44,7 @@ import (
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -167,8 +168,16 @@ type Config struct {
 	PathStyle bool
 	// AccessKey and SecretKey (and optionally SessionToken) are static
 	// credentials. When AccessKey is empty, credentials come from the
-	// SDK's default chain (environment, shared files, instance role).
+	// SDK's default chain (environment, shared files, container and
+	// instance roles). With a custom Endpoint the chain stops before the
+	// instance metadata service (a request off the machine, for a server
+	// that is not AWS) unless DefaultChain is set: with no credentials
+	// found, every call then fails with driver.ErrAccessDenied ("no
+	// credentials found") before sending anything.
 	AccessKey, SecretKey, SessionToken string
+	// DefaultChain lets a custom Endpoint use the whole default chain,
+	// EC2 instance metadata included.
+	DefaultChain bool
 	// HTTPClient replaces the SDK's default HTTP client when non-nil.
 	HTTPClient *http.Client
 	// Options tune the Store.
@@ -188,6 +197,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	if cfg.HTTPClient != nil {
 		loads = append(loads, config.WithHTTPClient(cfg.HTTPClient))
+	}
+	local := cfg.Endpoint != "" && cfg.AccessKey == "" && !cfg.DefaultChain
+	if local {
+		loads = append(loads, config.WithEC2IMDSClientEnableState(imds.ClientDisabled))
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx, loads...)
 	if err != nil {
