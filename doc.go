@@ -38,7 +38,8 @@
 // same conditional write. No lease can stop a process paused between its
 // last check and its write; the fence does.
 //
-// A minimal service:
+// A minimal service (the blank import of [github.com/s3coord/coord/driver/s3]
+// links the s3:// scheme; a program links only the drivers it imports):
 //
 //	store, err := storeurl.Open(ctx, "s3://my-bucket/coord?region=eu-west-1")
 //	if err != nil {

@@ -44,7 +44,7 @@ Commands:
             and it steps down, and a follower takes over within about one lease
   run       run a command on exactly one machine: while this process leads the job
   check     check that a store gives coord what it needs
-  bucket    make the bucket of an s3:// or minio:// store URL
+  bucket    make the bucket of an s3://, minio:// or gs:// store URL
   version   print coordctl's module version and the Go version it was built with
   help      print this text
 `
@@ -53,9 +53,11 @@ Commands:
 const commonFlags = `
 Flags (status, workers, watch, release; they may also come before the command):
   -store URL           store URL (env COORD_STORE): mem://, bolt:///path/to.db,
-                       s3://bucket/prefix?region=…&endpoint=…, minio://host:port/bucket/prefix?secure=false
-                       Credentials come from the environment (AWS default chain;
-                       MINIO_ACCESS_KEY/MINIO_SECRET_KEY) and are never printed.
+                       s3://bucket/prefix?region=…&endpoint=…, minio://host:port/bucket/prefix?secure=false,
+                       gs://bucket/prefix
+                       Credentials come from the environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
+                       or AWS_PROFILE; MINIO_ACCESS_KEY/MINIO_SECRET_KEY; Google Application Default
+                       Credentials) and are never printed.
   -root PREFIX         key prefix of the records (env COORD_ROOT; default plg_coordinator_global/)
   -namespace NAME      namespace (env COORD_NAMESPACE; default "default")
   -json                machine-readable output (watch: one JSON object per line)
