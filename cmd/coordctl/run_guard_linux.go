@@ -34,6 +34,9 @@ func guard(c *cli, args []string) int {
 	}
 	argv := flags.Args()
 	syscall.CloseOnExec(3)
+	// Deadlines coordctl sent while this process was starting (an exec is
+	// slow on a loaded machine) count before the first check.
+	deadline0 := drainDeadlines(3, *first)
 	reports := os.NewFile(3, "deadline")
 	setSubreaper()
 	sigs := make(chan os.Signal, 4)
@@ -42,8 +45,8 @@ func guard(c *cli, args []string) int {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 
 	var deadline atomic.Int64
-	deadline.Store(*first)
-	if monoNow() >= *first {
+	deadline.Store(deadline0)
+	if monoNow() >= deadline0 {
 		fmt.Fprintln(c.stderr, "coordctl run: the leadership was not confirmed in time; not starting", argv[0])
 		return exitRunLost
 	}
@@ -175,4 +178,22 @@ func waitCode(ws syscall.WaitStatus) int {
 		return 128 + int(ws.Signal())
 	}
 	return ws.ExitStatus()
+}
+
+// drainDeadlines reads, without blocking, the 8-byte deadline reports
+// already queued on fd and returns the latest of them and d. A report is
+// one write of 8 bytes to a pipe, so it is read whole or not at all.
+func drainDeadlines(fd int, d int64) int64 {
+	if syscall.SetNonblock(fd, true) != nil {
+		return d
+	}
+	defer syscall.SetNonblock(fd, false)
+	var b [8]byte
+	for {
+		n, err := syscall.Read(fd, b[:])
+		if err != nil || n != len(b) {
+			return d
+		}
+		d = max(d, int64(binary.BigEndian.Uint64(b[:])))
+	}
 }
