@@ -140,6 +140,12 @@ type storeCheck struct {
 // the next attempt to lead).
 const storeCheckEvery = 1
 
+// StoreRecheckPeriod is how long a passed store check lasts: the first
+// attempt to lead after it (a Use, a takeover) runs the check again, so a
+// store that stopped honouring conditions is refused before anything new
+// leads on it. At most StoreCheckRequests requests per Hub per period.
+const StoreRecheckPeriod = time.Hour
+
 // ensureStoreChecked runs the Hub's store check unless it passed (or is
 // skipped); callers at the same time share one check. It returns nil when
 // leading is allowed.
@@ -151,7 +157,7 @@ func (h *Hub) ensureStoreChecked(ctx context.Context) error {
 	for {
 		sc.mu.Lock()
 		switch {
-		case sc.passed:
+		case sc.passed && h.cfg.Clock.Now().Sub(sc.tried) < StoreRecheckPeriod:
 			sc.mu.Unlock()
 			return nil
 		case sc.running != nil:
@@ -173,7 +179,15 @@ func (h *Hub) ensureStoreChecked(ctx context.Context) error {
 		sc.mu.Unlock()
 		err := checkStore(ctx, h.checkStore, h.cfg.Root, fmt.Sprintf("%016x", h.seed()))
 		sc.mu.Lock()
-		sc.running, sc.tried, sc.lastErr, sc.passed = nil, h.cfg.Clock.Now(), err, err == nil
+		if sc.passed && errors.Is(err, ErrUnsafeStore) {
+			sc.gen++ // a re-check failed: whatever leads steps down
+		}
+		if sc.passed && err != nil && !errors.Is(err, ErrUnsafeStore) {
+			err = nil // a re-check that could not run keeps the pass; tried again next time
+		} else {
+			sc.tried, sc.lastErr, sc.passed = h.cfg.Clock.Now(), err, err == nil
+		}
+		sc.running = nil
 		sc.mu.Unlock()
 		close(ch)
 		if errors.Is(err, ErrUnsafeStore) {

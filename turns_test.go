@@ -2,6 +2,7 @@ package coord_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"testing/synctest"
@@ -10,6 +11,7 @@ import (
 	"github.com/s3coord/coord"
 	"github.com/s3coord/coord/driver/mem"
 	"github.com/s3coord/coord/internal/faultstore"
+	"github.com/s3coord/coord/plugin"
 )
 
 // TestStoreThatTurns: a store that honours conditional writes while the
@@ -117,4 +119,33 @@ func earlier(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// TestStoreRecheckedAfterPeriod: a passed store check lasts
+// StoreRecheckPeriod. A store that turned is refused by the first attempt
+// to lead after it (here a Use), and what the Hub leads steps down.
+func TestStoreRecheckedAfterPeriod(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		v := faultstore.New(mem.New(mem.Options{}), 1)
+		h := newHub(t, v, coord.Config{WorkerID: "w0", RandSeed: 1})
+		a, err := h.Use(t.Context(), "a", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{Mode: coord.PerPlugin})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitLeader(t, time.Minute, "leader", a)
+		v.Set(faultstore.Faults{IgnoreIfAbsentRate: 1, IgnoreIfMatchRate: 1})
+		if _, err := h.Use(t.Context(), "b", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{Mode: coord.PerPlugin}); err != nil {
+			t.Fatalf("Use within the period: %v, want the pass to hold", err)
+		}
+		time.Sleep(coord.StoreRecheckPeriod)
+		_, err = h.Use(t.Context(), "c", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{Mode: coord.PerPlugin})
+		if !errors.Is(err, coord.ErrUnsafeStore) {
+			t.Fatalf("Use after the period on a store that turned: %v, want ErrUnsafeStore", err)
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if a.IsLeader() {
+			t.Error("still leading after the re-check failed")
+		}
+	})
 }
