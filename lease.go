@@ -491,6 +491,15 @@ func (k *leaseKeeper) release(ctx context.Context) error {
 	if k.version == "" || k.rec.Released {
 		return nil
 	}
+	// Read it back first, as a renewal does: on a store that stopped
+	// honouring conditions a blind release would overwrite a successor's
+	// record (a claim, say, which its holder never rewrites).
+	if err := k.poll(ctx); err != nil {
+		return err
+	}
+	if !k.obs.exists || k.obs.version != k.version {
+		return nil // someone took over already
+	}
 	rec := k.rec
 	rec.Released, rec.ReleasedBy = true, k.c.worker // Plugins stay: they carry plugin epochs
 	out, _, err := k.write(ctx, rec, driver.IfMatch(k.version), k.c.requestTimeout())

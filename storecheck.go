@@ -177,18 +177,7 @@ func (h *Hub) ensureStoreChecked(ctx context.Context) error {
 		ch := make(chan struct{})
 		sc.running = ch
 		sc.mu.Unlock()
-		err := checkStore(ctx, h.checkStore, h.cfg.Root, fmt.Sprintf("%016x", h.seed()))
-		sc.mu.Lock()
-		if sc.passed && errors.Is(err, ErrUnsafeStore) {
-			sc.gen++ // a re-check failed: whatever leads steps down
-		}
-		if sc.passed && err != nil && !errors.Is(err, ErrUnsafeStore) {
-			err = nil // a re-check that could not run keeps the pass; tried again next time
-		} else {
-			sc.tried, sc.lastErr, sc.passed = h.cfg.Clock.Now(), err, err == nil
-		}
-		sc.running = nil
-		sc.mu.Unlock()
+		err := sc.ended(checkStore(ctx, h.checkStore, h.cfg.Root, fmt.Sprintf("%016x", h.seed())), h.cfg.Clock.Now())
 		close(ch)
 		if errors.Is(err, ErrUnsafeStore) {
 			h.cfg.Logger.Error("coord: the store does not honour conditional writes; nothing leads on it", "root", h.cfg.Root, "err", err)
@@ -197,6 +186,23 @@ func (h *Hub) ensureStoreChecked(ctx context.Context) error {
 		}
 		return err
 	}
+}
+
+// ended records the result err of the check that ran, ended at now, and
+// returns it (nil for a re-check that could not run: the pass holds, and
+// is tried again at the next attempt to lead).
+func (sc *storeCheck) ended(err error, now time.Time) error {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	sc.running = nil
+	switch {
+	case sc.passed && err != nil && !errors.Is(err, ErrUnsafeStore):
+		return nil
+	case sc.passed && err != nil:
+		sc.gen++ // a re-check failed: whatever leads steps down
+	}
+	sc.tried, sc.lastErr, sc.passed = now, err, err == nil
+	return err
 }
 
 // storeGen reports the Hub's count of broken rules seen, and whether the

@@ -59,6 +59,8 @@ var (
 	// Epochs: two takeovers of one version may pick the same epoch, and
 	// both succeed while the store lies.
 	epochRe = regexp.MustCompile(`epoch \d+ (led by|of \S+ held by) |epoch went from `)
+	// The queue's own conditional writes go to the same store.
+	handledRe = regexp.MustCompile(`handled by \S+ and \S+ at once during \[([0-9.]+)s, ([0-9.]+)s\)$`)
 	// A process booted while the store lies: its store check fails.
 	refusedRe = regexp.MustCompile(`^t=([0-9.]+)s: \S+: Use\(\S+\): coord: unsafe store: `)
 )
@@ -66,8 +68,10 @@ var (
 // excuseTurn drops from v the violations a turn may cause: overlaps that
 // began during the spell (or within turnBound after it, a takeover
 // written during it) and lasted at most turnBound, two leaders sampled
-// within them, repeated epochs, and a Use refused by the store check
-// during the spell. Every other violation stays.
+// within them, repeated epochs, a Use refused by the store check during
+// the spell, and a queue message handled twice from then (the queue's
+// claims are conditional writes to the same store). Every other violation
+// stays.
 func (w *world) excuseTurn(v *verdict) {
 	if w.turnFrom.IsZero() {
 		return
@@ -90,6 +94,8 @@ func (w *world) excuseTurn(v *verdict) {
 			}
 		} else if m := sampledRe.FindStringSubmatch(v); m != nil && in(secs(m[1])) {
 			continue
+		} else if m := handledRe.FindStringSubmatch(v); m != nil && in(secs(m[1])) {
+			continue // the queue's claims are conditional writes too
 		} else if epochRe.MatchString(v) {
 			continue
 		} else if m := refusedRe.FindStringSubmatch(v); m != nil && !secs(m[1]).Before(w.turnFrom) && !secs(m[1]).After(w.turnTo) {
