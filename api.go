@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/plugin"
@@ -122,16 +123,23 @@ const MaxValueLen = 1024
 // ErrValueTooLong: Proclaim of more than MaxValueLen bytes.
 var ErrValueTooLong = errors.New("coord: proclaimed value too long")
 
+// ErrValueNotUTF8: Proclaim of a value that is not valid UTF-8 (records
+// are JSON, which cannot carry it without loss).
+var ErrValueNotUTF8 = errors.New("coord: proclaimed value is not valid UTF-8")
+
 // Proclaim publishes value (an address, say, at most MaxValueLen bytes)
 // with every lease this Hub holds, as etcd's Proclaim or a Consul lock's
 // value: it is written with the next renewal of each (no extra request)
 // and with every lease won later, and followers read it from the records
 // they read anyway: plugin.Change.Value for observers and watchers,
 // LeaderInfo.Value from Leader, ReadStatus and coordctl. "" publishes
-// nothing.
+// nothing. A value that is not valid UTF-8 is refused (ErrValueNotUTF8).
 func (h *Hub) Proclaim(value string) error {
 	if len(value) > MaxValueLen {
 		return fmt.Errorf("%w: %d bytes, at most %d", ErrValueTooLong, len(value), MaxValueLen)
+	}
+	if !utf8.ValidString(value) {
+		return ErrValueNotUTF8
 	}
 	h.value.Store(&value)
 	return nil

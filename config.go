@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/s3coord/coord/clock"
 	"github.com/s3coord/coord/driver"
@@ -100,7 +101,7 @@ type Config struct {
 	// mode, host, say), so that operators see which workers run what
 	// (Status, ReadStatus, coordctl workers, the status page; one GET per
 	// active worker there, never in the election). At most 16 entries,
-	// keys valid names, 1 KiB in all.
+	// keys valid names, values valid UTF-8, 1 KiB in all.
 	WorkerMeta map[string]string
 	// Clock is the source of time. Default RealClock.
 	Clock Clock
@@ -226,6 +227,9 @@ func (c Config) validateNames() error {
 	for k, v := range c.WorkerMeta {
 		if err := ValidateName("meta key", k); err != nil {
 			return bad("WorkerMeta", "%v", err)
+		}
+		if !utf8.ValidString(v) {
+			return bad("WorkerMeta", "the value of %q is not valid UTF-8", k)
 		}
 		size += len(k) + len(v)
 	}

@@ -431,14 +431,34 @@ func (k *leaseKeeper) adoptIfOurs(now time.Time) (time.Time, bool) {
 // the write failed without losing, how soon to retry.
 func (k *leaseKeeper) renew(ctx context.Context, mutate func(*leaseRecord)) (held, adopted bool, err error) {
 	c := k.c
-	now := c.clock.Now()
 	deadline := k.renewStart.Add(c.cfg.RenewDeadline)
 	rec := k.rec
 	if mutate != nil {
 		mutate(&rec)
 	}
 	rec.LeaseMillis = c.cfg.LeaseTimeout.Milliseconds()
-	out, start, err := k.write(ctx, rec, driver.IfMatch(k.version), min(c.requestTimeout(), max(deadline.Sub(now), time.Millisecond)))
+	budget := func() time.Duration {
+		return min(c.requestTimeout(), max(deadline.Sub(c.clock.Now()), time.Millisecond))
+	}
+	// Read the record back first (a GET). On a store that honours
+	// conditions this changes nothing: if someone wrote since our last
+	// write, our IfMatch would fail just the same. On a store that stopped
+	// honouring them (it passed the store check, then turned) it is how a
+	// leader learns within a heartbeat that another process wrote the
+	// lease, and steps down (docs/safety.md, 4.9).
+	rctx, cancel := c.withTimeout(ctx, budget())
+	err = k.poll(rctx)
+	cancel()
+	if err != nil {
+		return true, false, err
+	}
+	out := lost
+	var start time.Time
+	if k.obs.exists && k.obs.version == k.version {
+		out, start, err = k.write(ctx, rec, driver.IfMatch(k.version), budget())
+	} else {
+		err = fmt.Errorf("%w: the lease record changed since our last write", driver.ErrPrecondition)
+	}
 	switch out {
 	case wrote:
 		k.renewStart = start
@@ -450,7 +470,7 @@ func (k *leaseKeeper) renew(ctx context.Context, mutate func(*leaseRecord)) (hel
 	case lost:
 		// Someone wrote. If it was our own earlier write whose answer we
 		// missed, the record carries our incarnation: adopt it.
-		if k.pendingSince.IsZero() || k.poll(ctx) != nil || !k.oursInDoubt() {
+		if k.pendingSince.IsZero() || (!start.IsZero() && k.poll(ctx) != nil) || !k.oursInDoubt() {
 			return false, false, err
 		}
 		k.version, k.rec = k.obs.version, *k.obs.rec
@@ -471,6 +491,15 @@ func (k *leaseKeeper) renew(ctx context.Context, mutate func(*leaseRecord)) (hel
 func (k *leaseKeeper) release(ctx context.Context) error {
 	if k.version == "" || k.rec.Released {
 		return nil
+	}
+	// Read it back first, as a renewal does: on a store that stopped
+	// honouring conditions a blind release would overwrite a successor's
+	// record (a claim, say, which its holder never rewrites).
+	if err := k.poll(ctx); err != nil {
+		return err
+	}
+	if !k.obs.exists || k.obs.version != k.version {
+		return nil // someone took over already
 	}
 	rec := k.rec
 	rec.Released, rec.ReleasedBy = true, k.c.worker // Plugins stay: they carry plugin epochs

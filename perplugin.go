@@ -29,8 +29,27 @@ func (p *pluginElection) between(context.Context, time.Time) (time.Duration, boo
 	return 0, false
 }
 
-func (p *pluginElection) leading(_ context.Context, next time.Time) time.Duration {
-	return max(next.Sub(p.c.clock.Now()), 0)
+// leading: for a lease after a takeover, read the namespace record too
+// (a GET at the takeover and at each renewal within LeaseTimeout of it).
+// A namespace leader that lists the plugin at our epoch or later claimed
+// it while we lead it, which no honest store allows: on a store that
+// stopped honouring conditions, two takeovers of one version (a claim
+// and ours) both succeed, and the claim, which its holder never
+// rewrites, would otherwise not show in our read-backs (docs/safety.md,
+// 4.9).
+func (p *pluginElection) leading(ctx context.Context, next time.Time) time.Duration {
+	c, k := p.c, p.c.lease
+	if k.held && k.term != nil && c.clock.Now().Sub(k.term.started) < c.cfg.LeaseTimeout {
+		w := p.namespaceWatch()
+		if w.poll(ctx) == nil {
+			if r := w.obs.rec; r != nil && !r.Released && r.Leader != c.worker && r.Plugins[c.plugin] >= k.rec.Epoch {
+				k.broke(RuleOneHolderPerEpoch, fmt.Sprintf("epoch %d of %s held by %s and claimed by namespace leader %s at epoch %d",
+					k.rec.Epoch, c.plugin, c.worker, r.Leader, r.Plugins[c.plugin]))
+				return 0 // the next cycle steps down
+			}
+		}
+	}
+	return max(next.Sub(c.clock.Now()), 0)
 }
 
 func (p *pluginElection) adopted(context.Context) {}

@@ -140,6 +140,12 @@ type storeCheck struct {
 // the next attempt to lead).
 const storeCheckEvery = 1
 
+// StoreRecheckPeriod is how long a passed store check lasts: the first
+// attempt to lead after it (a Use, a takeover) runs the check again, so a
+// store that stopped honouring conditions is refused before anything new
+// leads on it. At most StoreCheckRequests requests per Hub per period.
+const StoreRecheckPeriod = time.Hour
+
 // ensureStoreChecked runs the Hub's store check unless it passed (or is
 // skipped); callers at the same time share one check. It returns nil when
 // leading is allowed.
@@ -151,7 +157,7 @@ func (h *Hub) ensureStoreChecked(ctx context.Context) error {
 	for {
 		sc.mu.Lock()
 		switch {
-		case sc.passed:
+		case sc.passed && h.cfg.Clock.Now().Sub(sc.tried) < StoreRecheckPeriod:
 			sc.mu.Unlock()
 			return nil
 		case sc.running != nil:
@@ -171,10 +177,7 @@ func (h *Hub) ensureStoreChecked(ctx context.Context) error {
 		ch := make(chan struct{})
 		sc.running = ch
 		sc.mu.Unlock()
-		err := checkStore(ctx, h.checkStore, h.cfg.Root, fmt.Sprintf("%016x", h.seed()))
-		sc.mu.Lock()
-		sc.running, sc.tried, sc.lastErr, sc.passed = nil, h.cfg.Clock.Now(), err, err == nil
-		sc.mu.Unlock()
+		err := sc.ended(checkStore(ctx, h.checkStore, h.cfg.Root, fmt.Sprintf("%016x", h.seed())), h.cfg.Clock.Now())
 		close(ch)
 		if errors.Is(err, ErrUnsafeStore) {
 			h.cfg.Logger.Error("coord: the store does not honour conditional writes; nothing leads on it", "root", h.cfg.Root, "err", err)
@@ -183,6 +186,23 @@ func (h *Hub) ensureStoreChecked(ctx context.Context) error {
 		}
 		return err
 	}
+}
+
+// ended records the result err of the check that ran, ended at now, and
+// returns it (nil for a re-check that could not run: the pass holds, and
+// is tried again at the next attempt to lead).
+func (sc *storeCheck) ended(err error, now time.Time) error {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	sc.running = nil
+	switch {
+	case sc.passed && err != nil && !errors.Is(err, ErrUnsafeStore):
+		return nil
+	case sc.passed && err != nil:
+		sc.gen++ // a re-check failed: whatever leads steps down
+	}
+	sc.tried, sc.lastErr, sc.passed = now, err, err == nil
+	return err
 }
 
 // storeGen reports the Hub's count of broken rules seen, and whether the

@@ -140,6 +140,8 @@ type world struct {
 	// lies are the conditions every view ignores (Options.UnsafeStore).
 	lies                          string
 	ignoreIfAbsent, ignoreIfMatch float64
+	// turnFrom, turnTo: the spell of a store that turns (turn.go).
+	turnFrom, turnTo time.Time
 }
 
 // baseFaults is what a view injects outside the fault schedule: nothing,
@@ -202,7 +204,7 @@ func Run(opts Options) Result {
 		w.slots = append(w.slots, &slot{w: w, index: i})
 	}
 	heterogeneous := w.choosePlugins()
-	plan := w.plan()
+	plan := append(w.plan(), w.turnPlan()...)
 	heal := start.Add(opts.FaultPhase)
 	end := heal.Add(opts.Tail)
 
@@ -230,6 +232,7 @@ func Run(opts Options) Result {
 	w.rec.note("end")
 
 	v := w.rec.check(w.plugs, heal, end, bounds, w.subscribers())
+	w.excuseTurn(&v)
 	res := Result{
 		Seed: opts.Seed, Processes: opts.Processes, Violations: v.violations,
 		Plugins: len(w.plugs), Heterogeneous: heterogeneous, Lies: w.lies,
