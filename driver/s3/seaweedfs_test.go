@@ -8,9 +8,18 @@ import (
 )
 
 // TestConformanceSeaweedFS runs the whole suite through the s3 driver on
-// SeaweedFS 4.53 (weed server -s3, started by run.sh).
+// SeaweedFS 4.53 (weed server -s3 -s3.autoCreateBucket=false, started by
+// run.sh). One defect, found by this suite: a PUT If-Match to a missing
+// bucket is answered 404 NoSuchKey, not NoSuchBucket, so the driver
+// reports a failed precondition (a lost race: safe, the writer steps
+// back) instead of driver.ErrBucketNotFound; that rule is skipped with
+// the reason.
 func TestConformanceSeaweedFS(t *testing.T) {
-	conformance.Run(t, newHarness(t, testserver.SeaweedFS(t)))
+	h := newHarness(t, testserver.SeaweedFS(t))
+	h.skip = map[string]string{
+		"BadInput/MissingBucket": "SeaweedFS 4.53: a PUT If-Match to a missing bucket is answered 404 NoSuchKey (read as a failed precondition), not NoSuchBucket",
+	}
+	conformance.Run(t, h)
 }
 
 // TestCountsMatchServerSeaweedFS: the driver's request counts equal what

@@ -236,7 +236,9 @@ start_versitygw() {
 # of port+10000 may not exist), no telemetry, the Iceberg and Lance
 # catalogs off. A bucket is a collection; master.toml (read from the
 # working directory) grows one volume per collection instead of seven, so
-# that the hundreds of buckets of the tests fit in -volume.max.
+# that the hundreds of buckets of the tests fit in -volume.max. A PUT to a
+# missing bucket must fail (NoSuchBucket), as elsewhere: SeaweedFS creates
+# the bucket for an admin identity unless -s3.autoCreateBucket=false.
 start_seaweedfs() {
 	local exe dir logf access="coordtest" secret_key
 	exe=$(find_bin weed) || { missing weed; return 0; }
@@ -261,7 +263,7 @@ start_seaweedfs() {
 		-volume.port "${ports[2]}" -volume.port.grpc "${ports[3]}" \
 		-filer -filer.port "${ports[4]}" -filer.port.grpc "${ports[5]}" \
 		-s3 -s3.port "${ports[6]}" -s3.port.grpc "${ports[7]}" -s3.port.iceberg 0 -s3.port.lance 0 \
-		-s3.config "$dir/s3.json" \
+		-s3.config "$dir/s3.json" -s3.autoCreateBucket=false \
 		</dev/null >"$logf" 2>&1) &
 	pids+=("$!")
 	names+=(seaweedfs)
