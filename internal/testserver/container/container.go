@@ -112,8 +112,12 @@ func MinIO(t *testing.T) testserver.Server {
 }
 
 // linkOrCopy hard-links src to dst, or copies it when they are on
-// different file systems.
+// different file systems. A symbolic link is followed first: a link to it
+// would point outside the image's build context.
 func linkOrCopy(src, dst string) error {
+	if p, err := filepath.EvalSymlinks(src); err == nil {
+		src = p
+	}
 	if err := os.Link(src, dst); err == nil {
 		return nil
 	}
