@@ -3,11 +3,18 @@ GO       ?= go
 BIN      := $(CURDIR)/.bin
 export PATH := $(BIN):$(PATH)
 
-# Test servers, built from source with `go install` (no prebuilt binaries).
+# Test servers, built from source (no prebuilt binaries): `go install`,
+# or, for SeaweedFS, whose go.mod has a replace directive that `go install
+# pkg@version` refuses, `go build` in a writable copy of the module.
 MINIO_MODULE      := github.com/minio/minio
 MINIO_VERSION     := v0.0.0-20260212201848-7aac2a2c5b7c
 VERSITYGW_MODULE  := github.com/versity/versitygw/cmd/versitygw
 VERSITYGW_VERSION := v1.8.0
+# SeaweedFS 4.53 (weed/util/version: MAJOR 4, MINOR 53).
+SEAWEEDFS_MODULE  := github.com/seaweedfs/seaweedfs
+SEAWEEDFS_VERSION := v0.0.0-20261109003541-7506e5f91cd6
+FAKEGCS_MODULE    := github.com/fsouza/fake-gcs-server
+FAKEGCS_VERSION   := v1.56.1
 STATICCHECK       := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 # The whole `make test` must stay under 15 minutes on 2 cores.
@@ -17,7 +24,8 @@ TEST_TIMEOUT ?= 13m
 
 all: lint test
 
-## test: build the test servers if missing, start them on loopback, run every
+## test: build the test servers if missing (MinIO, versitygw, SeaweedFS,
+## fake-gcs-server), start them on loopback, run every
 ## test with the race detector, stop the servers.
 test: servers browser
 	./internal/testserver/run.sh $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
@@ -64,8 +72,9 @@ chaos: servers
 	./internal/testserver/run.sh $(GO) test -tags chaos -count=1 -v -run '^TestChaos$$' -timeout 20m ./internal/chaos
 	./internal/testserver/run.sh $(GO) test -tags chaos -count=1 -v -run '^TestRunChaos$$' -timeout 20m ./internal/chaos
 
-## servers: build MinIO and versitygw into ./.bin once (cached).
-servers: $(BIN)/minio $(BIN)/versitygw
+## servers: build MinIO, versitygw, SeaweedFS and fake-gcs-server into
+## ./.bin once (cached).
+servers: $(BIN)/minio $(BIN)/versitygw $(BIN)/weed $(BIN)/fake-gcs-server
 
 $(BIN)/minio:
 	@echo "building MinIO server (about 3 minutes on 2 cores, once)"
@@ -74,6 +83,17 @@ $(BIN)/minio:
 $(BIN)/versitygw:
 	@echo "building versitygw (about 1.5 minutes on 2 cores, once)"
 	CGO_ENABLED=0 GOBIN=$(BIN) $(GO) install $(VERSITYGW_MODULE)@$(VERSITYGW_VERSION)
+
+$(BIN)/weed:
+	@echo "building SeaweedFS 4.53 (once; 49 minutes measured on 2 cores shared with other builds)"
+	@set -e; tmp=$$(mktemp -d); trap 'chmod -R u+w "$$tmp"; rm -rf "$$tmp"' EXIT; \
+	dir=$$(cd "$$tmp" && $(GO) mod download -json $(SEAWEEDFS_MODULE)@$(SEAWEEDFS_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	test -n "$$dir"; cp -R "$$dir" "$$tmp/src"; chmod -R u+w "$$tmp/src"; \
+	cd "$$tmp/src" && CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/weed ./weed
+
+$(BIN)/fake-gcs-server:
+	@echo "building fake-gcs-server v1.56.1 (once; 10 minutes measured on 2 cores shared with other builds)"
+	CGO_ENABLED=0 GOBIN=$(BIN) $(GO) install $(FAKEGCS_MODULE)@$(FAKEGCS_VERSION)
 
 ## fuzz: run every fuzz test in the module for FUZZTIME each (the seed
 ## corpora under testdata/fuzz also run in every `go test`).

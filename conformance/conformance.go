@@ -117,6 +117,12 @@ type T interface {
 type rules struct {
 	opts      Options
 	raceWidth int
+	// raceRounds is how many rounds each race rule runs (at least 1),
+	// each on a fresh key.
+	raceRounds int
+	// onRound, when set, is told the duration of every race round: from
+	// the writers' release until the last one has its answer.
+	onRound func(time.Duration)
 }
 
 // Run runs the whole suite against the stores h makes, one subtest per

@@ -43,14 +43,14 @@ const (
 	Fail Status = "FAIL"
 )
 
+// rank orders the statuses for a report's overall status: a skip counts
+// as a pass there (it is counted apart).
 func (s Status) rank() int {
 	switch s {
-	case Skip:
-		return 1
 	case Warn:
-		return 2
+		return 1
 	case Fail:
-		return 3
+		return 2
 	}
 	return 0
 }
@@ -69,9 +69,11 @@ type Finding struct {
 	Took    time.Duration `json:"took_ns"`
 }
 
-// Latency summarises the sequential samples of one kind of request.
+// Latency summarises the samples of one kind of request: sequential
+// requests, or the rounds of a race (from the writers' release until the
+// last one has its answer).
 type Latency struct {
-	Op      string        `json:"op"` // "PUT (IfMatch)", "GET", "LIST"
+	Op      string        `json:"op"` // "PUT (IfMatch)", "GET", "LIST", "Race/IfAbsent round"
 	Samples int           `json:"samples"`
 	P50     time.Duration `json:"p50_ns"`
 	P99     time.Duration `json:"p99_ns"`
@@ -95,7 +97,8 @@ type Recommendation struct {
 type Report struct {
 	Store  string `json:"store"`  // Capabilities().Name
 	Prefix string `json:"prefix"` // the scratch prefix
-	// Status is the worst status of the findings.
+	// Status is the worst status of the findings: PASS, WARN or FAIL (a
+	// SKIP counts as a PASS here).
 	Status   Status    `json:"status"`
 	Findings []Finding `json:"findings"`
 	// Usable is false when the store could not be written at all (no
@@ -104,10 +107,12 @@ type Report struct {
 	Usable bool `json:"usable"`
 	// ClockOffset is the server's clock minus the local clock (median of
 	// a few LISTs), known within ClockUncertainty.
-	ClockOffset      time.Duration  `json:"clock_offset_ns"`
-	ClockUncertainty time.Duration  `json:"clock_uncertainty_ns"`
-	Latency          []Latency      `json:"latency,omitempty"`
-	Recommended      Recommendation `json:"recommended"`
+	ClockOffset      time.Duration `json:"clock_offset_ns"`
+	ClockUncertainty time.Duration `json:"clock_uncertainty_ns"`
+	// Latency has the sequential requests' rows, then one row per race
+	// rule for its rounds.
+	Latency     []Latency      `json:"latency,omitempty"`
+	Recommended Recommendation `json:"recommended"`
 	// Requests are the requests the store counted during the probe
 	// (zero when it does not count).
 	Requests driver.Counts `json:"requests"`
@@ -133,6 +138,9 @@ type ProbeOptions struct {
 	// Samples is the number of sequential samples per request kind for
 	// the latency (default 20).
 	Samples int
+	// RaceRounds is how many rounds each race rule runs, each on a fresh
+	// key (default 3): the contended latency is their duration.
+	RaceRounds int
 }
 
 func (o ProbeOptions) withDefaults() ProbeOptions {
@@ -147,6 +155,9 @@ func (o ProbeOptions) withDefaults() ProbeOptions {
 	}
 	if o.Samples <= 0 {
 		o.Samples = 20
+	}
+	if o.RaceRounds <= 0 {
+		o.RaceRounds = 3
 	}
 	return o
 }
@@ -226,7 +237,7 @@ func Probe(ctx context.Context, st driver.Store, opts ProbeOptions) (rep Report)
 	rep.Usable = true
 	p.clock(view("clock/"))
 	skew := rep.ClockOffset.Abs() + rep.ClockUncertainty + 2*time.Second
-	r := &rules{opts: Options{ConditionalDelete: caps.ConditionalDelete, MaxRead: caps.MaxRead, ClockSkew: skew}, raceWidth: opts.RaceWidth}
+	r := &rules{opts: Options{ConditionalDelete: caps.ConditionalDelete, MaxRead: caps.MaxRead, ClockSkew: skew}, raceWidth: opts.RaceWidth, raceRounds: opts.RaceRounds}
 	for _, rule := range probeRules {
 		p.rule(r, rule, view(strings.ToLower(rule.Name)+"/"))
 	}
@@ -244,7 +255,10 @@ func Probe(ctx context.Context, st driver.Store, opts ProbeOptions) (rep Report)
 
 func (rep *Report) add(f Finding) {
 	rep.Findings = append(rep.Findings, f)
-	if f.Status.rank() > rep.Status.rank() || rep.Status == "" {
+	if rep.Status == "" {
+		rep.Status = Pass
+	}
+	if f.Status.rank() > rep.Status.rank() {
 		rep.Status = f.Status
 	}
 }
@@ -264,6 +278,8 @@ type prober struct {
 	ctx  context.Context
 	opts ProbeOptions
 	rep  *Report
+	// races are the rows of the race rules' rounds, for Latency.
+	races []Latency
 }
 
 // run runs fn as one check, bounded by CheckTimeout and the probe's ctx,
@@ -305,12 +321,29 @@ func (p *prober) rule(r *rules, rule Rule, st driver.Store) {
 		p.rep.add(Finding{Check: rule.Name, Status: Fail, Summary: rule.Doc, Details: []string{"not run: the check's overall bound ran out"}})
 		return
 	}
-	rec, finished, took := p.run(func(t T) { rule.check(r, t, st) })
-	if !finished {
-		p.rep.add(p.timedOut(rule.Name, rule.Doc, took))
-		return
+	var mu sync.Mutex
+	var rounds []time.Duration
+	rr := *r
+	rr.onRound = func(d time.Duration) {
+		mu.Lock()
+		rounds = append(rounds, d)
+		mu.Unlock()
 	}
-	p.rep.add(rec.finding(rule.Name, rule.Doc, took))
+	rec, finished, took := p.run(func(t T) { rule.check(&rr, t, st) })
+	var f Finding
+	if finished {
+		f = rec.finding(rule.Name, rule.Doc, took)
+	} else {
+		f = p.timedOut(rule.Name, rule.Doc, took)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(rounds) > 0 {
+		l := summarise(rule.Name+" round", rounds)
+		p.races = append(p.races, l)
+		f.Details = append(f.Details, fmt.Sprintf("%d rounds of %d writers: p50 %v, p99 %v per round", l.Samples, r.raceWidth, Round(l.P50), Round(l.P99)))
+	}
+	p.rep.add(f)
 }
 
 // preflight writes, reads and deletes one key: a store that cannot do
@@ -487,7 +520,8 @@ func (p *prober) versionForm(st driver.Store) {
 
 // The configuration rule: the engine bounds every request by
 // HeartbeatInterval, so that must be at least latencyFactor times the
-// worst p99 measured; the lease and the renew deadline keep the default
+// worst p99 measured, sequential or contended (a race round: leaders and
+// candidates do write one key at once); the lease and the renew deadline keep the default
 // proportions (3 and 2 heartbeats), so RenewDeadline >= 2 x
 // latencyFactor x p99.
 const latencyFactor = 10
@@ -537,16 +571,18 @@ func (p *prober) latency(st driver.Store) {
 		p.rep.add(f)
 		return
 	}
-	p.rep.Latency = []Latency{summarise("PUT (IfMatch)", put), summarise("GET", get), summarise("LIST", list)}
-	worst := time.Duration(0)
+	p.rep.Latency = append([]Latency{summarise("PUT (IfMatch)", put), summarise("GET", get), summarise("LIST", list)}, p.races...)
+	worst := p.rep.Latency[0]
 	for _, l := range p.rep.Latency {
-		worst = max(worst, l.P99)
+		if l.P99 > worst.P99 {
+			worst = l
+		}
 	}
 	rec2 := recommend(worst)
 	p.rep.Recommended = rec2
 	f.Details = []string{rec2.Rule}
 	for _, l := range p.rep.Latency {
-		f.Details = append(f.Details, fmt.Sprintf("%s: p50 %v, p99 %v (max %v)", l.Op, round(l.P50), round(l.P99), round(l.Max)))
+		f.Details = append(f.Details, fmt.Sprintf("%s: p50 %v, p99 %v (max %v)", l.Op, Round(l.P50), Round(l.P99), Round(l.Max)))
 	}
 	f.Details = append(f.Details, fmt.Sprintf("recommended: HeartbeatInterval %v, LeaseTimeout %v, RenewDeadline %v, WorkerTimeout %v",
 		rec2.HeartbeatInterval, rec2.LeaseTimeout, rec2.RenewDeadline, rec2.WorkerTimeout))
@@ -559,8 +595,9 @@ func (p *prober) latency(st driver.Store) {
 	p.rep.add(f)
 }
 
-// recommend applies the configuration rule to the worst p99.
-func recommend(p99 time.Duration) Recommendation {
+// recommend applies the configuration rule to the row with the worst p99.
+func recommend(worst Latency) Recommendation {
+	p99 := worst.P99
 	hb := time.Duration(math.Ceil(float64(latencyFactor*p99)/float64(time.Second))) * time.Second
 	hb = max(hb, time.Second)
 	return Recommendation{
@@ -568,20 +605,23 @@ func recommend(p99 time.Duration) Recommendation {
 		LeaseTimeout:      3 * hb,
 		RenewDeadline:     2 * hb,
 		WorkerTimeout:     max(4*hb, 20*time.Second),
-		Rule: fmt.Sprintf("rule: HeartbeatInterval (every request's deadline) >= %d x the worst p99 (%v), in whole seconds, at least 1s; LeaseTimeout = 3 x, RenewDeadline = 2 x HeartbeatInterval (so RenewDeadline >= %d x p99)",
-			latencyFactor, round(p99), 2*latencyFactor),
+		Rule: fmt.Sprintf("rule: HeartbeatInterval (every request's deadline) >= %d x the worst p99, sequential or contended (%v, %s), in whole seconds, at least 1s; LeaseTimeout = 3 x, RenewDeadline = 2 x HeartbeatInterval (so RenewDeadline >= %d x p99)",
+			latencyFactor, Round(p99), worst.Op, 2*latencyFactor),
 		DefaultsOK: latencyFactor*p99 <= 5*time.Second,
 	}
 }
 
-func round(d time.Duration) time.Duration {
+// Round rounds a measured duration for display: to the millisecond from
+// 10ms, to the microsecond from 10µs, else to 10ns (1.234s, 12ms, 3.21µs). Every figure of the report is shown
+// through it.
+func Round(d time.Duration) time.Duration {
 	switch {
 	case d >= 10*time.Millisecond:
 		return d.Round(time.Millisecond)
 	case d >= 10*time.Microsecond:
 		return d.Round(time.Microsecond)
 	}
-	return d
+	return d.Round(10 * time.Nanosecond)
 }
 
 // summarise gives the percentiles of samples (nearest rank: the p99 of

@@ -2,7 +2,9 @@ package conformance_test
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,7 +60,7 @@ func TestProbeMem(t *testing.T) {
 	if len(res.Entries) != 1 || res.Entries[0].Key != "user/data" {
 		t.Errorf("after the probe the store holds %d objects (%v), want only user/data", len(res.Entries), res.Entries)
 	}
-	if len(rep.Latency) != 3 || rep.Latency[0].Samples != 20 || rep.Recommended.HeartbeatInterval != time.Second || !rep.Recommended.DefaultsOK {
+	if len(rep.Latency) != 6 || rep.Latency[0].Samples != 20 || rep.Recommended.HeartbeatInterval != time.Second || !rep.Recommended.DefaultsOK {
 		t.Errorf("latency %+v, recommended %+v", rep.Latency, rep.Recommended)
 	}
 	if rep.ClockOffset.Abs() > 100*time.Millisecond {
@@ -135,5 +137,86 @@ func TestProbeHangingStore(t *testing.T) {
 	}
 	if took > 5*time.Second {
 		t.Errorf("took %v", took)
+	}
+}
+
+// contendedStore returns a store slow only under contention: a
+// conditional Put that loses (its condition fails) is answered after
+// delay; every other call at once.
+func contendedStore(delay time.Duration) *faultstore.Store {
+	fs := faultstore.New(mem.New(mem.Options{}), 1)
+	fs.SetHooks(faultstore.Hooks{
+		After: func(c faultstore.Call, err error) error {
+			if c.Op == faultstore.OpPut && errors.Is(err, driver.ErrPrecondition) {
+				time.Sleep(delay)
+			}
+			return err
+		},
+	})
+	return fs
+}
+
+// TestProbeContendedLatency: on a store fast alone and slow only under
+// contention, the race rows report their rounds' duration and the
+// recommended configuration follows the contended p99, not the
+// sequential one.
+func TestProbeContendedLatency(t *testing.T) {
+	const delay = 300 * time.Millisecond
+	rep := conformance.Probe(t.Context(), contendedStore(delay), conformance.ProbeOptions{Prefix: "scratch/", RaceRounds: 2})
+	if rep.Status != conformance.Pass {
+		t.Fatalf("status %s; failed %v", rep.Status, failedChecks(rep))
+	}
+	rows := map[string]conformance.Latency{}
+	for _, l := range rep.Latency {
+		rows[l.Op] = l
+	}
+	for _, op := range []string{"Race/IfAbsent round", "Race/IfMatch round"} {
+		if l := rows[op]; l.Samples != 2 || l.P50 < delay || l.P99 < delay {
+			t.Errorf("%s: %+v, want 2 rounds of at least %v", op, l, delay)
+		}
+	}
+	if seq := rows["PUT (IfMatch)"]; seq.P99 >= delay {
+		t.Errorf("sequential PUT p99 %v: the store was contended without a race", seq.P99)
+	}
+	// 10 x a p99 of 300ms+ is 3s+: HeartbeatInterval 3s or more, where
+	// the sequential figures alone give 1s.
+	if r := rep.Recommended; r.HeartbeatInterval < 3*time.Second || r.RenewDeadline != 2*r.HeartbeatInterval || r.LeaseTimeout != 3*r.HeartbeatInterval {
+		t.Errorf("recommended %+v, want HeartbeatInterval >= 3s (10 x the contended p99)", r)
+	}
+	var details []string
+	for _, f := range rep.Findings {
+		if f.Check == "Race/IfAbsent" {
+			details = f.Details
+		}
+	}
+	if len(details) != 1 || !strings.Contains(details[0], "2 rounds of 16 writers: p50 ") {
+		t.Errorf("Race/IfAbsent details %q, want the rounds' p50 and p99", details)
+	}
+}
+
+// TestProbeStatusCountsSkipsApart: a skipped check does not make the
+// report's status SKIP: a store without conditional delete (two rules
+// skipped) is PASS.
+func TestProbeStatusCountsSkipsApart(t *testing.T) {
+	fs := faultstore.New(mem.New(mem.Options{}), 1)
+	fs.DisableConditionalDelete()
+	rep := conformance.Probe(t.Context(), fs, conformance.ProbeOptions{Prefix: "scratch/", RaceRounds: 1})
+	if got := statusOf(rep, "Race/DeleteIfMatch"); got != conformance.Skip {
+		t.Fatalf("Race/DeleteIfMatch %s, want SKIP", got)
+	}
+	if rep.Status != conformance.Pass {
+		t.Errorf("status %s, want PASS (skips are counted apart)", rep.Status)
+	}
+}
+
+func TestRound(t *testing.T) {
+	for _, tc := range []struct{ in, want time.Duration }{
+		{3217 * time.Nanosecond, 3220 * time.Nanosecond},
+		{12345 * time.Nanosecond, 12 * time.Microsecond},
+		{3456789 * time.Microsecond, 3457 * time.Millisecond},
+	} {
+		if got := conformance.Round(tc.in); got != tc.want {
+			t.Errorf("Round(%v) = %v, want %v", tc.in, got, tc.want)
+		}
 	}
 }

@@ -144,7 +144,11 @@ func (c *cli) printReport(rep conformance.Report) {
 	fmt.Fprintln(c.stdout)
 	if rep.Usable {
 		for _, l := range rep.Latency {
-			fmt.Fprintf(c.stdout, "latency %-14s p50 %v  p99 %v  (%d samples)\n", l.Op, l.P50.Round(10*time.Microsecond), l.P99.Round(10*time.Microsecond), l.Samples)
+			unit := "samples"
+			if strings.HasSuffix(l.Op, " round") {
+				unit = "rounds"
+			}
+			fmt.Fprintf(c.stdout, "latency %-24s p50 %v  p99 %v  (%d %s)\n", l.Op, conformance.Round(l.P50), conformance.Round(l.P99), l.Samples, unit)
 		}
 		fmt.Fprintf(c.stdout, "clock offset    %+v (± %v): server minus local\n", rep.ClockOffset.Round(time.Millisecond), rep.ClockUncertainty.Round(time.Millisecond))
 		if r := rep.Recommended; r.HeartbeatInterval > 0 {
@@ -152,9 +156,13 @@ func (c *cli) printReport(rep conformance.Report) {
 				r.HeartbeatInterval, r.LeaseTimeout, r.RenewDeadline, r.WorkerTimeout)
 		}
 	}
-	fmt.Fprintf(c.stdout, "requests        %v in %v; leftover objects: %d\n", rep.Requests, rep.Took.Round(time.Millisecond), rep.Leftover)
-	fmt.Fprintf(c.stdout, "result          %s (%d PASS, %d WARN, %d SKIP, %d FAIL)\n",
-		rep.Status, count[conformance.Pass], count[conformance.Warn], count[conformance.Skip], count[conformance.Fail])
+	left := fmt.Sprint(rep.Leftover)
+	if rep.Leftover < 0 {
+		left = "unknown (the cleanup could not list the scratch prefix: see Cleanup/Leftover)"
+	}
+	fmt.Fprintf(c.stdout, "requests        %v in %v; leftover objects: %s\n", rep.Requests, conformance.Round(rep.Took), left)
+	fmt.Fprintf(c.stdout, "result          %s (%d PASS, %d WARN, %d FAIL; %d SKIP)\n",
+		rep.Status, count[conformance.Pass], count[conformance.Warn], count[conformance.Fail], count[conformance.Skip])
 	if !rep.Usable {
 		fmt.Fprintln(c.stdout, "the store could not be written: nothing else was checked")
 	}

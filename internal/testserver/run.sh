@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# run.sh CMD...: starts the test servers (MinIO and versitygw) on loopback
-# with throwaway credentials and data directories, exports their endpoints
-# for package internal/testserver, runs CMD, stops the servers by their
-# process ids and exits with CMD's status.
+# run.sh CMD...: starts the test servers (MinIO, versitygw, SeaweedFS and
+# the GCS emulator fake-gcs-server) on loopback with throwaway credentials
+# and data directories, waits until each really serves (a signed S3 round
+# trip, or a bucket made through the GCS JSON API: internal/testserver/ready),
+# exports their endpoints for package internal/testserver, runs CMD, stops
+# the servers by their process ids and exits with CMD's status.
 #
 # Binaries are taken from $COORD_BIN_DIR (default: <repo>/.bin, built by
 # `make servers`). A missing binary is an error when CI=true; otherwise the
 # server is left out and the tests that need it skip.
 #
-# Exported for each server NAME in MINIO, VERSITYGW:
+# Exported for each server NAME in MINIO, VERSITYGW, SEAWEEDFS:
 #   COORD_TEST_<NAME>_ENDPOINT, _ACCESS_KEY, _SECRET_KEY, _REGION
-# and COORD_TEST_MINIO_BINARY (the static MinIO binary, for container tests).
+# COORD_TEST_MINIO_BINARY (the static MinIO binary, for container tests),
+# and COORD_TEST_GCS_ENDPOINT (http://127.0.0.1:PORT; STORAGE_EMULATOR_HOST
+# is not exported: a test that wants it sets it).
 #
 # Knobs: COORD_SERVER_START_TIMEOUT (seconds per server, default 60).
 set -euo pipefail
@@ -133,6 +137,25 @@ wait_ready() {
 	done
 }
 
+# ready NAME PID ARGS...: runs the readiness helper (a signed request that
+# succeeds; see internal/testserver/ready) against a server started as PID.
+ready_bin=""
+ready() {
+	local name=$1 pid=$2
+	shift 2
+	if [ -z "$ready_bin" ]; then
+		ready_bin="$work/ready"
+		(cd "$repo" && CGO_ENABLED=0 "${GO:-go}" build -o "$ready_bin" ./internal/testserver/ready) || {
+			log "cannot build internal/testserver/ready"
+			return 1
+		}
+	fi
+	"$ready_bin" -pid "$pid" -timeout "${start_timeout}s" "$@" || {
+		log "$name is not ready"
+		return 1
+	}
+}
+
 # find_bin NAME: prints the path of binary NAME, or fails.
 find_bin() {
 	if [ -x "$bin_dir/$1" ]; then
@@ -171,7 +194,11 @@ start_minio() {
 	pids+=("$!")
 	names+=(minio)
 	logs+=("$logf")
-	wait_ready minio "$!" "$port" /minio/health/ready "200"
+	local pid=$!
+	wait_ready minio "$pid" "$port" /minio/health/ready "200"
+	# Healthy is not ready: MinIO answers XMinioServerNotInitialized for a
+	# while after /minio/health/ready says 200.
+	ready minio "$pid" -endpoint "http://127.0.0.1:$port" -access "$user" -secret "$pass"
 	export COORD_TEST_MINIO_ENDPOINT="http://127.0.0.1:$port"
 	export COORD_TEST_MINIO_ACCESS_KEY=$user
 	export COORD_TEST_MINIO_SECRET_KEY=$pass
@@ -196,8 +223,7 @@ start_versitygw() {
 	pids+=("$!")
 	names+=(versitygw)
 	logs+=("$logf")
-	# An unauthenticated request is answered with 403 once it serves.
-	wait_ready versitygw "$!" "$port" / "200 400 403"
+	ready versitygw "$!" -endpoint "http://127.0.0.1:$port" -access "$access" -secret "$secret_key"
 	export COORD_TEST_VERSITYGW_ENDPOINT="http://127.0.0.1:$port"
 	export COORD_TEST_VERSITYGW_ACCESS_KEY=$access
 	export COORD_TEST_VERSITYGW_SECRET_KEY=$secret_key
@@ -205,8 +231,74 @@ start_versitygw() {
 	log "versitygw ready at $COORD_TEST_VERSITYGW_ENDPOINT"
 }
 
+# SeaweedFS: master, volume server, filer and S3 gateway in one process,
+# each on its own loopback port (the gRPC ports are given, as their default
+# of port+10000 may not exist), no telemetry, the Iceberg and Lance
+# catalogs off. A bucket is a collection; master.toml (read from the
+# working directory) grows one volume per collection instead of seven, so
+# that the hundreds of buckets of the tests fit in -volume.max. A PUT to a
+# missing bucket must fail (NoSuchBucket), as elsewhere: SeaweedFS creates
+# the bucket for an admin identity unless -s3.autoCreateBucket=false.
+start_seaweedfs() {
+	local exe dir logf access="coordtest" secret_key
+	exe=$(find_bin weed) || { missing weed; return 0; }
+	local ports=() i
+	for i in 1 2 3 4 5 6 7 8; do
+		free_port
+		ports+=("$free")
+	done
+	dir="$work/seaweedfs"
+	logf="$work/seaweedfs.log"
+	mkdir -p "$dir/data"
+	secret_key=$(secret)
+	cat >"$dir/s3.json" <<-EOF
+		{"identities": [{"name": "coordtest",
+		  "credentials": [{"accessKey": "$access", "secretKey": "$secret_key"}],
+		  "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
+	EOF
+	printf '[master.volume_growth]\ncopy_1 = 1\n' >"$dir/master.toml"
+	(cd "$dir" && exec "$exe" server -dir "$dir/data" -ip 127.0.0.1 -ip.bind 127.0.0.1 \
+		-master.port "${ports[0]}" -master.port.grpc "${ports[1]}" -master.telemetry=false \
+		-master.volumeSizeLimitMB 64 -volume.max 1000 \
+		-volume.port "${ports[2]}" -volume.port.grpc "${ports[3]}" \
+		-filer -filer.port "${ports[4]}" -filer.port.grpc "${ports[5]}" \
+		-s3 -s3.port "${ports[6]}" -s3.port.grpc "${ports[7]}" -s3.port.iceberg 0 -s3.port.lance 0 \
+		-s3.config "$dir/s3.json" -s3.autoCreateBucket=false \
+		</dev/null >"$logf" 2>&1) &
+	pids+=("$!")
+	names+=(seaweedfs)
+	logs+=("$logf")
+	ready seaweedfs "$!" -endpoint "http://127.0.0.1:${ports[6]}" -access "$access" -secret "$secret_key"
+	export COORD_TEST_SEAWEEDFS_ENDPOINT="http://127.0.0.1:${ports[6]}"
+	export COORD_TEST_SEAWEEDFS_ACCESS_KEY=$access
+	export COORD_TEST_SEAWEEDFS_SECRET_KEY=$secret_key
+	export COORD_TEST_SEAWEEDFS_REGION=us-east-1
+	log "seaweedfs ready at $COORD_TEST_SEAWEEDFS_ENDPOINT"
+}
+
+# fake-gcs-server, the GCS emulator: in memory, plain HTTP, its external
+# URL (the Location of resumable uploads) the loopback address it serves.
+start_gcs() {
+	local exe port logf
+	exe=$(find_bin fake-gcs-server) || { missing fake-gcs-server; return 0; }
+	free_port
+	port=$free
+	logf="$work/fake-gcs-server.log"
+	"$exe" -backend memory -scheme http -host 127.0.0.1 -port "$port" \
+		-external-url "http://127.0.0.1:$port" -public-host "127.0.0.1:$port" -log-level warn \
+		</dev/null >"$logf" 2>&1 &
+	pids+=("$!")
+	names+=(fake-gcs-server)
+	logs+=("$logf")
+	ready fake-gcs-server "$!" -gcs -endpoint "http://127.0.0.1:$port"
+	export COORD_TEST_GCS_ENDPOINT="http://127.0.0.1:$port"
+	log "fake-gcs-server ready at $COORD_TEST_GCS_ENDPOINT"
+}
+
 start_minio
 start_versitygw
+start_seaweedfs
+start_gcs
 
 set +e
 "$@"

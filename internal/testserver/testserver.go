@@ -1,15 +1,21 @@
-// Package testserver gives tests the S3-compatible servers started by
-// run.sh (MinIO and versitygw on loopback, throwaway credentials and data
+// Package testserver gives tests the servers started by run.sh (MinIO,
+// versitygw and SeaweedFS, which speak S3, and fake-gcs-server, the GCS
+// emulator, all on loopback with throwaway credentials and data
 // directories), and the shared machinery to test drivers against them: a
 // fresh bucket per test, and a counting reverse proxy that tells how many
 // requests a server really received.
 //
-// run.sh exports, for each server NAME in MINIO and VERSITYGW:
+// run.sh exports, for each server NAME in MINIO, VERSITYGW and SEAWEEDFS:
 //
 //	COORD_TEST_<NAME>_ENDPOINT    http://127.0.0.1:<port>
 //	COORD_TEST_<NAME>_ACCESS_KEY
 //	COORD_TEST_<NAME>_SECRET_KEY
 //	COORD_TEST_<NAME>_REGION      (optional, default us-east-1)
+//
+// and, for the GCS emulator (plain HTTP, no credentials; run.sh does not
+// export STORAGE_EMULATOR_HOST, a test that wants it sets it):
+//
+//	COORD_TEST_GCS_ENDPOINT       http://127.0.0.1:<port>
 //
 // Without them a test that needs the server is skipped, except in CI
 // (CI=true), where a missing server fails the test: CI must never pass by
@@ -36,7 +42,7 @@ import (
 
 // Server is one running S3-compatible server.
 type Server struct {
-	// Name is "minio" or "versitygw".
+	// Name is "minio", "versitygw", "seaweedfs" or "gcs".
 	Name string
 	// Endpoint is the base URL, "http://127.0.0.1:<port>".
 	Endpoint  string
@@ -52,6 +58,23 @@ func MinIO(t testing.TB) Server { return fromEnv(t, "minio", "MINIO") }
 // VersityGW returns the versitygw server (posix backend) started by
 // run.sh, skipping the test when there is none (failing it in CI).
 func VersityGW(t testing.TB) Server { return fromEnv(t, "versitygw", "VERSITYGW") }
+
+// SeaweedFS returns the SeaweedFS server (weed server -s3: master,
+// volume, filer and S3 gateway in one process) started by run.sh,
+// skipping the test when there is none (failing it in CI).
+func SeaweedFS(t testing.TB) Server { return fromEnv(t, "seaweedfs", "SEAWEEDFS") }
+
+// GCS returns the GCS emulator (fake-gcs-server, in-memory backend, plain
+// HTTP) started by run.sh: Name "gcs", Endpoint its base URL, no
+// credentials. It skips the test when there is none (failing it in CI).
+func GCS(t testing.TB) Server {
+	t.Helper()
+	s := Server{Name: "gcs", Endpoint: os.Getenv("COORD_TEST_GCS_ENDPOINT")}
+	if s.Endpoint == "" {
+		Unavailable(t, "no gcs server: COORD_TEST_GCS_ENDPOINT unset (run the tests through internal/testserver/run.sh)")
+	}
+	return s
+}
 
 // InCI reports whether the tests run in CI (CI=true), where missing
 // servers are failures.

@@ -14,10 +14,8 @@ package container
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -92,19 +90,34 @@ func MinIO(t *testing.T) testserver.Server {
 	if err != nil {
 		t.Fatalf("start MinIO container: %v", err)
 	}
-	endpoint := readyEndpoint(ctx, t, ctr)
-	return testserver.Server{
+	port, err := ctr.MappedPort(ctx, "9000/tcp")
+	if err != nil {
+		t.Fatalf("MinIO container port: %v", err)
+	}
+	// Only loopback is ever contacted: a local daemon publishes the
+	// mapped port there.
+	srv := testserver.Server{
 		Name:      "minio-container",
-		Endpoint:  endpoint,
+		Endpoint:  "http://" + net.JoinHostPort("127.0.0.1", port.Port()),
 		AccessKey: user,
 		SecretKey: password,
 		Region:    "us-east-1",
 	}
+	rctx, rcancel := context.WithTimeout(ctx, 60*time.Second)
+	defer rcancel()
+	if err := testserver.Ready(rctx, srv); err != nil {
+		t.Fatalf("MinIO container on %s: %v", srv.Endpoint, err)
+	}
+	return srv
 }
 
 // linkOrCopy hard-links src to dst, or copies it when they are on
-// different file systems.
+// different file systems. A symbolic link is followed first: a link to it
+// would point outside the image's build context.
 func linkOrCopy(src, dst string) error {
+	if p, err := filepath.EvalSymlinks(src); err == nil {
+		src = p
+	}
 	if err := os.Link(src, dst); err == nil {
 		return nil
 	}
@@ -122,40 +135,4 @@ func linkOrCopy(src, dst string) error {
 		return err
 	}
 	return out.Close()
-}
-
-// readyEndpoint waits (up to 60 s) until MinIO in ctr answers its
-// readiness probe on loopback and returns its base URL. Only loopback is
-// ever contacted: a local daemon publishes the mapped port there.
-func readyEndpoint(ctx context.Context, t *testing.T, ctr *testcontainers.DockerContainer) string {
-	t.Helper()
-	port, err := ctr.MappedPort(ctx, "9000/tcp")
-	if err != nil {
-		t.Fatalf("MinIO container port: %v", err)
-	}
-	hosts := []string{"127.0.0.1"}
-	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(60 * time.Second)
-	var last error
-	for time.Now().Before(deadline) {
-		for _, h := range hosts {
-			base := "http://" + net.JoinHostPort(h, port.Port())
-			resp, err := client.Get(base + "/minio/health/ready")
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					return base
-				}
-				err = fmt.Errorf("status %d", resp.StatusCode)
-			}
-			last = err
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("MinIO container not ready: %v (last: %v)", ctx.Err(), last)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	t.Fatalf("MinIO container not ready on %v port %s within 60s (last: %v)", hosts, port.Port(), last)
-	return ""
 }
