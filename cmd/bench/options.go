@@ -43,7 +43,6 @@ type options struct {
 	svg            string
 	quiet          bool
 	cpuProfile     string // write a CPU profile of the run here
-	exactClock     bool   // internal/vclock's stack-dump idle check instead of simClock's
 }
 
 // Real-time defaults: intervals 10× shorter than the engine's defaults, so
@@ -104,7 +103,6 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	fs.BoolVar(&o.csv, "csv", false, "write the report as CSV instead of tables")
 	fs.StringVar(&o.svg, "svg", "", "also draw requests/hour against plugin count into this SVG file")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress line on stderr")
-	fs.BoolVar(&o.exactClock, "exact-clock", false, "virtual clock: judge idleness from every goroutine's stack (internal/vclock; slower, for comparison)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
