@@ -22,8 +22,8 @@ type runner interface {
 	call(limit time.Duration, f func())
 	// turn waits for the caller's turn to reach the store (virtual: one
 	// call at a time, in the order of key among one instant's calls;
-	// real: at once).
-	turn(key string)
+	// real: at once); the call is over when the caller calls done.
+	turn(key string) (done func())
 }
 
 type virtualRunner struct{ c *vclock.Clock }
@@ -34,7 +34,7 @@ func (v virtualRunner) waitFor(ctx context.Context, d time.Duration, cond func()
 	return v.c.RunFor(d, func() bool { return ctx.Err() != nil || (cond != nil && cond()) }) && ctx.Err() == nil
 }
 func (v virtualRunner) call(limit time.Duration, f func()) { v.c.Run(limit, f) }
-func (v virtualRunner) turn(key string)                    { v.c.Turn(key) }
+func (v virtualRunner) turn(key string) func()             { return v.c.Turn(key) }
 
 type realRunner struct{}
 
@@ -59,4 +59,4 @@ func (realRunner) waitFor(ctx context.Context, d time.Duration, cond func() bool
 	}
 }
 func (realRunner) call(limit time.Duration, f func()) { f() }
-func (realRunner) turn(string)                        {}
+func (realRunner) turn(string) func()                 { return func() {} }

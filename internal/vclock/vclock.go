@@ -19,13 +19,15 @@
 // effects (store calls, say) each take a Turn with a key of their own runs
 // the same way whatever the Go scheduler chooses.
 //
-// Idleness is judged from the scheduler's goroutine counts
-// (runtime/metrics: nothing runnable, nothing running but the driver, no
-// goroutine in a system call but those that always sit in one) and, when
-// some goroutine is in a system call, from the goroutine states of
-// runtime.Stack, for every goroutine but the driver and a short ignore
-// list (signal delivery). The counts are exact when the driver runs on the
-// only P (GOMAXPROCS 1) and conservative otherwise. The garbage collector
+// Idleness is judged from the turns not done yet (none), the scheduler's
+// goroutine counts (runtime/metrics: nothing runnable, nothing running but
+// the driver, no goroutine in a system call but those that always sit in
+// one) and, when some goroutine is in a system call, from the goroutine
+// states of runtime.Stack, for every goroutine but the driver and a short
+// ignore list (signal delivery). The counts are exact when the driver runs
+// on the only P (GOMAXPROCS 1) and no goroutine makes system calls outside
+// a turn: a goroutine leaving a system call is, for a moment, in none of
+// the counts. The garbage collector
 // would make them inexact (a goroutine parked in a GC assist looks blocked
 // but is not), so the driver switches automatic collection off while it
 // runs and collects itself at idle points. The whole process is the
@@ -67,6 +69,7 @@ type Clock struct {
 	seq    uint64
 	timers timerHeap
 	fired  uint64
+	turns  int // turns taken and not done
 
 	// The driver's own.
 	buf       []byte // stack dump buffer
@@ -130,12 +133,25 @@ func (c *Clock) After(d time.Duration) <-chan time.Time {
 
 // Turn returns when the clock lets the caller go on: at once in virtual
 // time, but only after every event due now that sorts before key, and
-// alone (see the package comment). It must not be called from the
-// driving goroutine.
-func (c *Clock) Turn(key string) {
+// alone (see the package comment). The turn lasts until the caller calls
+// the function Turn returns: until then the clock counts the caller as
+// busy whatever its goroutine state, so work in a system call (a file
+// write) is never mistaken for a wait. A turn must not wait on the clock,
+// and Turn must not be called from the driving goroutine.
+func (c *Clock) Turn(key string) (done func()) {
 	ch := make(chan time.Time, 1)
 	c.add(0, key, ch)
 	<-ch
+	c.mu.Lock()
+	c.turns++
+	c.mu.Unlock()
+	return c.endTurn
+}
+
+func (c *Clock) endTurn() {
+	c.mu.Lock()
+	c.turns--
+	c.mu.Unlock()
 }
 
 func (c *Clock) add(d time.Duration, key string, ch chan time.Time) {
@@ -171,6 +187,12 @@ func (c *Clock) settle() {
 		// Let woken goroutines run before looking.
 		for range min(1<<min(spins, 6), 64) {
 			runtime.Gosched()
+		}
+		c.mu.Lock()
+		turns := c.turns
+		c.mu.Unlock()
+		if turns > 0 {
+			continue
 		}
 		metrics.Read(c.samples)
 		if c.count(0) > 0 || c.count(1) > 1 {

@@ -175,7 +175,8 @@ func TestTurnsOneAtATimeInKeyOrder(t *testing.T) {
 	for _, k := range keys {
 		go func() {
 			<-c.After(time.Second)
-			c.Turn(k)
+			done := c.Turn(k)
+			defer done()
 			if running.Add(1) != 1 {
 				t.Error("two goroutines ran after their turns at once")
 			}
