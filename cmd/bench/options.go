@@ -98,7 +98,7 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	fs.BoolVar(&o.membershipTwin, "membership-twin", true, "run each global scenario again with DisableMembership, to measure what it saves")
 	fs.BoolVar(&o.timing, "timing", true, "measure time to a leader and failover time (false: requests only)")
 	fs.BoolVar(&o.pluginCosts, "plugin-costs", true, "measure the built-in plugins' own requests per hour (ttl, queue, scheduler)")
-	fs.Uint64Var(&o.seed, "seed", 1, "seed of the engines' jitter and of the stop times (virtual clock runs repeat per seed, to within a request or two)")
+	fs.Uint64Var(&o.seed, "seed", 1, "seed of the engines' jitter and of the stop times (virtual clock runs repeat exactly per seed)")
 	fs.BoolVar(&o.json, "json", false, "write the report as JSON instead of tables")
 	fs.BoolVar(&o.csv, "csv", false, "write the report as CSV instead of tables")
 	fs.StringVar(&o.svg, "svg", "", "also draw requests/hour against plugin count into this SVG file")
