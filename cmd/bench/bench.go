@@ -108,13 +108,8 @@ func benchmark(ctx context.Context, o options, progOut io.Writer) (*Report, erro
 		// The CPU profiler's writer (-cpuprofile) sits in a system call
 		// for the whole run: the clock must not wait for it.
 		ignore := append([]string{"runtime/pprof.profileWriter"}, vclock.DefaultIgnore...)
-		if o.exactClock {
-			vc := vclock.New(virtualStart, ignore...)
-			rt, storeNow = virtualRunner{vc}, vc.Now
-		} else {
-			vc := newSimClock(virtualStart, ignore...)
-			rt, storeNow = virtualRunner{vc}, vc.Now
-		}
+		vc := vclock.New(virtualStart, ignore...)
+		rt, storeNow = virtualRunner{vc}, vc.Now
 		// The virtual clock moves only when every goroutine is blocked, so
 		// the run is a sequential simulation: on one P a woken goroutine
 		// runs to its next wait before the clock looks again, instead of

@@ -52,16 +52,17 @@ func TestVirtualHourOnMem(t *testing.T) {
 			t.Errorf("cost %v, want %v", st.CostPerMonth, want)
 		}
 	}
-	// Per-plugin mode costs N times one plugin; global mode does not grow.
+	// Per-plugin mode costs N times one plugin; global mode does not
+	// grow: to within the jitter's spread of the loops compared.
 	pp1, _ := r.steady(modePerPlugin, 1)
 	pp4, _ := r.steady(modePerPlugin, 4)
 	g1, _ := r.steady(modeGlobal, 1)
 	g4, _ := r.steady(modeGlobal, 4)
-	if f := pp4.PerHour.Total() / pp1.PerHour.Total(); f < 3.9 || f > 4.1 {
-		t.Errorf("per-plugin 4 plugins / 1 plugin = %.3f, want about 4", f)
+	if f, tol := pp4.PerHour.Total()/pp1.PerHour.Total(), loopTolerance(s, time.Hour, 4); math.Abs(f/4-1) > tol {
+		t.Errorf("per-plugin 4 plugins / 1 plugin = %.3f, want 4 ± %.2f%%", f, 100*tol)
 	}
-	if d := g4.PerHour.Total()/g1.PerHour.Total() - 1; math.Abs(d) > 0.02 {
-		t.Errorf("global 4 plugins vs 1: %+.2f%%, want within 2%%", 100*d)
+	if d, tol := g4.PerHour.Total()/g1.PerHour.Total()-1, loopTolerance(s, time.Hour, 1); math.Abs(d) > tol {
+		t.Errorf("global 4 plugins vs 1: %+.2f%%, want within ±%.2f%%", 100*d, 100*tol)
 	}
 	// Per worker: the leader renews, the follower reads; a follower
 	// writes its worker record at most every WorkerTimeout/3 (how much

@@ -75,7 +75,7 @@ func startCluster(ctx context.Context, rt runner, store driver.Store, cfg coord.
 		c.WorkerID = fmt.Sprintf("w%d", i+1)
 		c.Clock = rt.engineClock()
 		c.RandSeed = seed*1000 + uint64(i) + 1
-		tap := &tapStore{Store: store}
+		tap := &tapStore{Store: store, id: c.WorkerID, turn: rt.turn}
 		hub, err := coord.NewHub(tap, c)
 		if err != nil {
 			cl.crashAll()

@@ -12,8 +12,8 @@
 // engine runs as it always does, goroutines and all, and whenever every
 // goroutine is blocked the clock jumps to the next pending timer, so
 // requests take no time and a simulated hour at default settings takes
-// seconds and repeats for a seed (to within a request or two: goroutines
-// of one instant still race for the store). Other stores (S3, MinIO) keep
+// seconds and repeats exactly: every figure depends on the settings and
+// the seed only (docs/bench.md says how). Other stores (S3, MinIO) keep
 // real time: the benchmark shortens every interval by the same factor,
 // runs for -duration, and scales the counts to an hour at default
 // settings, saying so in its output.

@@ -43,7 +43,6 @@ type options struct {
 	svg            string
 	quiet          bool
 	cpuProfile     string // write a CPU profile of the run here
-	exactClock     bool   // internal/vclock's stack-dump idle check instead of simClock's
 }
 
 // Real-time defaults: intervals 10× shorter than the engine's defaults, so
@@ -99,12 +98,11 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	fs.BoolVar(&o.membershipTwin, "membership-twin", true, "run each global scenario again with DisableMembership, to measure what it saves")
 	fs.BoolVar(&o.timing, "timing", true, "measure time to a leader and failover time (false: requests only)")
 	fs.BoolVar(&o.pluginCosts, "plugin-costs", true, "measure the built-in plugins' own requests per hour (ttl, queue, scheduler)")
-	fs.Uint64Var(&o.seed, "seed", 1, "seed of the engines' jitter and of the stop times (virtual clock runs repeat per seed, to within a request or two)")
+	fs.Uint64Var(&o.seed, "seed", 1, "seed of the engines' jitter and of the stop times (virtual clock runs repeat exactly per seed)")
 	fs.BoolVar(&o.json, "json", false, "write the report as JSON instead of tables")
 	fs.BoolVar(&o.csv, "csv", false, "write the report as CSV instead of tables")
 	fs.StringVar(&o.svg, "svg", "", "also draw requests/hour against plugin count into this SVG file")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress line on stderr")
-	fs.BoolVar(&o.exactClock, "exact-clock", false, "virtual clock: judge idleness from every goroutine's stack (internal/vclock; slower, for comparison)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return o, err

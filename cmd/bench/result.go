@@ -73,7 +73,7 @@ type Report struct {
 	// PluginCosts are the built-in plugins' own requests (-plugin-costs).
 	PluginCosts []PluginCost  `json:"plugin_costs"`
 	Targets     []Target      `json:"targets"`
-	Elapsed     time.Duration `json:"elapsed_ns"` // wall time of the whole run
+	Elapsed     time.Duration `json:"-"` // wall time of the whole run: the text says it; JSON keeps the run's figures only
 }
 
 // Steady is one steady-state scenario: Workers processes, each with Plugins

@@ -20,22 +20,13 @@ type runner interface {
 	waitFor(ctx context.Context, d time.Duration, cond func() bool) bool
 	// call runs f, which may wait on the clock, to its end (or limit).
 	call(limit time.Duration, f func())
+	// turn waits for the caller's turn to reach the store (virtual: one
+	// call at a time, in the order of key among one instant's calls;
+	// real: at once); the call is over when the caller calls done.
+	turn(key string) (done func())
 }
 
-// virtualClock is a virtual clock a runner can drive: simClock (the
-// benchmark's) or internal/vclock's.
-type virtualClock interface {
-	coord.Clock
-	RunFor(d time.Duration, stop func() bool) bool
-	Run(limit time.Duration, f func()) bool
-}
-
-var (
-	_ virtualClock = (*simClock)(nil)
-	_ virtualClock = (*vclock.Clock)(nil)
-)
-
-type virtualRunner struct{ c virtualClock }
+type virtualRunner struct{ c *vclock.Clock }
 
 func (v virtualRunner) engineClock() coord.Clock { return v.c }
 func (v virtualRunner) now() time.Time           { return v.c.Now() }
@@ -43,6 +34,7 @@ func (v virtualRunner) waitFor(ctx context.Context, d time.Duration, cond func()
 	return v.c.RunFor(d, func() bool { return ctx.Err() != nil || (cond != nil && cond()) }) && ctx.Err() == nil
 }
 func (v virtualRunner) call(limit time.Duration, f func()) { v.c.Run(limit, f) }
+func (v virtualRunner) turn(key string) func()             { return v.c.Turn(key) }
 
 type realRunner struct{}
 
@@ -67,3 +59,4 @@ func (realRunner) waitFor(ctx context.Context, d time.Duration, cond func() bool
 	}
 }
 func (realRunner) call(limit time.Duration, f func()) { f() }
+func (realRunner) turn(string) func()                 { return func() {} }

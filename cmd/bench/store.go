@@ -36,7 +36,7 @@ func openStore(ctx context.Context, raw string, now func() time.Time) (*openedSt
 			os.RemoveAll(dir)
 			return nil, err
 		}
-		return &openedStore{store: s, shown: "bolt://" + path + " (temp dir, removed afterwards)", close: func() error {
+		return &openedStore{store: s, shown: "bolt (a file in a temp dir, removed afterwards)", close: func() error {
 			err := s.Close()
 			os.RemoveAll(dir)
 			return err

@@ -21,6 +21,8 @@ var errCrashed = driver.ErrClosed
 // split them by worker and purpose.
 type tapStore struct {
 	driver.Store
+	id      string                  // the worker's
+	turn    func(key string) func() // around every call (runner.turn)
 	crashed atomic.Bool
 
 	leaseWrites, workerWrites, otherWrites atomic.Uint64
@@ -81,6 +83,7 @@ func (t *tapStore) snapshot() load {
 func (t *tapStore) crash() { t.crashed.Store(true) }
 
 func (t *tapStore) Get(ctx context.Context, key string) (driver.Object, error) {
+	defer t.turn(t.id + " get " + key)()
 	if t.crashed.Load() {
 		return driver.Object{}, driver.Wrap("get", key, errCrashed, nil)
 	}
@@ -90,6 +93,7 @@ func (t *tapStore) Get(ctx context.Context, key string) (driver.Object, error) {
 }
 
 func (t *tapStore) Put(ctx context.Context, key string, data []byte, cond driver.Condition) (string, error) {
+	defer t.turn(t.id + " put " + key)()
 	if t.crashed.Load() {
 		return "", driver.Wrap("put", key, errCrashed, nil)
 	}
@@ -106,6 +110,7 @@ func (t *tapStore) Put(ctx context.Context, key string, data []byte, cond driver
 }
 
 func (t *tapStore) Delete(ctx context.Context, key string, cond driver.Condition) error {
+	defer t.turn(t.id + " delete " + key)()
 	if t.crashed.Load() {
 		return driver.Wrap("delete", key, errCrashed, nil)
 	}
@@ -115,6 +120,7 @@ func (t *tapStore) Delete(ctx context.Context, key string, cond driver.Condition
 }
 
 func (t *tapStore) List(ctx context.Context, prefix string) (driver.ListResult, error) {
+	defer t.turn(t.id + " list " + prefix)()
 	if t.crashed.Load() {
 		return driver.ListResult{}, driver.Wrap("list", prefix, errCrashed, nil)
 	}

@@ -568,7 +568,7 @@ func (p *proc) stop(cancelled bool) {
 		}
 		took := time.Since(start)
 		w.q.Turn(p.name + "/stopped")
-		w.rec.note("stopped %s in %v: %v", p.name, took, err)
+		w.rec.note("stopped %s in %v: %v", p.name, took, sortedErrors(err))
 		if bound := p.clock.trueDuration(engineConfig.HeartbeatInterval) + time.Second; took > bound {
 			w.rec.violate("%s: Hub.Close took %v (cancelled ctx %v), bound %v", p.name, took, cancelled, bound)
 		}
@@ -803,3 +803,22 @@ func (h *traceHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 }
 
 func (h *traceHandler) WithGroup(string) slog.Handler { return h }
+
+// sortedErrors is err's text with the errors it aggregates (Hub.Close
+// collects its coordinators' in the order they finish, which Go chooses)
+// in sorted order, so that the timeline replays exactly.
+func sortedErrors(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	var agg interface{ WrappedErrors() []error }
+	if !errors.As(err, &agg) {
+		return err.Error()
+	}
+	var lines []string
+	for _, e := range agg.WrappedErrors() {
+		lines = append(lines, e.Error())
+	}
+	slices.Sort(lines)
+	return fmt.Sprintf("%d errors: %s", len(lines), strings.Join(lines, "; "))
+}

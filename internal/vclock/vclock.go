@@ -1,32 +1,51 @@
 // Package vclock is a virtual clock that lets an ordinary program (not a
 // test) run coord's real engine, goroutines and all, through hours of
-// simulated time in seconds.
+// simulated time in seconds, with results that depend on the program's
+// inputs only.
 //
 // The engine only learns the time from its Clock (coord.Config.Clock):
 // Now, and After to wait. A Clock from this package never moves on its
 // own. The goroutine that drives it (RunUntil, Run) waits until every
-// goroutine it watches is blocked (in a select, a channel operation, a
-// lock, a WaitGroup), which means nothing can happen any more except a
-// timer; then it moves the time to the earliest pending After and fires
-// it. Work therefore takes no virtual time, and timers fire in time order,
-// exactly as they would on a real clock with instantaneous work.
+// goroutine is blocked (in a select, a channel operation, a lock, a
+// WaitGroup), which means nothing can happen any more except an event of
+// the clock; then it fires the earliest event, one at a time, and waits
+// again. Work therefore takes no virtual time, and events fire in time
+// order, exactly as they would on a real clock with instantaneous work.
 //
-// Idleness is judged from the goroutine states of runtime.Stack (which
-// leaves out the runtime's own goroutines), for every goroutine but the
-// driver and a short ignore list (signal delivery): the rule
-// testing/synctest applies to its bubble, for programs that must not
-// import package testing. The whole process is the bubble, so one process
-// should drive one Clock and run nothing else that keeps goroutines busy.
+// Events are the timers of After and the turns of Turn. Events due at one
+// instant fire in the order of their keys (timers have the empty key),
+// then in the order they were made. Firing one event at a time means the
+// goroutine it wakes runs alone until it waits again: code whose shared
+// effects (store calls, say) each take a Turn with a key of their own runs
+// the same way whatever the Go scheduler chooses.
+//
+// Idleness is judged from the turns not done yet (none), the scheduler's
+// goroutine counts (runtime/metrics: nothing runnable, nothing running but
+// the driver, no goroutine in a system call but those that always sit in
+// one) and, when some goroutine is in a system call, from the goroutine
+// states of runtime.Stack, for every goroutine but the driver and a short
+// ignore list (signal delivery). The counts are exact when the driver runs
+// on the only P (GOMAXPROCS 1) and no goroutine makes system calls outside
+// a turn: a goroutine leaving a system call is, for a moment, in none of
+// the counts. The garbage collector
+// would make them inexact (a goroutine parked in a GC assist looks blocked
+// but is not), so the driver switches automatic collection off while it
+// runs and collects itself at idle points. The whole process is the
+// bubble: one process should drive one Clock and run nothing else that
+// keeps goroutines busy.
 //
 // Waiting on anything other than this clock — a real timer, the network —
-// counts as blocked for a goroutine in a select or I/O wait, so code under
-// a virtual clock should not wait on real time.
+// counts as blocked, so code under a virtual clock must not wait on real
+// time.
 package vclock
 
 import (
 	"bytes"
+	"cmp"
 	"container/heap"
 	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"sync"
 	"time"
 )
@@ -35,6 +54,10 @@ import (
 // runtime's signal delivery, which sits in a system call for the life of
 // the process.
 var DefaultIgnore = []string{"os/signal.signal_recv"}
+
+// gcEvery is how many bytes the watched code may allocate between two
+// collections the driver makes.
+const gcEvery = 64 << 20
 
 // Clock is a virtual clock. It is safe for concurrent use; only one
 // goroutine at a time may drive it (RunUntil, Run, Settle).
@@ -46,17 +69,30 @@ type Clock struct {
 	seq    uint64
 	timers timerHeap
 	fired  uint64
+	turns  int // turns taken and not done
 
-	buf []byte // stack dump buffer of the driving goroutine
+	// The driver's own.
+	buf       []byte // stack dump buffer
+	samples   []metrics.Sample
+	permanent uint64 // goroutines in a system call when the exact check found everything blocked
+	exact     uint64 // stack-dump checks made
+	collected uint64 // allocated bytes at the driver's last collection
+}
+
+// Scheduler metrics the idle test reads.
+var schedMetrics = []string{
+	"/sched/goroutines/runnable:goroutines",
+	"/sched/goroutines/running:goroutines",
+	"/sched/goroutines/not-in-go:goroutines",
+	"/gc/heap/allocs:bytes",
 }
 
 // New returns a clock reading start. It watches every goroutine of the
 // process except those whose stack dump contains one of ignore
 // (DefaultIgnore when none is given; empty strings are skipped): a
-// goroutine about to start shows
-// only a wrapper (sync.WaitGroup.Go's, say), so nothing narrower than
-// "everything" is safe. The clock keeps start's monotonic reading, if
-// any, so its Now values subtract correctly.
+// goroutine about to start shows only a wrapper (sync.WaitGroup.Go's,
+// say), so nothing narrower than "everything" is safe. The clock keeps
+// start's monotonic reading, if any, so its Now values subtract correctly.
 func New(start time.Time, ignore ...string) *Clock {
 	c := &Clock{now: start, buf: make([]byte, 1<<16)}
 	for _, w := range ignore {
@@ -68,6 +104,9 @@ func New(start time.Time, ignore ...string) *Clock {
 		for _, w := range DefaultIgnore {
 			c.ignore = append(c.ignore, []byte(w))
 		}
+	}
+	for _, name := range schedMetrics {
+		c.samples = append(c.samples, metrics.Sample{Name: name})
 	}
 	return c
 }
@@ -84,25 +123,52 @@ func (c *Clock) Now() time.Time {
 // nothing but a small heap entry until it fires.
 func (c *Clock) After(d time.Duration) <-chan time.Time {
 	ch := make(chan time.Time, 1)
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if d <= 0 {
-		ch <- c.now
+		ch <- c.Now()
 		return ch
 	}
-	c.seq++
-	heap.Push(&c.timers, &timer{when: c.now.Add(d), seq: c.seq, ch: ch})
+	c.add(d, "", ch)
 	return ch
 }
 
-// Pending is the number of timers that have not fired.
+// Turn returns when the clock lets the caller go on: at once in virtual
+// time, but only after every event due now that sorts before key, and
+// alone (see the package comment). The turn lasts until the caller calls
+// the function Turn returns: until then the clock counts the caller as
+// busy whatever its goroutine state, so work in a system call (a file
+// write) is never mistaken for a wait. A turn must not wait on the clock,
+// and Turn must not be called from the driving goroutine.
+func (c *Clock) Turn(key string) (done func()) {
+	ch := make(chan time.Time, 1)
+	c.add(0, key, ch)
+	<-ch
+	c.mu.Lock()
+	c.turns++
+	c.mu.Unlock()
+	return c.endTurn
+}
+
+func (c *Clock) endTurn() {
+	c.mu.Lock()
+	c.turns--
+	c.mu.Unlock()
+}
+
+func (c *Clock) add(d time.Duration, key string, ch chan time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seq++
+	heap.Push(&c.timers, &timer{when: c.now.Add(d), key: key, seq: c.seq, ch: ch})
+}
+
+// Pending is the number of events that have not fired.
 func (c *Clock) Pending() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.timers)
 }
 
-// Fired is the number of timers fired so far (a measure of work done).
+// Fired is the number of events fired so far (a measure of work done).
 func (c *Clock) Fired() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -112,27 +178,66 @@ func (c *Clock) Fired() uint64 {
 // Settle returns once every watched goroutine is blocked, without moving
 // the time.
 func (c *Clock) Settle() {
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	c.settle()
+}
+
+func (c *Clock) settle() {
 	for spins := 0; ; spins++ {
-		// Let woken goroutines run before paying for a stack dump.
+		// Let woken goroutines run before looking.
 		for range min(1<<min(spins, 6), 64) {
 			runtime.Gosched()
 		}
-		if c.idle() {
-			return
+		c.mu.Lock()
+		turns := c.turns
+		c.mu.Unlock()
+		if turns > 0 {
+			continue
 		}
+		metrics.Read(c.samples)
+		if c.count(0) > 0 || c.count(1) > 1 {
+			continue
+		}
+		if c.count(2) > c.permanent {
+			// A goroutine in a system call: busy, or one that always
+			// is. Only the stack dump tells them apart; what is left in
+			// a system call once it finds everything blocked is
+			// permanent.
+			c.exact++
+			if !c.idle() {
+				continue
+			}
+			metrics.Read(c.samples)
+			c.permanent = c.count(2)
+		}
+		if allocs := c.count(3); allocs-c.collected > gcEvery {
+			runtime.GC() // nothing runs: no goroutine waits in an assist
+			c.collected = allocs
+		}
+		return
 	}
+}
+
+// count is metric i of the last read; a metric unknown to this runtime
+// is never idle.
+func (c *Clock) count(i int) uint64 {
+	if c.samples[i].Value.Kind() != metrics.KindUint64 {
+		return 1 << 62
+	}
+	return c.samples[i].Value.Uint64()
 }
 
 // RunUntil drives the clock: each time the watched goroutines are idle it
 // calls stop (if not nil; it returns true as soon as stop does, with the
 // clock at the time of the event that made it true), then fires the
-// earliest pending timers, until the time would pass deadline. It then
-// sets the clock to deadline, settles, and returns false. It also returns
-// false, with the clock unchanged, when nothing is pending: the watched
-// code waits on nothing this clock can deliver.
+// earliest pending event, until the time would pass deadline. It then
+// sets the clock to deadline, settles, and returns stop's verdict. It
+// returns false, with the clock unchanged, when nothing is pending: the
+// watched code waits on nothing this clock can deliver.
 func (c *Clock) RunUntil(deadline time.Time, stop func() bool) bool {
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	for {
-		c.Settle()
+		c.settle()
 		if stop != nil && stop() {
 			return true
 		}
@@ -141,23 +246,21 @@ func (c *Clock) RunUntil(deadline time.Time, stop func() bool) bool {
 			c.mu.Unlock()
 			return false
 		}
-		next := c.timers[0].when
-		if next.After(deadline) {
+		t := c.timers[0]
+		if t.when.After(deadline) {
 			if deadline.After(c.now) {
 				c.now = deadline
 			}
 			c.mu.Unlock()
-			c.Settle()
+			c.settle()
 			return stop != nil && stop()
 		}
-		if next.After(c.now) {
-			c.now = next
+		heap.Pop(&c.timers)
+		if t.when.After(c.now) {
+			c.now = t.when
 		}
-		for len(c.timers) > 0 && !c.timers[0].when.After(c.now) {
-			t := heap.Pop(&c.timers).(*timer)
-			t.ch <- c.now
-			c.fired++
-		}
+		t.ch <- c.now
+		c.fired++
 		c.mu.Unlock()
 	}
 }
@@ -187,6 +290,9 @@ func (c *Clock) Run(limit time.Duration, f func()) bool {
 	}
 	return c.RunFor(limit, finished)
 }
+
+// ExactChecks is the number of stack-dump idle checks made so far.
+func (c *Clock) ExactChecks() uint64 { return c.exact }
 
 // Goroutine states in which a goroutine can only proceed when another
 // goroutine (or a timer) acts. Anything else (running, runnable, syscall,
@@ -271,9 +377,11 @@ func goroutineState(block []byte) string {
 	return string(rest[:end])
 }
 
+// timer is an event: a timer of After (key "") or a turn.
 type timer struct {
 	when time.Time
-	seq  uint64 // FIFO among equal times
+	key  string
+	seq  uint64 // creation order among equal times and keys
 	ch   chan time.Time
 }
 
@@ -281,10 +389,14 @@ type timerHeap []*timer
 
 func (h timerHeap) Len() int { return len(h) }
 func (h timerHeap) Less(i, j int) bool {
-	if h[i].when.Equal(h[j].when) {
-		return h[i].seq < h[j].seq
+	a, b := h[i], h[j]
+	if c := a.when.Compare(b.when); c != 0 {
+		return c < 0
 	}
-	return h[i].when.Before(h[j].when)
+	if c := cmp.Compare(a.key, b.key); c != 0 {
+		return c < 0
+	}
+	return a.seq < b.seq
 }
 func (h timerHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
 func (h *timerHeap) Push(x any)   { *h = append(*h, x.(*timer)) }

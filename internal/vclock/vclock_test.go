@@ -1,7 +1,10 @@
 package vclock
 
 import (
+	"runtime"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -127,5 +130,71 @@ func TestAllBlocked(t *testing.T) {
 		if got := allBlocked([]byte(tc.dump), w); got != tc.want {
 			t.Errorf("allBlocked(%q) = %v, want %v", tc.dump, got, tc.want)
 		}
+	}
+}
+
+// TestWaitsForWork: an event fires only once every goroutine is blocked:
+// a goroutine that computes before it waits is never overtaken.
+func TestWaitsForWork(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	c := New(start)
+	var steps atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 5 {
+			// Busy for a while (real time), then wait a virtual second.
+			deadline := time.Now().Add(5 * time.Millisecond)
+			for time.Now().Before(deadline) {
+			}
+			steps.Store(int64(i + 1))
+			<-c.After(time.Second)
+		}
+	}()
+	for want := int64(1); want <= 5; want++ {
+		c.RunFor(time.Second-time.Nanosecond, nil)
+		if got := steps.Load(); got != want {
+			t.Fatalf("at %v: %d steps, want %d", c.Now().Sub(start), got, want)
+		}
+		c.RunFor(time.Nanosecond, nil)
+	}
+	if !c.Run(time.Minute, func() { <-done }) {
+		t.Fatal("the goroutine did not finish")
+	}
+}
+
+// TestTurnsOneAtATimeInKeyOrder: goroutines that take a turn at one
+// instant go one at a time, in the order of their keys, whatever order
+// they asked in; each runs alone until it waits again.
+func TestTurnsOneAtATimeInKeyOrder(t *testing.T) {
+	c := New(start)
+	var mu sync.Mutex
+	var order []string
+	var running atomic.Int32
+	keys := []string{"w3 put a", "w1 get b", "w2 put a", "w1 get a"}
+	for _, k := range keys {
+		go func() {
+			<-c.After(time.Second)
+			done := c.Turn(k)
+			defer done()
+			if running.Add(1) != 1 {
+				t.Error("two goroutines ran after their turns at once")
+			}
+			busyWork()
+			mu.Lock()
+			order = append(order, k)
+			mu.Unlock()
+			running.Add(-1)
+		}()
+	}
+	c.RunFor(time.Minute, nil)
+	want := []string{"w1 get a", "w1 get b", "w2 put a", "w3 put a"}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(order, want) {
+		t.Fatalf("turns in order %q, want %q", order, want)
+	}
+	if got := c.Now().Sub(start); got != time.Second {
+		t.Fatalf("clock at +%v, want it left at the last event (+1s)", got)
 	}
 }
