@@ -367,21 +367,21 @@ func (h *Hub) Close(ctx context.Context) error {
 	close(h.closing)
 	coords := slices.Clone(h.coords)
 	h.mu.Unlock()
-	var (
-		mu     sync.Mutex
-		result *multierror.Error
-		wg     sync.WaitGroup
-	)
-	for _, c := range coords {
-		wg.Go(func() {
-			if err := c.close(ctx); err != nil {
-				mu.Lock()
-				result = multierror.Append(result, err)
-				mu.Unlock()
-			}
-		})
+	// The coordinators close side by side; their errors are reported in
+	// the order of h.coords, not of completion, so that one history
+	// always gives the same error.
+	errs := make([]error, len(coords))
+	var wg sync.WaitGroup
+	for i, c := range coords {
+		wg.Go(func() { errs[i] = c.close(ctx) })
 	}
 	wg.Wait()
+	var result *multierror.Error
+	for _, err := range errs {
+		if err != nil {
+			result = multierror.Append(result, err)
+		}
+	}
 	return result.ErrorOrNil()
 }
 
