@@ -331,7 +331,14 @@ func TestOtherCommandsStopOnSignal(t *testing.T) {
 		}
 		done := make(chan struct{})
 		go func() { _ = cmd.Wait(); close(done) }()
-		time.Sleep(500 * time.Millisecond)
+		// Its first line comes after main installed its handler.
+		for deadline := time.Now().Add(30 * time.Second); !strings.Contains(out.String(), "namespace default"); {
+			if time.Now().After(deadline) {
+				_ = cmd.Process.Kill()
+				t.Fatalf("watch printed nothing in 30s\n%s", &out)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 		_ = cmd.Process.Signal(sig)
 		select {
 		case <-done:
