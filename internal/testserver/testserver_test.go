@@ -63,7 +63,9 @@ func TestReadyIsNotHealth(t *testing.T) {
 	closed := "http://" + l.Addr().String()
 	l.Close()
 	for _, endpoint := range []string{starting.URL, closed} {
-		ctx, cancel := context.WithTimeout(t.Context(), 700*time.Millisecond)
+		// Long enough for one answer (the SDK retries a 503 with back-off)
+		// on a loaded machine; Ready tries until the context ends.
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		err := testserver.Ready(ctx, testserver.Server{Name: "x", Endpoint: endpoint, AccessKey: "a", SecretKey: "b", Region: "us-east-1"})
 		cancel()
 		if err == nil {
