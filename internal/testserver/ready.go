@@ -27,15 +27,19 @@ func Ready(ctx context.Context, s Server) error {
 
 func s3RoundTrip(ctx context.Context, s Server) error {
 	c := s.S3Client()
+	// One attempt per call: retry paces the attempts and keeps the
+	// server's last answer (the SDK's own back-off would let a deadline
+	// cut an attempt off with no answer at all).
+	once := func(o *awss3.Options) { o.RetryMaxAttempts = 1 }
 	bucket := UniqueName("coord-ready")
 	key := "ready"
-	if _, err := c.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: &bucket}); err != nil {
+	if _, err := c.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: &bucket}, once); err != nil {
 		return fmt.Errorf("create bucket: %w", err)
 	}
-	if _, err := c.PutObject(ctx, &awss3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader([]byte("ready"))}); err != nil {
+	if _, err := c.PutObject(ctx, &awss3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader([]byte("ready"))}, once); err != nil {
 		return fmt.Errorf("put object: %w", err)
 	}
-	out, err := c.GetObject(ctx, &awss3.GetObjectInput{Bucket: &bucket, Key: &key})
+	out, err := c.GetObject(ctx, &awss3.GetObjectInput{Bucket: &bucket, Key: &key}, once)
 	if err != nil {
 		return fmt.Errorf("get object: %w", err)
 	}
@@ -44,10 +48,10 @@ func s3RoundTrip(ctx context.Context, s Server) error {
 	if err != nil || string(body) != "ready" {
 		return fmt.Errorf("get object: %q, %v", body, err)
 	}
-	if _, err := c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: &bucket, Key: &key}); err != nil {
+	if _, err := c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: &bucket, Key: &key}, once); err != nil {
 		return fmt.Errorf("delete object: %w", err)
 	}
-	if _, err := c.DeleteBucket(ctx, &awss3.DeleteBucketInput{Bucket: &bucket}); err != nil {
+	if _, err := c.DeleteBucket(ctx, &awss3.DeleteBucketInput{Bucket: &bucket}, once); err != nil {
 		return fmt.Errorf("delete bucket: %w", err)
 	}
 	return nil
@@ -111,7 +115,9 @@ func retry(ctx context.Context, try func(context.Context) error) error {
 		if err == nil {
 			return nil
 		}
-		last = err
+		if last == nil || ctx.Err() == nil {
+			last = err // not an attempt the caller's deadline cut off
+		}
 		select {
 		case <-ctx.Done():
 			return errors.Join(fmt.Errorf("not ready: %w", ctx.Err()), last)
