@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/s3coord/coord"
+	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/driver/s3"
 	"github.com/s3coord/coord/internal/testserver"
 )
@@ -22,6 +23,11 @@ func TestMinIOElection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	testElection(t, store)
+}
+
+// testElection is TestMinIOElection on any store.
+func testElection(t *testing.T, store driver.Store) {
 	cfg := coord.Config{
 		HeartbeatInterval: 200 * time.Millisecond,
 		HeartbeatJitter:   50 * time.Millisecond,
