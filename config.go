@@ -1,6 +1,7 @@
 package coord
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -159,6 +160,16 @@ func badConfig(field, rule string, args ...any) error {
 	return &ConfigError{Field: field, Rule: fmt.Sprintf(rule, args...)}
 }
 
+// badName reports a field holding a bad name: the *NameError's message
+// without its own "coord: " prefix, and the *NameError as the cause.
+func badName(field string, err error) error {
+	var ne *NameError
+	if !errors.As(err, &ne) {
+		return badConfig(field, "%v", err)
+	}
+	return &ConfigError{Field: field, Rule: strings.TrimPrefix(ne.Error(), "coord: "), err: ne}
+}
+
 // validateTimings checks the durations and how they relate (defaults
 // applied); given is the Config as the user set it, so that a message
 // names the fields set and says which values are defaults. Values are
@@ -220,13 +231,13 @@ func (c Config) validateNames() error {
 	}
 	if c.WorkerID != "" {
 		if err := ValidateName("worker id", c.WorkerID); err != nil {
-			return bad("WorkerID", "%v", err)
+			return badName("WorkerID", err)
 		}
 	}
 	size := 0
 	for k, v := range c.WorkerMeta {
 		if err := ValidateName("meta key", k); err != nil {
-			return bad("WorkerMeta", "%v", err)
+			return badName("WorkerMeta", err)
 		}
 		if !utf8.ValidString(v) {
 			return bad("WorkerMeta", "the value of %q is not valid UTF-8", k)

@@ -1,6 +1,7 @@
 package coord_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -43,6 +44,28 @@ func TestConfigErrorsNameWhatWasSet(t *testing.T) {
 			if strings.Contains(err.Error(), n) {
 				t.Errorf("%+v: %q says %q", tc.cfg, err, n)
 			}
+		}
+	}
+}
+
+// TestConfigNameErrorsSayCoordOnce: a bad WorkerID or WorkerMeta key is
+// reported once, as the field and the name's rule, without a second
+// "coord:" prefix, and errors.As still finds the *NameError.
+func TestConfigNameErrorsSayCoordOnce(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  coord.Config
+		want string
+	}{
+		{coord.Config{WorkerID: "..x"}, `coord: invalid config: WorkerID: invalid worker id "..x": starts with '.'`},
+		{coord.Config{WorkerMeta: map[string]string{"a..b": "v"}}, `coord: invalid config: WorkerMeta: invalid meta key "a..b": contains ".."`},
+	} {
+		err := tc.cfg.Validate()
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("Validate() = %v, want %s", err, tc.want)
+		}
+		var ne *coord.NameError
+		if !errors.As(err, &ne) || !errors.Is(err, coord.ErrInvalidConfig) {
+			t.Errorf("Validate() = %v: errors.As(*NameError) and errors.Is(ErrInvalidConfig) must both hold", err)
 		}
 	}
 }

@@ -74,7 +74,11 @@ var (
 type ConfigError struct {
 	Field string
 	Rule  string
+	err   error // the cause, if any (a *NameError)
 }
+
+// Unwrap returns the cause: the *NameError of a bad WorkerID or meta key.
+func (e *ConfigError) Unwrap() error { return e.err }
 
 func (e *ConfigError) Error() string {
 	return fmt.Sprintf("coord: invalid config: %s: %s", e.Field, e.Rule)
