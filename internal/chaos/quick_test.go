@@ -9,16 +9,21 @@ import (
 )
 
 // TestChaosQuick is the slice of the real-server chaos run that `make
-// test` runs: four worker processes on MinIO, six faults aimed at the
+// test` runs: four worker processes on MinIO (and on SeaweedFS), six faults aimed at the
 // leader (kill -9, SIGSTOP, and requests accepted and never answered, with
 // the other workers' LISTs of worker records hung until the successor has
 // held on), no noise, and the same check as TestChaos (build tag chaos),
 // which runs the full sweep on both servers.
-func TestChaosQuick(t *testing.T) {
+func TestChaosQuick(t *testing.T) { quickRun(t, testserver.MinIO) }
+
+// TestChaosQuickSeaweedFS is TestChaosQuick on SeaweedFS 4.53.
+func TestChaosQuickSeaweedFS(t *testing.T) { quickRun(t, testserver.SeaweedFS) }
+
+func quickRun(t *testing.T, server func(testing.TB) testserver.Server) {
 	if testing.Short() {
 		t.Skip("starts worker processes against a real server")
 	}
-	s := testserver.MinIO(t)
+	s := server(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	bin, err := BuildWorker(ctx, t.TempDir())
