@@ -17,9 +17,15 @@ type pluginElection struct {
 	nsFailSince time.Time    // first of the current run of failed reads of the namespace record
 	notBefore   time.Time    // no acquisition before (a resignation's back-off)
 	standsIn    bool         // a stand-in's election (its plugin lease says so)
+	replaced    *leaseRecord // the last record not ours that a takeover replaced (nil: missing or unreadable)
 }
 
+// takeover: the record replaced, unless it is our own (taken again, it
+// keeps the record before it, which a claim overwritten by ours follows).
 func (p *pluginElection) takeover() leaseRecord {
+	if r := p.c.lease.obs.rec; r == nil || r.Leader != p.c.worker || p.replaced == nil {
+		p.replaced = r
+	}
 	return leaseRecord{Mode: string(PerPlugin), StandIn: p.standsIn}
 }
 
@@ -31,18 +37,19 @@ func (p *pluginElection) between(context.Context, time.Time) (time.Duration, boo
 
 // leading: for a lease after a takeover, read the namespace record too
 // (a GET at the takeover and at each renewal within LeaseTimeout of it).
-// A namespace leader that lists the plugin at our epoch or later claimed
-// it while we lead it, which no honest store allows: on a store that
-// stopped honouring conditions, two takeovers of one version (a claim
-// and ours) both succeed, and the claim, which its holder never
-// rewrites, would otherwise not show in our read-backs (docs/safety.md,
-// 4.9).
+// A namespace leader that lists the plugin at an epoch our takeover could
+// not have followed on an honest store (claimedOver) still holds a claim
+// while we lead it: on a store that stopped honouring conditions, two
+// takeovers of one version (a claim and ours) both succeed, or the claim
+// was overwritten and we took the overwriting record again; the claim,
+// which its holder never rewrites, would otherwise not show in our
+// read-backs (docs/safety.md, 4.9).
 func (p *pluginElection) leading(ctx context.Context, next time.Time) time.Duration {
 	c, k := p.c, p.c.lease
 	if k.held && k.term != nil && c.clock.Now().Sub(k.term.started) < c.cfg.LeaseTimeout {
 		w := p.namespaceWatch()
 		if w.poll(ctx) == nil {
-			if r := w.obs.rec; r != nil && !r.Released && r.Leader != c.worker && r.Plugins[c.plugin] >= k.rec.Epoch {
+			if r := w.obs.rec; r != nil && !r.Released && r.Leader != c.worker && p.claimedOver(r) {
 				k.broke(RuleOneHolderPerEpoch, fmt.Sprintf("epoch %d of %s held by %s and claimed by namespace leader %s at epoch %d",
 					k.rec.Epoch, c.plugin, c.worker, r.Leader, r.Plugins[c.plugin]))
 				return 0 // the next cycle steps down
@@ -50,6 +57,45 @@ func (p *pluginElection) leading(ctx context.Context, next time.Time) time.Durat
 		}
 	}
 	return max(next.Sub(c.clock.Now()), 0)
+}
+
+// claimedOver reports whether namespace record r lists the plugin at an
+// epoch that, on an honest store, no claim held after our takeover has:
+// at our epoch or later, or later than the record we replaced (epochs only
+// grow along the key's history, so that claim was written after it), or
+// at its epoch by another record than that claim itself (one holder per
+// epoch). A stale record listing the claim we took over is none of these.
+func (p *pluginElection) claimedOver(r *leaseRecord) bool {
+	e := r.Plugins[p.c.plugin]
+	switch prev := p.replaced; {
+	case e == 0:
+		return false
+	case e >= p.c.lease.rec.Epoch:
+		return true
+	case prev == nil:
+		return false
+	case e > prev.Epoch:
+		return true
+	default:
+		return e == prev.Epoch && !(prev.Delegated && prev.Leader == r.Leader)
+	}
+}
+
+// retakeBlocked: our own record is not taken again while a namespace
+// leader lists a claim that our last takeover overwrote (claimedOver), or
+// while the namespace record cannot be read to tell (4.9). One GET, only
+// when retaking our own unreleased record after a takeover.
+func (p *pluginElection) retakeBlocked(ctx context.Context) bool {
+	c, k := p.c, p.c.lease
+	if r := k.obs.rec; r == nil || r.Released || !k.ours() || p.replaced == nil {
+		return false
+	}
+	w := p.namespaceWatch()
+	if w.poll(ctx) != nil {
+		return true
+	}
+	n := w.obs.rec
+	return n != nil && !n.Released && n.Leader != c.worker && p.claimedOver(n)
 }
 
 func (p *pluginElection) adopted(context.Context) {}
@@ -112,6 +158,8 @@ func (p *pluginElection) judge(ctx context.Context, at time.Time, jitter bool) (
 	switch r := k.obs.rec; {
 	case r != nil && r.Delegated && !r.Released && !k.ours():
 		at, jitter = p.delegatedFreeAt(ctx, r.NamespaceEpoch)
+	case p.retakeBlocked(ctx):
+		return at, jitter, false
 	case r == nil:
 		// Missing or unreadable. An unreadable record may be a delegated
 		// lease whose namespace leader still leads the plugin (it never
