@@ -8,12 +8,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/s3coord/coord/driver"
+	"github.com/s3coord/coord/internal/chaos/turnproxy"
 )
 
 // CountingProxy is a reverse proxy in front of a server that counts the
@@ -46,35 +43,25 @@ func NewCountingProxy(t testing.TB, target string) *CountingProxy {
 // NewStrippingProxy is a CountingProxy in front of srv that, while
 // Strip(true) is in force (from the start), removes the conditional
 // headers If-Match and If-None-Match from every request and signs it again
-// with srv's credentials (the headers are signed): srv then sees
-// unconditional writes and deletes, as from a store that silently ignores
-// conditions. Requests with a streaming (chunk-signed) body are passed
-// through unchanged.
+// with srv's credentials (turnproxy.Resign; aws-chunked bodies are
+// decoded): srv then sees unconditional writes and deletes, as from a
+// store that silently ignores conditions.
 func NewStrippingProxy(t testing.TB, srv Server) *CountingProxy {
 	t.Helper()
-	creds := aws.Credentials{AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey}
-	signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
+	creds := turnproxy.Credentials{AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, Region: srv.Region}
 	var p *CountingProxy
 	p = newProxy(t, srv.Endpoint, func(r *http.Request) {
-		if !p.strip.Load() || (r.Header.Get("If-Match") == "" && r.Header.Get("If-None-Match") == "") {
+		if !p.strip.Load() {
 			return
 		}
-		hash := r.Header.Get("X-Amz-Content-Sha256")
-		if hash == "" || len(hash) > 9 && hash[:9] == "STREAMING" {
-			return
-		}
-		r.Header.Del("If-Match")
-		r.Header.Del("If-None-Match")
-		r.Header.Del("Authorization")
-		when, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
+		stripped, _, err := turnproxy.Resign(r, creds)
 		if err != nil {
-			when = time.Now().UTC()
-		}
-		if err := signer.SignHTTP(r.Context(), creds, r, hash, "s3", srv.Region, when); err != nil {
-			t.Errorf("stripping proxy: signing: %v", err)
+			t.Errorf("stripping proxy: %v", err)
 			return
 		}
-		p.stripped.Add(1)
+		if stripped {
+			p.stripped.Add(1)
+		}
 	})
 	p.strip.Store(true)
 	return p
