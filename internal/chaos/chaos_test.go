@@ -12,11 +12,12 @@ import (
 	"github.com/s3coord/coord/internal/testserver"
 )
 
-// TestChaos is the real-server chaos run of `make chaos`: for MinIO and
-// versitygw (started by internal/testserver/run.sh), four worker
-// processes in mixed modes, at least 50 leader-aimed faults each followed
-// by a failover, and the interval check. COORD_CHAOS_FAILOVERS,
-// COORD_CHAOS_SEED (MinIO's; versitygw uses the next one) and
+// TestChaos is the real-server chaos run of `make chaos`: for MinIO,
+// versitygw and SeaweedFS (started by internal/testserver/run.sh), four
+// worker processes in mixed modes, at least 50 leader-aimed faults each
+// followed by a failover, and the interval check; then the turn runs on
+// MinIO (turnChaos). COORD_CHAOS_FAILOVERS,
+// COORD_CHAOS_SEED (MinIO's; versitygw and SeaweedFS use the next ones) and
 // COORD_CHAOS_NOISE_LATENCY (a duration) override the defaults;
 // COORD_CHAOS_DIR keeps the workers' logs.
 func TestChaos(t *testing.T) {
@@ -37,12 +38,13 @@ func TestChaos(t *testing.T) {
 	servers := []struct {
 		name string
 		get  func(testing.TB) testserver.Server
-	}{{"minio", testserver.MinIO}, {"versitygw", testserver.VersityGW}}
+	}{{"minio", testserver.MinIO}, {"versitygw", testserver.VersityGW}, {"seaweedfs", testserver.SeaweedFS}}
 	for i, server := range servers {
 		t.Run(server.name, func(t *testing.T) {
 			runChaos(t, server.get(t), bin, Options{Failovers: failovers, Seed: seed + uint64(i), Noise: true, NoiseLatency: noiseLatency, MaxDuration: 8 * time.Minute})
 		})
 	}
+	t.Run("turn", func(t *testing.T) { turnChaos(t, bin) })
 }
 
 func envInt(t *testing.T, name string, def int) int {

@@ -91,6 +91,11 @@ type Options struct {
 	// COORD_CHAOS_NOISE_LATENCY=60ms shows.
 	NoiseLatency time.Duration
 	Seed         uint64
+	// Driver is the workers' driver: "s3" (the AWS SDK, the default) or
+	// "minio" (minio-go).
+	Driver string
+	// turn makes every round a turn of the store (RunTurn, turn.go).
+	turn *turnRun
 	// Engine timings passed to the workers.
 	HeartbeatInterval, HeartbeatJitter, LeaseTimeout, RenewDeadline time.Duration
 	// Logf receives progress lines; nil discards them.
@@ -139,6 +144,9 @@ func (o *Options) defaults() {
 	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
+	}
+	if o.Driver == "" {
+		o.Driver = "s3"
 	}
 }
 
@@ -348,7 +356,11 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	deadline := began.Add(o.MaxDuration)
 	for len(r.res.Failovers) < o.Failovers && time.Now().Before(deadline) && ctx.Err() == nil {
-		if err := r.round(ctx); err != nil {
+		round := r.round
+		if o.turn != nil {
+			round = r.turnRound
+		}
+		if err := round(ctx); err != nil {
 			return r.res, err
 		}
 	}
@@ -385,7 +397,7 @@ func (r *run) start(s *slot) error {
 	}
 	cmd := exec.Command(o.WorkerBinary,
 		"-endpoint", s.proxy.URL(), "-list-endpoint", s.lists.URL(), "-bucket", o.Server.Bucket, "-prefix", "chaos/", "-region", o.Server.Region,
-		"-id", id, "-mode", mode, "-log", logPath, "-plugins", strings.Join(o.Plugins, ","),
+		"-id", id, "-mode", mode, "-driver", o.Driver, "-log", logPath, "-plugins", strings.Join(o.Plugins, ","),
 		"-heartbeat", o.HeartbeatInterval.String(), "-jitter", o.HeartbeatJitter.String(),
 		"-lease", o.LeaseTimeout.String(), "-renew-deadline", o.RenewDeadline.String())
 	cmd.Env = append(os.Environ(), "COORD_CHAOS_ACCESS_KEY="+o.Server.AccessKey, "COORD_CHAOS_SECRET_KEY="+o.Server.SecretKey)

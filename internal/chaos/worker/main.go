@@ -18,6 +18,9 @@
 // fault proxies in front of one server, so that a fault can hit those
 // LISTs alone (chaos.RouteTransport).
 //
+// -driver minio uses driver/minio (minio-go, whose PUTs over plain HTTP
+// are aws-chunked) instead of driver/s3 (the AWS SDK).
+//
 // Credentials come from the environment (COORD_CHAOS_ACCESS_KEY,
 // COORD_CHAOS_SECRET_KEY), never from the command line. SIGTERM or SIGINT
 // stops the Hub gracefully (releasing its leases).
@@ -44,6 +47,8 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3coord/coord"
+	"github.com/s3coord/coord/driver"
+	"github.com/s3coord/coord/driver/minio"
 	"github.com/s3coord/coord/driver/s3"
 	"github.com/s3coord/coord/internal/chaos"
 	"github.com/s3coord/coord/plugin"
@@ -60,6 +65,7 @@ type options struct {
 	endpoint, listEndpoint string
 	bucket, prefix, region string
 	id, mode, logPath      string
+	driver                 string
 	plugins                []string
 	cfg                    coord.Config
 	act                    time.Duration
@@ -74,6 +80,7 @@ func parseFlags() (options, error) {
 	flag.StringVar(&o.prefix, "prefix", "", "key prefix inside the bucket")
 	flag.StringVar(&o.region, "region", "us-east-1", "region")
 	flag.StringVar(&o.id, "id", "", "worker id (unique per process)")
+	flag.StringVar(&o.driver, "driver", "s3", "s3 (AWS SDK) or minio (minio-go)")
 	flag.StringVar(&o.mode, "mode", string(coord.Global), "global or per-plugin")
 	flag.StringVar(&o.logPath, "log", "", "interval log file (JSON lines)")
 	flag.StringVar(&plugins, "plugins", "alpha,beta", "comma-separated plugin names")
@@ -90,6 +97,8 @@ func parseFlags() (options, error) {
 		return o, errors.New("-endpoint, -bucket, -id and -log are required")
 	case o.mode != string(coord.Global) && o.mode != string(coord.PerPlugin):
 		return o, fmt.Errorf("-mode must be %q or %q", coord.Global, coord.PerPlugin)
+	case o.driver != "s3" && o.driver != "minio":
+		return o, fmt.Errorf("-driver must be s3 or minio, not %q", o.driver)
 	case o.act <= 0:
 		return o, errors.New("-act must be positive")
 	}
@@ -157,13 +166,29 @@ func run() error {
 	return hub.Close(closeCtx)
 }
 
-// open returns the worker's store. Without -list-endpoint it is s3.Open's;
-// with it, the client is built here on the SDK's default transport with
-// the LISTs of worker records routed there (s3.Open's config loader
-// refuses a plain *http.Client when AWS_CA_BUNDLE is set), and, like the
-// SDK's own client, it follows no redirect.
-func (o options) open(ctx context.Context) (*s3.Store, error) {
+// open returns the worker's store. With -driver s3 and without
+// -list-endpoint it is s3.Open's; with -list-endpoint, the client is built
+// here on the SDK's default transport with the LISTs of worker records
+// routed there (s3.Open's config loader refuses a plain *http.Client when
+// AWS_CA_BUNDLE is set), and, like the SDK's own client, it follows no
+// redirect. With -driver minio it is minio.New's, on the same routing.
+func (o options) open(ctx context.Context) (driver.Store, error) {
 	access, secret := os.Getenv("COORD_CHAOS_ACCESS_KEY"), os.Getenv("COORD_CHAOS_SECRET_KEY")
+	if o.driver == "minio" {
+		u, err := url.Parse(o.endpoint)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("-endpoint %q: not a URL with a host", o.endpoint)
+		}
+		var tr http.RoundTripper = http.DefaultTransport.(*http.Transport).Clone()
+		if o.listEndpoint != "" {
+			lu, _ := url.Parse(o.listEndpoint) // checked by parseFlags
+			tr = &chaos.RouteTransport{Base: tr, Match: chaos.IsWorkerList, To: lu.Host}
+		}
+		return minio.New(minio.Config{
+			Endpoint: u.Host, Secure: u.Scheme == "https", Region: o.region, Bucket: o.bucket, Prefix: o.prefix,
+			AccessKey: access, SecretKey: secret, Transport: tr,
+		})
+	}
 	if o.listEndpoint == "" {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
