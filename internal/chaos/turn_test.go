@@ -48,9 +48,8 @@ func TestJudgeTurns(t *testing.T) {
 
 // TestChaosTurnQuick is the slice of the turn runs (see RunTurn) that `make
 // test` runs: four worker processes on MinIO behind the stripping proxy,
-// one run per driver (the AWS SDK in PerPlugin mode, minio-go in Global
-// mode), two spells each (the leader of a plugin partitioned, then
-// closed, while the store lies). Every overlap must end within
+// for each driver (the AWS SDK, minio-go) and mode, two spells (the
+// leader of a plugin partitioned, and closed, while the store lies). Every overlap must end within
 // 2 × (HeartbeatInterval + HeartbeatJitter) + 1 s, and leaders must return
 // once the store is honest. TestChaos (build tag chaos) runs every driver
 // and mode, eight spells each.
@@ -63,10 +62,12 @@ func TestChaosTurnQuick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct{ driver, mode string }{{"s3", "per-plugin"}, {"minio", "global"}} {
-		t.Run(c.driver+"/"+c.mode, func(t *testing.T) {
-			runTurnTrials(t, s, bin, c.driver, c.mode, 2, t.TempDir())
-		})
+	for _, driver := range []string{"s3", "minio"} {
+		for _, mode := range []string{"global", "per-plugin"} {
+			t.Run(driver+"/"+mode, func(t *testing.T) {
+				runTurnTrials(t, s, bin, driver, mode, 2, t.TempDir())
+			})
+		}
 	}
 }
 
