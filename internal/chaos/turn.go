@@ -98,6 +98,8 @@ type TurnReport struct {
 	// SameEpoch counts overlaps of two leaders at one epoch (fencing by
 	// epoch cannot tell them apart: allowed during a spell only).
 	SameEpoch int
+	// Overlapped counts the spells in which an overlap began.
+	Overlapped int
 	// Violations: overlaps that began outside every spell or lasted
 	// longer than Bound, and epoch errors outside spells. Must be empty.
 	Violations []string
@@ -109,8 +111,8 @@ type TurnReport struct {
 
 // Summary is a one-paragraph account of the turns.
 func (t TurnReport) Summary() string {
-	return fmt.Sprintf("%d spells, %d requests stripped (%d aws-chunked bodies decoded, %d not re-signed); overlaps %d (same epoch %d), longest %v, bound %v; violations %d",
-		len(t.Spells), t.Stripped, t.Decoded, t.ResignFailed, len(t.Overlaps), t.SameEpoch,
+	return fmt.Sprintf("%d spells, %d requests stripped (%d aws-chunked bodies decoded, %d not re-signed); overlaps %d in %d spells (same epoch %d), longest %v, bound %v; violations %d",
+		len(t.Spells), t.Stripped, t.Decoded, t.ResignFailed, len(t.Overlaps), t.Overlapped, t.SameEpoch,
 		t.Worst.Round(time.Millisecond), t.Bound, len(t.Violations))
 }
 
@@ -164,6 +166,14 @@ func judgeTurns(intervals []Interval, spells []Spell, bound time.Duration) TurnR
 			}
 		}
 		return false
+	}
+	for _, s := range spells {
+		for _, o := range rep.Overlaps {
+			if s.From <= o.Start && o.Start <= s.To+int64(bound) {
+				rep.Overlapped++
+				break
+			}
+		}
 	}
 	for _, o := range rep.Overlaps {
 		rep.Worst = max(rep.Worst, o.Length())

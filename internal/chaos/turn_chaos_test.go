@@ -16,18 +16,18 @@ import (
 func turnChaos(t *testing.T, bin string) {
 	spells := envInt(t, "COORD_CHAOS_TURNS", 8)
 	s := testserver.MinIO(t)
-	var overlaps, sameEpoch, n int
+	var overlaps, sameEpoch, overlapped, n int
 	var worst, bound time.Duration
 	for _, driver := range []string{"s3", "minio"} {
 		for _, mode := range []string{"global", "per-plugin"} {
 			t.Run(driver+"/"+mode, func(t *testing.T) {
 				rep := runTurnTrials(t, s, bin, driver, mode, spells, logDir(t, "turn-"+driver+"-"+mode))
-				n += len(rep.Spells)
+				n, overlapped = n+len(rep.Spells), overlapped+rep.Overlapped
 				overlaps, sameEpoch = overlaps+len(rep.Overlaps), sameEpoch+rep.SameEpoch
 				worst, bound = max(worst, rep.Worst), rep.Bound
 			})
 		}
 	}
-	t.Logf("turns on MinIO: %d spells, %d overlaps (%d at one epoch), the longest %v (bound %v)",
-		n, overlaps, sameEpoch, worst.Round(time.Millisecond), bound)
+	t.Logf("turns on MinIO: %d spells, %d overlaps in %d of them (%d at one epoch), the longest %v (bound %v)",
+		n, overlaps, overlapped, sameEpoch, worst.Round(time.Millisecond), bound)
 }

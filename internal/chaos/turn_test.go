@@ -32,8 +32,8 @@ func TestJudgeTurns(t *testing.T) {
 	if strings.Join(got, ", ") != strings.Join(want, ", ") {
 		t.Errorf("overlaps %v, want %v", got, want)
 	}
-	if rep.Worst != 4*time.Second || rep.SameEpoch != 2 {
-		t.Errorf("worst %v, same epoch %d; want 4s, 2", rep.Worst, rep.SameEpoch)
+	if rep.Worst != 4*time.Second || rep.SameEpoch != 2 || rep.Overlapped != 1 {
+		t.Errorf("worst %v, same epoch %d, spells overlapped %d; want 4s, 2, 1", rep.Worst, rep.SameEpoch, rep.Overlapped)
 	}
 	// q's overlap is too long, d/e's outside the spell; c repeating b's
 	// epoch is allowed in the spell.
