@@ -1,9 +1,9 @@
 // Package chaos is the real-server chaos test of coord: several OS
 // processes of a small worker program (internal/chaos/worker), each one
-// coord.Hub on MinIO or versitygw through its own fault proxy, while an
-// orchestrator repeatedly finds the current leader and kills it (kill -9),
-// freezes it (SIGSTOP for longer than the lease, then SIGCONT), partitions
-// it, resets its connections or holds its requests unanswered (a hang:
+// coord.Hub on MinIO, versitygw or SeaweedFS through its own fault proxy,
+// while an orchestrator repeatedly finds the current leader and kills it
+// (kill -9), freezes it (SIGSTOP for longer than the lease, then
+// SIGCONT), partitions it, resets its connections or holds its requests unanswered (a hang:
 // while the other workers' LISTs of worker records hang too, and the
 // successor must lead on through them), restarts what it killed, and adds mild
 // latency, drops and resets to the other workers' traffic. Each worker logs
@@ -33,6 +33,16 @@
 // in which case it must have ended within a short slack after SIGCONT
 // without acting. A killed worker's interval ends when the orchestrator
 // reaped the process.
+//
+// # A store that turns
+//
+// RunTurn (turn.go) puts a turnproxy.Proxy between the workers' fault
+// proxies and the server: honest while the Hubs start and check the
+// store, then stripping If-Match and If-None-Match (and signing each
+// request again) for a spell during which the leader of a plugin is
+// partitioned or closed. Overlaps are then expected; each must begin in a
+// spell and last at most 2 × (HeartbeatInterval + HeartbeatJitter) + 1 s,
+// measured from the intervals' starts and ends (Overlaps).
 //
 // `make chaos` runs TestChaos (build tag chaos) under
 // internal/testserver/run.sh.
