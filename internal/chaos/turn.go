@@ -167,14 +167,21 @@ func judgeTurns(intervals []Interval, spells []Spell, bound time.Duration) TurnR
 		}
 		return false
 	}
-	for _, s := range spells {
-		for _, o := range rep.Overlaps {
-			if s.From <= o.Start && o.Start <= s.To+int64(bound) {
-				rep.Overlapped++
+	// An overlap belongs to the last spell that began before it (the
+	// windows of two spells may meet: the next can begin within the bound
+	// after the last ended).
+	overlapped := make(map[int]bool)
+	for _, o := range rep.Overlaps {
+		for i := len(spells) - 1; i >= 0; i-- {
+			if spells[i].From <= o.Start {
+				if o.Start <= spells[i].To+int64(bound) {
+					overlapped[i] = true
+				}
 				break
 			}
 		}
 	}
+	rep.Overlapped = len(overlapped)
 	for _, o := range rep.Overlaps {
 		rep.Worst = max(rep.Worst, o.Length())
 		if o.FirstEpoch == o.SecondEpoch {

@@ -13,12 +13,13 @@ import (
 func TestJudgeTurns(t *testing.T) {
 	ms := func(n int64) int64 { return n * int64(time.Millisecond) }
 	bound := 1500 * time.Millisecond
-	spells := []Spell{{From: ms(1000), To: ms(4000)}}
+	spells := []Spell{{From: ms(1000), To: ms(4000)}, {From: ms(4500), To: ms(5000)}}
 	ivs := []Interval{
 		{Worker: "a", Plugin: "p", Epoch: 1, Start: ms(0), End: ms(1200)},
 		{Worker: "b", Plugin: "p", Epoch: 2, Start: ms(1100), End: ms(1500)}, // 100ms with a
 		{Worker: "c", Plugin: "p", Epoch: 2, Start: ms(1150), End: ms(3000)}, // with a (50ms) and b (350ms), same epoch as b
 		{Worker: "d", Plugin: "p", Epoch: 3, Start: ms(3100), End: ms(9000)},
+		{Worker: "f", Plugin: "p", Epoch: 3, Start: ms(4600), End: ms(4700)}, // with d, in the second spell (and in the first's window)
 		{Worker: "e", Plugin: "p", Epoch: 4, Start: ms(8000), End: ms(9500)}, // outside: 1s with d
 		{Worker: "a", Plugin: "q", Epoch: 5, Start: ms(1000), End: ms(9000)},
 		{Worker: "b", Plugin: "q", Epoch: 5, Start: ms(2000), End: ms(6000)}, // 4s: too long
@@ -28,19 +29,19 @@ func TestJudgeTurns(t *testing.T) {
 	for _, o := range rep.Overlaps {
 		got = append(got, fmt.Sprintf("%s %s/%s %v", o.Plugin, o.First, o.Second, o.Length()))
 	}
-	want := []string{"p a/b 100ms", "p a/c 50ms", "p b/c 350ms", "q a/b 4s", "p d/e 1s"}
+	want := []string{"p a/b 100ms", "p a/c 50ms", "p b/c 350ms", "q a/b 4s", "p d/f 100ms", "p d/e 1s"}
 	if strings.Join(got, ", ") != strings.Join(want, ", ") {
 		t.Errorf("overlaps %v, want %v", got, want)
 	}
-	if rep.Worst != 4*time.Second || rep.SameEpoch != 2 || rep.Overlapped != 1 {
-		t.Errorf("worst %v, same epoch %d, spells overlapped %d; want 4s, 2, 1", rep.Worst, rep.SameEpoch, rep.Overlapped)
+	if rep.Worst != 4*time.Second || rep.SameEpoch != 3 || rep.Overlapped != 2 {
+		t.Errorf("worst %v, same epoch %d, spells overlapped %d; want 4s, 3, 2", rep.Worst, rep.SameEpoch, rep.Overlapped)
 	}
 	// q's overlap is too long, d/e's outside the spell; c repeating b's
 	// epoch is allowed in the spell.
 	if len(rep.Violations) != 2 || !strings.Contains(rep.Violations[0], "longer") || !strings.Contains(rep.Violations[1], "outside") {
 		t.Errorf("violations %q, want q's too long and d/e's outside", rep.Violations)
 	}
-	rep = judgeTurns([]Interval{ivs[3], {Worker: "e", Plugin: "p", Epoch: 3, Start: ms(9100), End: ms(9500)}}, spells, bound)
+	rep = judgeTurns([]Interval{ivs[3], {Worker: "e", Plugin: "p", Epoch: 3, Start: ms(9100), End: ms(9500)}}, spells[:1], bound)
 	if len(rep.Violations) != 1 || !strings.Contains(rep.Violations[0], "does not exceed epoch 3") {
 		t.Errorf("violations %q, want an epoch repeated outside the spell", rep.Violations)
 	}
