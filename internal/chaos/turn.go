@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"syscall"
 	"time"
 
@@ -306,15 +305,4 @@ func (r *run) turnRound(ctx context.Context) error {
 	o.Logf("%s: spell %d: %s of %s (led %v) on the lying store -> new leaders after %v",
 		o.Server.Name, len(tr.spells), kind, p.id, led, took.Round(time.Millisecond))
 	return nil
-}
-
-// describeOverlaps lists overlaps for a log, longest first.
-func describeOverlaps(os []Overlap) string {
-	s := slices.Clone(os)
-	slices.SortFunc(s, func(a, b Overlap) int { return cmp.Compare(b.Length(), a.Length()) })
-	parts := make([]string, 0, len(s))
-	for _, o := range s {
-		parts = append(parts, o.String())
-	}
-	return strings.Join(parts, "; ")
 }

@@ -1,8 +1,10 @@
 package chaos
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -119,4 +121,15 @@ func runTurnTrials(t *testing.T, s testserver.Server, bin, driver, mode string, 
 		t.Logf("logs in %s (events.log, w*.jsonl, w*.stderr)", dir)
 	}
 	return rep
+}
+
+// describeOverlaps lists overlaps for a log, longest first.
+func describeOverlaps(os []Overlap) string {
+	s := slices.Clone(os)
+	slices.SortFunc(s, func(a, b Overlap) int { return cmp.Compare(b.Length(), a.Length()) })
+	parts := make([]string, 0, len(s))
+	for _, o := range s {
+		parts = append(parts, o.String())
+	}
+	return strings.Join(parts, "; ")
 }

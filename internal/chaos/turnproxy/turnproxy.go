@@ -114,9 +114,6 @@ func (p *Proxy) HostPort() string { return p.ln.Addr().String() }
 // then on.
 func (p *Proxy) Strip(on bool) { p.strip.Store(on) }
 
-// Stripping reports whether Strip(true) is in force.
-func (p *Proxy) Stripping() bool { return p.strip.Load() }
-
 // Close stops the proxy and closes its connections.
 func (p *Proxy) Close() error {
 	err := p.srv.Close()
