@@ -69,7 +69,7 @@ bench-minio: servers
 SIM_SEEDS ?= 20000
 chaos: servers
 	COORD_SIM_SEEDS=$(SIM_SEEDS) $(GO) test -count=1 -timeout 60m -run '^TestSimSweep$$' -v ./internal/sim
-	./internal/testserver/run.sh $(GO) test -tags chaos -count=1 -v -run '^TestChaos$$' -timeout 20m ./internal/chaos
+	./internal/testserver/run.sh $(GO) test -tags chaos -count=1 -v -run '^TestChaos$$' -timeout 40m ./internal/chaos
 	./internal/testserver/run.sh $(GO) test -tags chaos -count=1 -v -run '^TestRunChaos$$' -timeout 20m ./internal/chaos
 
 ## servers: build MinIO, versitygw, SeaweedFS and fake-gcs-server into
