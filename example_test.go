@@ -82,7 +82,7 @@ func ExampleHub_GlobalCoordinator() {
 		panic(err)
 	}
 	m := c.Metrics()
-	fmt.Println("leader is me:", leader.ID == c.Metrics().WorkerID)
+	fmt.Println("leader is me:", leader.ID == m.WorkerID)
 	fmt.Println("epoch:", m.Epoch, "elections:", m.ElectionCount) // the namespace lease and queue's claim
 	// Output:
 	// leader is me: true

@@ -55,11 +55,8 @@ func TestFallbackToPerPluginMode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !sub.Metrics().FallbackActive || sub.Metrics().Mode != coord.PerPlugin || sub.Metrics().Mode != coord.PerPlugin {
-			t.Fatalf("FellBack=%v mode=%v, want a fallback to per-plugin mode", sub.Metrics().FallbackActive, sub.Metrics().Mode)
-		}
-		if !sub.Metrics().FallbackActive {
-			t.Error("Metrics.FallbackActive is false")
+		if m := sub.Metrics(); !m.FallbackActive || m.Mode != coord.PerPlugin || m.Plugin != "queue" {
+			t.Fatalf("FallbackActive=%v mode=%v plugin=%q, want a fallback to per-plugin mode", m.FallbackActive, m.Mode, m.Plugin)
 		}
 		if !strings.Contains(logs.String(), "[queue] Global coordinator unavailable, falling back to per-plugin mode") {
 			t.Errorf("fallback not logged with the migration guide's text; logs:\n%s", logs.String())
@@ -382,8 +379,13 @@ func TestFallbackReturnsToGlobal(t *testing.T) {
 		if !strings.Contains(logs.String(), "[queue] Global coordinator available again, returning to global mode") {
 			t.Errorf("return not logged; logs:\n%s", logs.String())
 		}
-		if sub.Metrics().Mode != coord.Global {
-			t.Errorf("coordinator mode %v", sub.Metrics().Mode)
+		// Subscription.Metrics follows the Subscription: it reads the
+		// namespace coordinator now, which runs, not the stopped fallback.
+		before := sub.Metrics()
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+		if m := sub.Metrics(); m.Mode != coord.Global || m.Plugin != "" || m.HeartbeatCount <= before.HeartbeatCount {
+			t.Errorf("after the return: mode %v plugin %q, %d heartbeats then %d", m.Mode, m.Plugin, before.HeartbeatCount, m.HeartbeatCount)
 		}
 		waitFor(t, time.Minute, "a leader after the return", func() bool { return isLeading(sub) || isLeading(sub2) })
 		// The process that returned can lead in Global mode.
