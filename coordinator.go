@@ -55,6 +55,7 @@ type Coordinator struct {
 	subs     map[string]*slot
 	term     *term // current leadership, nil when not leading
 	watchers []*watcher
+	latest   *plugin.Change // the last change emitted (Observe's first event)
 	closed   bool
 	changes  *signal // fired when this process starts or stops leading
 
@@ -784,6 +785,7 @@ func (c *Coordinator) sendLatest(out chan plugin.Change, ch plugin.Change) (drop
 func (c *Coordinator) emit(ch plugin.Change) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.latest = &ch
 	for _, w := range c.watchers {
 		w.dropped.Add(c.sendLatest(w.ch, ch))
 	}
@@ -971,14 +973,14 @@ func (c *Coordinator) plugins() []string {
 
 // Observe returns a channel of the leader changes of this coordinator's
 // election (the namespace's in Global mode, the plugin's in PerPlugin
-// mode), a change to no leader included, as etcd's Election.Observe: it
-// is closed when ctx is done or the coordinator stops. A slow reader
-// never blocks the loop and never keeps a stale leader: when the
+// mode), a change to no leader included, as etcd's Election.Observe: its
+// first event is the last change seen before the call (the current
+// leader, as this process knows it; none when no change was seen yet),
+// and it is closed when ctx is done or the coordinator stops. A slow
+// reader never blocks the loop and never keeps a stale leader: when the
 // channel's buffer (64 events) is full its oldest event is dropped
 // (counted in Metrics.DroppedEvents), so the last event read is the
-// latest state. Change.Self marks this process's own leadership, so
-// waiting for it is reading until a Change with Self (after checking
-// Metrics().IsLeader, for a leadership that began before the call).
+// latest state. Change.Self marks this process's own leadership.
 func (c *Coordinator) Observe(ctx context.Context) <-chan plugin.Change {
 	w := &watcher{ch: make(chan plugin.Change, observerBuffer)}
 	c.mu.Lock()
@@ -989,6 +991,9 @@ func (c *Coordinator) Observe(ctx context.Context) <-chan plugin.Change {
 		return w.ch
 	}
 	c.watchers = append(c.watchers, w)
+	if c.latest != nil {
+		w.ch <- *c.latest // the buffer is empty
+	}
 	go func() {
 		select {
 		case <-ctx.Done():

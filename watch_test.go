@@ -65,10 +65,10 @@ func TestSlowWatcherGetsTheLatestLeader(t *testing.T) {
 	})
 }
 
-// TestObserveDropsTheOldest: a reader that falls a whole buffer behind
-// loses the oldest events, never the latest, and the loop never waits for
-// it; the channel closes when the reader's ctx ends, and when the
-// coordinator stops.
+// TestObserveDropsTheOldest: Observe starts with the current leader; a
+// reader that falls a whole buffer behind loses the oldest events, never
+// the latest, and the loop never waits for it; the channel closes when
+// the reader's ctx ends, and when the coordinator stops.
 func TestObserveDropsTheOldest(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := mem.New(mem.Options{})
@@ -85,6 +85,14 @@ func TestObserveDropsTheOldest(t *testing.T) {
 		}
 		time.Sleep(10 * time.Second)
 		c := b.Coordinators()[0]
+		select { // the first event is the current leader, not only what comes next
+		case first := <-c.Observe(t.Context()):
+			if first.To != "a" || first.Self {
+				t.Errorf("Observe's first event %+v, want the current leader a", first)
+			}
+		default:
+			t.Error("Observe delivers nothing until the next change: want the current leader first")
+		}
 		ctx, cancel := context.WithCancel(t.Context())
 		slow := c.Observe(ctx)
 		kept := c.Observe(t.Context())
