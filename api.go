@@ -10,12 +10,6 @@ import (
 	"github.com/s3coord/coord/plugin"
 )
 
-// Job is work that one process at a time runs: it runs while this process
-// leads, and its ctx is cancelled the moment the leadership ends
-// (context.Cause tells why: ErrLeaseLost, ErrRenewDeadline, ErrResigned,
-// ErrOperatorRelease, ErrUnsafeStore). term.Epoch fences its writes.
-type Job func(ctx context.Context, term plugin.Term) error
-
 // Run is the one call for one leader-only job: it opens a Hub over store
 // with cfg, campaigns for name (Global mode, namespace "default"), runs
 // job while this process leads, campaigns again after a loss (or after a
@@ -24,27 +18,27 @@ type Job func(ctx context.Context, term plugin.Term) error
 // (within HeartbeatInterval). It returns nil then, or the error that kept
 // it from campaigning (invalid config or name, ErrUnsafeStore, a missing
 // bucket, denied access).
-func Run(ctx context.Context, store driver.Store, cfg Config, name string, job Job) error {
+//
+// job runs while this process leads, and its ctx is cancelled the moment
+// the leadership ends (context.Cause tells why: ErrLeaseLost,
+// ErrRenewDeadline, ErrResigned, ErrOperatorRelease, ErrUnsafeStore).
+// term.Epoch fences its writes. On a Hub that runs other plugins too, the
+// same is hub.Use(ctx, name, plugin.Func{OnLead: job}, UseOptions{}),
+// then Subscription.Close.
+func Run(ctx context.Context, store driver.Store, cfg Config, name string, job func(ctx context.Context, term plugin.Term) error) error {
+	if job == nil {
+		return fmt.Errorf("coord: Run %q: the job is nil", name)
+	}
 	h, err := NewHub(store, cfg)
 	if err != nil {
 		return err
 	}
-	err = h.Run(ctx, name, job, UseOptions{})
+	sub, err := h.Use(ctx, name, plugin.Func{OnLead: job}, UseOptions{})
+	if err == nil {
+		<-ctx.Done()
+		err = sub.Close(ctx)
+	}
 	return errors.Join(err, h.Close(ctx))
-}
-
-// Run is Use for one job (see the package-level Run): it blocks until ctx
-// is done, then closes the Subscription (releasing the lease) and returns.
-func (h *Hub) Run(ctx context.Context, name string, job Job, opts UseOptions) error {
-	if job == nil {
-		return fmt.Errorf("coord: Run %q: the job is nil", name)
-	}
-	sub, err := h.Use(ctx, name, plugin.Func{OnLead: job}, opts)
-	if err != nil {
-		return err
-	}
-	<-ctx.Done()
-	return sub.Close(ctx)
 }
 
 // leading returns this process's current run of the plugin and the
@@ -68,10 +62,14 @@ func (s *Subscription) leading() (*pluginRun, *Coordinator, *slot) {
 
 // WaitLeader blocks until this process leads the plugin and returns the
 // leadership's Term, or returns ctx's cause when ctx is done first (or
-// ErrClosed once the Subscription is closed).
+// ErrClosed once the Subscription is closed). It is the one way to wait;
+// the end of a leadership is the cancellation of the plugin's ctx, and
+// every change of leader reaches the plugin's plugin.Observer or
+// Coordinator.Observe.
 func (s *Subscription) WaitLeader(ctx context.Context) (plugin.Term, error) {
 	for {
-		ch := s.Changed()
+		_, sl, _ := s.state()
+		ch := sl.changes.wait()
 		if t, ok := s.Term(); ok {
 			return t, nil
 		}
@@ -83,14 +81,6 @@ func (s *Subscription) WaitLeader(ctx context.Context) (plugin.Term, error) {
 			return plugin.Term{}, context.Cause(ctx)
 		}
 	}
-}
-
-// Changed returns a channel that is closed at the next change of this
-// process's leadership of the plugin (it starts or ends leading); read
-// Term then. With WaitLeader it replaces polling IsLeader.
-func (s *Subscription) Changed() <-chan struct{} {
-	_, sl, _ := s.state()
-	return sl.changes.wait()
 }
 
 // Resign ends this process's leadership of the plugin now: the plugin's
@@ -117,29 +107,24 @@ func (s *Subscription) Resign(ctx context.Context) error {
 	}
 }
 
-// MaxValueLen bounds what Proclaim publishes.
-const MaxValueLen = 1024
+// maxValueLen bounds what Proclaim publishes.
+const maxValueLen = 1024
 
-// ErrValueTooLong: Proclaim of more than MaxValueLen bytes.
-var ErrValueTooLong = errors.New("coord: proclaimed value too long")
-
-// ErrValueNotUTF8: Proclaim of a value that is not valid UTF-8 (records
-// are JSON, which cannot carry it without loss).
-var ErrValueNotUTF8 = errors.New("coord: proclaimed value is not valid UTF-8")
-
-// Proclaim publishes value (an address, say, at most MaxValueLen bytes)
+// Proclaim publishes value (an address, say, at most 1024 bytes)
 // with every lease this Hub holds, as etcd's Proclaim or a Consul lock's
 // value: it is written with the next renewal of each (no extra request)
 // and with every lease won later, and followers read it from the records
 // they read anyway: plugin.Change.Value for observers and watchers,
 // LeaderInfo.Value from Leader, ReadStatus and coordctl. "" publishes
-// nothing. A value that is not valid UTF-8 is refused (ErrValueNotUTF8).
+// nothing. A longer value, or one that is not valid UTF-8 (records are
+// JSON, which cannot carry it without loss), is refused with a
+// *ConfigError (errors.Is(err, ErrInvalidConfig)).
 func (h *Hub) Proclaim(value string) error {
-	if len(value) > MaxValueLen {
-		return fmt.Errorf("%w: %d bytes, at most %d", ErrValueTooLong, len(value), MaxValueLen)
+	if len(value) > maxValueLen {
+		return badConfig("Proclaim", "the value is %d bytes, at most %d", len(value), maxValueLen)
 	}
 	if !utf8.ValidString(value) {
-		return ErrValueNotUTF8
+		return badConfig("Proclaim", "the value is not valid UTF-8")
 	}
 	h.value.Store(&value)
 	return nil

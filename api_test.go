@@ -41,8 +41,8 @@ func TestDeletedDelegatedLeaseIsStillHeld(t *testing.T) {
 			t.Fatal(err)
 		}
 		time.Sleep(time.Minute)
-		if ps.IsLeader() || !gs.IsLeader() {
-			t.Fatalf("per-plugin leader=%v global leader=%v: the global leader must keep the plugin", ps.IsLeader(), gs.IsLeader())
+		if isLeading(ps) || !isLeading(gs) {
+			t.Fatalf("per-plugin leader=%v global leader=%v: the global leader must keep the plugin", isLeading(ps), isLeading(gs))
 		}
 		// The global process leaves: the per-plugin one takes over.
 		if err := g.Close(context.Background()); err != nil {
@@ -80,8 +80,7 @@ func TestNotifications(t *testing.T) {
 			t.Fatal(err)
 		}
 		ca, _ := a.GlobalCoordinator(t.Context(), "default")
-		events, stop := ca.Watch(16)
-		defer stop()
+		events := ca.Observe(t.Context())
 		waitLeader(t, time.Minute, "a leads", sa)
 		b := newHub(t, store, coord.Config{RandSeed: 2, WorkerID: "b"})
 		sb, err := b.Use(t.Context(), "queue", mk("b"), coord.UseOptions{})
@@ -151,23 +150,24 @@ func TestNamespaceIsolation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sb, err := h.Use(t.Context(), "queue", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{Namespace: "tenant-b"})
+		_, err = h.Use(t.Context(), "queue", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{Namespace: "tenant-b"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if sa.Coordinator() == sb.Coordinator() {
+		ca, _ := h.GlobalCoordinator(t.Context(), "tenant-a")
+		cb, _ := h.GlobalCoordinator(t.Context(), "tenant-b")
+		if ca == cb || len(h.Coordinators()) != 2 {
 			t.Fatal("two namespaces share a coordinator")
 		}
-		ca, _ := h.GlobalCoordinator(t.Context(), "tenant-a")
-		if ca != sa.Coordinator() {
-			t.Fatal("GlobalCoordinator returned another coordinator than Use")
+		if m := ca.Metrics(); m.Namespace != "tenant-a" || len(m.Plugins) != 1 || m.Plugins[0] != "queue" || sa.Metrics().Namespace != "tenant-a" {
+			t.Fatalf("GlobalCoordinator returned another coordinator than Use: %+v", m)
 		}
 		time.Sleep(10 * time.Second)
-		wa, err := sa.Coordinator().ActiveWorkers(t.Context())
+		wa, err := ca.ActiveWorkers(t.Context())
 		if err != nil || len(wa) != 1 || !strings.HasPrefix(wa[0].ID, "gcs-tenant-a-") {
 			t.Fatalf("tenant-a workers %+v, %v", wa, err)
 		}
-		wb, _ := sb.Coordinator().ActiveWorkers(t.Context())
+		wb, _ := cb.ActiveWorkers(t.Context())
 		if len(wb) != 1 || wb[0].ID == wa[0].ID {
 			t.Fatalf("tenant-b workers %+v", wb)
 		}
@@ -274,7 +274,7 @@ func TestStatusAndForceRelease(t *testing.T) {
 			t.Fatal(err)
 		}
 		time.Sleep(10 * time.Second)
-		st, err := coord.ReadStatus(t.Context(), store, "", "default")
+		st, err := coord.ReadStatus(t.Context(), store, "", "default", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -282,7 +282,7 @@ func TestStatusAndForceRelease(t *testing.T) {
 		if (leader != "a" && leader != "b") || st.Leader.Epoch != 1 || st.Leader.Plugins["queue"] == 0 || len(st.Workers) != 2 {
 			t.Fatalf("status %+v", st)
 		}
-		if len(st.Plugins) != 1 || !st.Plugins[0].Lease.Delegated || st.Plugins[0].Lease.ID != leader {
+		if len(st.Plugins) != 1 || !st.Plugins[0].Leader.Delegated || st.Plugins[0].Leader.ID != leader {
 			t.Fatalf("plugins %+v", st.Plugins)
 		}
 		if err := coord.ForceRelease(t.Context(), store, "", "default", "queue", ""); !errors.Is(err, coord.ErrDelegated) {
@@ -291,12 +291,12 @@ func TestStatusAndForceRelease(t *testing.T) {
 		if err := coord.ForceRelease(t.Context(), store, "", "default", "", "stale-version"); !errors.Is(err, coord.ErrChanged) {
 			t.Errorf("release with a stale version: %v, want ErrChanged", err)
 		}
-		cur, _ := coord.ReadStatus(t.Context(), store, "", "default")
+		cur, _ := coord.ReadStatus(t.Context(), store, "", "default", 0)
 		if err := coord.ForceRelease(t.Context(), store, "", "default", "", cur.Leader.Version); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(time.Minute)
-		st, _ = coord.ReadStatus(t.Context(), store, "", "default")
+		st, _ = coord.ReadStatus(t.Context(), store, "", "default", 0)
 		if st.Leader.Epoch < 2 || st.Leader.Released {
 			t.Errorf("after a forced release: %+v, want a re-election", st.Leader)
 		}

@@ -38,13 +38,13 @@ func TestImpossibleHistoryEndsLeadership(t *testing.T) {
 				}
 				time.Sleep(time.Second)
 				synctest.Wait()
-				if !sub.IsLeader() {
+				if !isLeading(sub) {
 					t.Fatal("not leading")
 				}
-				key := namespaceLeaseKey(DefaultRoot, "default")
+				key := namespaceLeaseKey(defaultRoot, "default")
 				pl := ""
 				if mode == PerPlugin {
-					key, pl = pluginLeaseKey(DefaultRoot, "default", "job"), "job"
+					key, pl = pluginLeaseKey(defaultRoot, "default", "job"), "job"
 				}
 				obj, err := store.Get(context.Background(), key)
 				if err != nil {
@@ -60,14 +60,14 @@ func TestImpossibleHistoryEndsLeadership(t *testing.T) {
 				}
 				select {
 				case cause := <-causes:
-					var sce *StoreCheckError
-					if !errors.Is(cause, ErrUnsafeStore) || !errors.As(cause, &sce) || sce.Rule != RuleOneHolderPerEpoch {
+					var rule Rule
+					if !errors.Is(cause, ErrUnsafeStore) || !errors.As(cause, &rule) || rule != RuleOneHolderPerEpoch {
 						t.Errorf("cause %v, want ErrUnsafeStore: %s", cause, RuleOneHolderPerEpoch)
 					}
 				case <-time.After(time.Minute):
 					t.Fatal("still leading beside another holder of its epoch")
 				}
-				m := sub.Coordinator().Metrics()
+				m := sub.Metrics()
 				if m.UnsafeStore != 1 {
 					t.Errorf("Metrics.UnsafeStore %d, want 1", m.UnsafeStore)
 				}

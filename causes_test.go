@@ -82,7 +82,7 @@ func TestLeadershipEndCauses(t *testing.T) {
 						t.Fatal(err)
 					}
 					waitLeader(t, time.Minute, "leads", sub)
-					c := sub.Coordinator()
+					c := sub
 					tc.end(t, store, view, h, sub)
 					select {
 					case cause := <-rec.causes:

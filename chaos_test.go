@@ -85,7 +85,7 @@ func TestChaosNeverTwoLeaders(t *testing.T) {
 				for j, name := range plugins {
 					n := 0
 					for _, ss := range subs {
-						if ss[j].IsLeader() {
+						if isLeading(ss[j]) {
 							n++
 						}
 					}

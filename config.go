@@ -25,24 +25,16 @@ const (
 	PerPlugin Mode = "per-plugin"
 )
 
-// Clock is the engine's source of time: coord's one clock interface
-// (package clock). The engine only ever subtracts two Now() values of one
-// Clock (monotonic readings), so an offset between the clocks of two
-// hosts cannot matter; only a difference of rate can, and the margin
-// LeaseTimeout - RenewDeadline covers it.
-type Clock = clock.Clock
+// realClock is the default Config.Clock.
+var realClock = clock.Real
 
-// RealClock is the default Clock: the time package. Under testing/synctest
-// it runs on the bubble's virtual time.
-var RealClock = clock.Real
-
-// Defaults (the migration guide's values).
+// Defaults (the migration guide's values; DefaultConfig returns them).
 const (
-	DefaultHeartbeatInterval = 5 * time.Second
-	DefaultHeartbeatJitter   = 1 * time.Second
-	DefaultLeaseTimeout      = 15 * time.Second
-	DefaultWorkerTimeout     = 20 * time.Second
-	DefaultRoot              = "plg_coordinator_global/"
+	defaultHeartbeatInterval = 5 * time.Second
+	defaultHeartbeatJitter   = 1 * time.Second
+	defaultLeaseTimeout      = 15 * time.Second
+	defaultWorkerTimeout     = 20 * time.Second
+	defaultRoot              = "plg_coordinator_global/"
 )
 
 // Config configures a Hub. The zero value of every field means its
@@ -104,8 +96,14 @@ type Config struct {
 	// active worker there, never in the election). At most 16 entries,
 	// keys valid names, values valid UTF-8, 1 KiB in all.
 	WorkerMeta map[string]string
-	// Clock is the source of time. Default RealClock.
-	Clock Clock
+	// Clock is the engine's source of time: coord's one clock interface
+	// (package clock). Default clock.Real, the time package (under
+	// testing/synctest it runs on the bubble's virtual time). The engine
+	// only ever subtracts two Now() values of one Clock (monotonic
+	// readings), so an offset between the clocks of two hosts cannot
+	// matter; only a difference of rate can, and the margin LeaseTimeout -
+	// RenewDeadline covers it.
+	Clock clock.Clock
 	// Logger receives the engine's logs. Default: discard.
 	Logger *slog.Logger
 	// RandSeed seeds the jitter, the default worker ids and the record
@@ -120,25 +118,25 @@ func DefaultConfig() Config { return Config{}.withDefaults() }
 
 func (c Config) withDefaults() Config {
 	if c.HeartbeatInterval == 0 {
-		c.HeartbeatInterval = DefaultHeartbeatInterval
+		c.HeartbeatInterval = defaultHeartbeatInterval
 	}
 	if c.HeartbeatJitter == 0 {
-		c.HeartbeatJitter = min(DefaultHeartbeatJitter, c.HeartbeatInterval/5)
+		c.HeartbeatJitter = min(defaultHeartbeatJitter, c.HeartbeatInterval/5)
 	}
 	if c.LeaseTimeout == 0 {
-		c.LeaseTimeout = DefaultLeaseTimeout
+		c.LeaseTimeout = defaultLeaseTimeout
 	}
 	if c.RenewDeadline == 0 {
 		c.RenewDeadline = c.LeaseTimeout * 2 / 3
 	}
 	if c.WorkerTimeout == 0 {
-		c.WorkerTimeout = DefaultWorkerTimeout
+		c.WorkerTimeout = defaultWorkerTimeout
 	}
 	if c.Root == "" {
-		c.Root = DefaultRoot
+		c.Root = defaultRoot
 	}
 	if c.Clock == nil {
-		c.Clock = RealClock
+		c.Clock = realClock
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -160,10 +158,10 @@ func badConfig(field, rule string, args ...any) error {
 	return &ConfigError{Field: field, Rule: fmt.Sprintf(rule, args...)}
 }
 
-// badName reports a field holding a bad name: the *NameError's message
-// without its own "coord: " prefix, and the *NameError as the cause.
+// badName reports a field holding a bad name: the *nameError's message
+// without its own "coord: " prefix, and the *nameError as the cause.
 func badName(field string, err error) error {
-	var ne *NameError
+	var ne *nameError
 	if !errors.As(err, &ne) {
 		return badConfig(field, "%v", err)
 	}

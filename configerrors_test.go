@@ -50,7 +50,7 @@ func TestConfigErrorsNameWhatWasSet(t *testing.T) {
 
 // TestConfigNameErrorsSayCoordOnce: a bad WorkerID or WorkerMeta key is
 // reported once, as the field and the name's rule, without a second
-// "coord:" prefix, and errors.As still finds the *NameError.
+// "coord:" prefix, and errors.Is still finds ErrInvalidName.
 func TestConfigNameErrorsSayCoordOnce(t *testing.T) {
 	for _, tc := range []struct {
 		cfg  coord.Config
@@ -63,9 +63,8 @@ func TestConfigNameErrorsSayCoordOnce(t *testing.T) {
 		if err == nil || err.Error() != tc.want {
 			t.Errorf("Validate() = %v, want %s", err, tc.want)
 		}
-		var ne *coord.NameError
-		if !errors.As(err, &ne) || !errors.Is(err, coord.ErrInvalidConfig) {
-			t.Errorf("Validate() = %v: errors.As(*NameError) and errors.Is(ErrInvalidConfig) must both hold", err)
+		if !errors.Is(err, coord.ErrInvalidName) || !errors.Is(err, coord.ErrInvalidConfig) {
+			t.Errorf("Validate() = %v: errors.Is(ErrInvalidName) and errors.Is(ErrInvalidConfig) must both hold", err)
 		}
 	}
 }

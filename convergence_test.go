@@ -22,7 +22,7 @@ import (
 // later.
 func TestGlobalFollowersLearnLeadersWithinAHeartbeat(t *testing.T) {
 	const workers, plugins = 3, 3
-	bound := coord.DefaultHeartbeatInterval + coord.DefaultHeartbeatJitter
+	bound := coord.DefaultConfig().HeartbeatInterval + coord.DefaultConfig().HeartbeatJitter
 	for trial := range 8 {
 		t.Run(fmt.Sprintf("trial%d", trial), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -90,7 +90,7 @@ func TestGlobalFollowersLearnLeadersWithinAHeartbeat(t *testing.T) {
 				for p := range plugins {
 					leader := ""
 					for w := range workers {
-						if subs[w][p].IsLeader() {
+						if isLeading(subs[w][p]) {
 							if leader != "" {
 								mu.Unlock()
 								t.Fatalf("p%d: two leaders, %s and w%d", p, leader, w)

@@ -98,8 +98,8 @@ func (h *Hub) workerID(ns string) string {
 		b[i] = alphabet[h.rng.IntN(len(alphabet))]
 	}
 	id := fmt.Sprintf("gcs-%s-%d-%s", ns, h.cfg.Clock.Now().UnixMilli(), b[:])
-	if len(id) > MaxNameLen { // long namespaces: keep the id a valid name
-		id = id[len(id)-MaxNameLen:]
+	if len(id) > maxNameLen { // long namespaces: keep the id a valid name
+		id = id[len(id)-maxNameLen:]
 		id = "g" + strings.TrimLeft(id[1:], ".")
 	}
 	h.workerIDs[ns] = id
@@ -129,8 +129,8 @@ type UseOptions struct {
 // (creating it); when that coordinator cannot start (the store does not
 // answer a first read of the namespace lease after 3 attempts), Use logs
 // "[<name>] Global coordinator unavailable, falling back to per-plugin
-// mode" and runs p in PerPlugin mode (Subscription.FellBack,
-// Metrics.FallbackActive). A Subscription that fell back tries the
+// mode" and runs p in PerPlugin mode (Subscription.Metrics shows
+// Mode PerPlugin and FallbackActive). A Subscription that fell back tries the
 // namespace coordinator again every LeaseTimeout and, once it starts,
 // returns to Global mode by itself (logging "[<name>] Global coordinator
 // available again, returning to global mode"): it releases its plugin
@@ -143,7 +143,7 @@ type UseOptions struct {
 // what it expected).
 func (h *Hub) Use(ctx context.Context, name string, p plugin.Plugin, opts UseOptions) (*Subscription, error) {
 	if opts.Namespace == "" {
-		opts.Namespace = DefaultNamespace
+		opts.Namespace = defaultNamespace
 	}
 	if opts.Mode == "" {
 		opts.Mode = Global
@@ -158,7 +158,7 @@ func (h *Hub) Use(ctx context.Context, name string, p plugin.Plugin, opts UseOpt
 		return nil, fmt.Errorf("coord: plugin %q: %w", name, err)
 	}
 	if opts.Mode != Global && opts.Mode != PerPlugin {
-		return nil, fmt.Errorf("%w: unknown mode %q", ErrWrongMode, opts.Mode)
+		return nil, &ConfigError{Field: "UseOptions.Mode", Rule: fmt.Sprintf("unknown mode %q: Global or PerPlugin", opts.Mode)}
 	}
 	ns := opts.Namespace
 	regKey := ns + "/" + name
@@ -414,35 +414,18 @@ func (s *Subscription) Name() string { return s.name }
 // Namespace returns the plugin's namespace.
 func (s *Subscription) Namespace() string { return s.ns }
 
-// Mode returns the effective mode: PerPlugin during a fallback.
-func (s *Subscription) Mode() Mode {
-	_, _, m := s.state()
-	return m
-}
-
-// FellBack reports whether Global mode was asked for but the global
-// coordinator could not start, so the plugin runs in PerPlugin mode now.
-// It turns false when the Subscription returns to Global mode (see Use).
-func (s *Subscription) FellBack() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.fellBack
-}
-
-// Coordinator returns the coordinator running the plugin now (the
-// namespace's in Global mode).
-func (s *Subscription) Coordinator() *Coordinator {
+// Metrics returns a snapshot of the counters of the coordinator that runs
+// the plugin now (the namespace's in Global mode, the plugin's own in
+// PerPlugin mode and during a fallback, when Metrics.FallbackActive is
+// set): it follows the Subscription across a fallback and a return to
+// Global mode, so it never goes stale.
+func (s *Subscription) Metrics() Metrics {
 	c, _, _ := s.state()
-	return c
+	return c.Metrics()
 }
 
-// IsLeader reports whether this process leads the plugin right now.
-func (s *Subscription) IsLeader() bool {
-	_, ok := s.Term()
-	return ok
-}
-
-// Term returns the current leadership of the plugin by this process.
+// Term returns the current leadership of the plugin by this process, and
+// whether this process leads the plugin right now.
 func (s *Subscription) Term() (plugin.Term, bool) {
 	r, c, _ := s.leading()
 	if r == nil || !r.parent.alive(c.clock.Now()) {

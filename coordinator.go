@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/s3coord/coord/clock"
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/internal/deadline"
 	"github.com/s3coord/coord/plugin"
@@ -23,7 +24,7 @@ import (
 type Coordinator struct {
 	hub      *Hub
 	cfg      Config
-	clock    Clock
+	clock    clock.Clock
 	mode     Mode
 	ns       string
 	plugin   string // PerPlugin only
@@ -54,6 +55,7 @@ type Coordinator struct {
 	subs     map[string]*slot
 	term     *term // current leadership, nil when not leading
 	watchers []*watcher
+	latest   *plugin.Change // the last change emitted (Observe's first event)
 	closed   bool
 	changes  *signal // fired when this process starts or stops leading
 
@@ -783,6 +785,7 @@ func (c *Coordinator) sendLatest(out chan plugin.Change, ch plugin.Change) (drop
 func (c *Coordinator) emit(ch plugin.Change) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.latest = &ch
 	for _, w := range c.watchers {
 		w.dropped.Add(c.sendLatest(w.ch, ch))
 	}
@@ -837,9 +840,9 @@ func (c *Coordinator) withTimeout(ctx context.Context, d time.Duration) (context
 func (c *Coordinator) deadlineClock() deadline.Clock { return deadlineClockOf(c.clock) }
 
 // deadlineClockOf is the clock of request deadlines for clock: nil (the
-// time package, whose contexts carry real deadlines) for RealClock.
-func deadlineClockOf(clock Clock) deadline.Clock {
-	if clock == RealClock {
+// time package, whose contexts carry real deadlines) for clock.Real.
+func deadlineClockOf(clock clock.Clock) deadline.Clock {
+	if clock == realClock {
 		return nil
 	}
 	return clock
@@ -878,55 +881,18 @@ func (c *Coordinator) poke() {
 
 // ---- public API ----
 
-// Namespace returns the coordinator's namespace.
-func (c *Coordinator) Namespace() string { return c.ns }
-
-// Mode returns Global or PerPlugin.
-func (c *Coordinator) Mode() Mode { return c.mode }
-
-// Plugin returns the plugin of a PerPlugin coordinator ("" for Global).
-func (c *Coordinator) Plugin() string { return c.plugin }
-
-// WorkerID returns this process's worker id in the namespace.
-func (c *Coordinator) WorkerID() string { return c.worker }
-
-// IsLeader reports whether this process leads the election right now.
-func (c *Coordinator) IsLeader() bool {
+// isLeader reports whether this process leads the election right now.
+func (c *Coordinator) isLeader() bool {
 	c.mu.Lock()
 	t := c.term
 	c.mu.Unlock()
 	return t.alive(c.clock.Now())
 }
 
-// WaitLeader blocks until this process leads the coordinator's election
-// (the namespace in Global mode) and returns the epoch, or returns ctx's
-// cause when ctx is done first, or ErrClosed once the coordinator stops.
-func (c *Coordinator) WaitLeader(ctx context.Context) (uint64, error) {
-	for {
-		ch := c.changes.wait()
-		c.mu.Lock()
-		t, closed := c.term, c.closed
-		c.mu.Unlock()
-		if t.alive(c.clock.Now()) {
-			return t.epoch, nil
-		}
-		if closed {
-			return 0, ErrClosed
-		}
-		select {
-		case <-ch:
-		case <-c.done:
-			return 0, ErrClosed
-		case <-ctx.Done():
-			return 0, context.Cause(ctx)
-		}
-	}
-}
-
-// Epoch returns the epoch of the leader this process last knew of (its own
+// epoch returns the epoch of the leader this process last knew of (its own
 // when leading): the namespace epoch in Global mode, the plugin's epoch in
 // PerPlugin mode.
-func (c *Coordinator) Epoch() uint64 {
+func (c *Coordinator) epoch() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.term != nil {
@@ -941,24 +907,6 @@ func (c *Coordinator) Epoch() uint64 {
 // clock) are the hints.
 func (c *Coordinator) Leader(ctx context.Context) (LeaderInfo, error) {
 	return readLeader(ctx, c.store, c.lease.key, c.ns, c.plugin)
-}
-
-// Subscribe adds a plugin to a Global coordinator. The plugin is led by
-// the namespace leader once that leader has claimed the plugin's lease.
-func (c *Coordinator) Subscribe(name string, p plugin.Plugin) error {
-	if err := ValidateName("plugin", name); err != nil {
-		return err
-	}
-	if c.mode != Global {
-		return fmt.Errorf("%w: %s runs one plugin", ErrWrongMode, c.prefix)
-	}
-	if err := plugin.Check(p); err != nil {
-		return fmt.Errorf("coord: plugin %q: %w", name, err)
-	}
-	if _, err := c.subscribe(name, p); err != nil {
-		return err
-	}
-	return nil
 }
 
 func (c *Coordinator) subscribe(name string, p plugin.Plugin) (*slot, error) {
@@ -993,19 +941,14 @@ func (c *Coordinator) subscribe(name string, p plugin.Plugin) (*slot, error) {
 	return s, nil
 }
 
-// Unsubscribe removes a plugin. Its leadership context is cancelled at
+// unsubscribe removes a plugin. Its leadership context is cancelled at
 // once; the loop then releases the plugin's lease if this process held it.
-func (c *Coordinator) Unsubscribe(name string) error {
-	_, err := c.unsubscribe(name)
-	return err
-}
-
 func (c *Coordinator) unsubscribe(name string) (*slot, error) {
 	c.mu.Lock()
 	s := c.subs[name]
 	if s == nil {
 		c.mu.Unlock()
-		return nil, fmt.Errorf("%w: %q", ErrNotSubscribed, name)
+		return nil, fmt.Errorf("coord: plugin %q not subscribed", name)
 	}
 	delete(c.subs, name)
 	if s.run != nil {
@@ -1016,8 +959,8 @@ func (c *Coordinator) unsubscribe(name string) (*slot, error) {
 	return s, nil
 }
 
-// Plugins lists the subscribed plugins, sorted.
-func (c *Coordinator) Plugins() []string {
+// plugins lists the subscribed plugins, sorted.
+func (c *Coordinator) plugins() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	names := make([]string, 0, len(c.subs))
@@ -1028,71 +971,65 @@ func (c *Coordinator) Plugins() []string {
 	return names
 }
 
-// Watch returns a channel of leader changes of this coordinator's
-// election (a change to no leader too), with room for buffer events (at
-// least 1). A slow reader never blocks the loop and never keeps a stale
-// leader: when the channel is full its oldest event is dropped (counted
-// in Metrics.DroppedEvents), so the last event read is the latest state. Call stop to end the watch; the channel is closed
-// then, or when the coordinator stops.
-func (c *Coordinator) Watch(buffer int) (<-chan plugin.Change, func()) {
-	w := c.Observe(buffer)
-	return w.C, w.Stop
-}
-
-// Watcher is a watch of leader changes (Observe): read C; Dropped counts
-// the events of this watcher that a full buffer dropped (the oldest go).
-type Watcher struct {
-	C       <-chan plugin.Change
-	Stop    func()
-	dropped *atomic.Uint64
-}
-
-// Dropped counts this watcher's dropped events.
-func (w *Watcher) Dropped() uint64 { return w.dropped.Load() }
-
-// Changed returns a channel closed at the next start or end of this
-// process's leadership of the election (see WaitLeader).
-func (c *Coordinator) Changed() <-chan struct{} { return c.changes.wait() }
-
-// Observe is Watch with this watcher's own count of dropped events.
-func (c *Coordinator) Observe(buffer int) *Watcher {
-	w := &watcher{ch: make(chan plugin.Change, max(buffer, 1))}
+// Observe returns a channel of the leader changes of this coordinator's
+// election (the namespace's in Global mode, the plugin's in PerPlugin
+// mode), a change to no leader included, as etcd's Election.Observe: its
+// first event is the last change seen before the call (the current
+// leader, as this process knows it; none when no change was seen yet),
+// and it is closed when ctx is done or the coordinator stops. A slow
+// reader never blocks the loop and never keeps a stale leader: when the
+// channel's buffer (64 events) is full its oldest event is dropped
+// (counted in Metrics.DroppedEvents), so the last event read is the
+// latest state. Change.Self marks this process's own leadership.
+func (c *Coordinator) Observe(ctx context.Context) <-chan plugin.Change {
+	w := &watcher{ch: make(chan plugin.Change, observerBuffer)}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.closed {
-		close(w.ch)
 		w.closed = true
-	} else {
-		c.watchers = append(c.watchers, w)
+		close(w.ch)
+		return w.ch
 	}
-	c.mu.Unlock()
-	return &Watcher{C: w.ch, dropped: &w.dropped, Stop: func() {
+	c.watchers = append(c.watchers, w)
+	if c.latest != nil {
+		w.ch <- *c.latest // the buffer is empty
+	}
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-c.done:
+		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if w.closed {
-			return
+		if !w.closed {
+			w.closed = true
+			close(w.ch)
+			c.watchers = slices.DeleteFunc(c.watchers, func(x *watcher) bool { return x == w })
 		}
-		w.closed = true
-		close(w.ch)
-		c.watchers = slices.DeleteFunc(c.watchers, func(x *watcher) bool { return x == w })
-	}}
+	}()
+	return w.ch
 }
 
-// Metrics returns a snapshot of the coordinator's counters.
+// Metrics returns a snapshot of the coordinator's counters and of the
+// state of its loop and store (no request: it answers in an outage too).
 func (c *Coordinator) Metrics() Metrics {
 	state, trips := c.store.breaker()
+	lat := c.latency.summary()
 	m := Metrics{
+		Namespace: c.ns, Mode: c.mode, Plugin: c.plugin, WorkerID: c.worker, Plugins: c.plugins(),
 		HeartbeatCount:     c.heartbeats.Load(),
 		ElectionCount:      c.elections.Load(),
 		LeaderChanges:      c.leaderChanges.Load(),
 		WorkerCount:        int(c.workerCount.Load()),
 		DuplicateWorkerIDs: c.member.duplicates.Load(),
-		Epoch:              c.Epoch(),
-		IsLeader:           c.IsLeader(),
+		Epoch:              c.epoch(),
 		Requests:           c.store.Requests(),
 		PreconditionsLost:  c.store.preconditions.Load(),
 		Errors:             c.store.errors.Load() + c.corrupt.Load(),
 		CorruptRecords:     c.corrupt.Load(),
-		HeartbeatLatency:   c.latency.summary(),
+		HeartbeatP50:       lat.p50,
+		HeartbeatP95:       lat.p95,
+		HeartbeatP99:       lat.p99,
 		Breaker:            state,
 		BreakerTrips:       trips,
 		FallbackActive:     c.fallback,
@@ -1101,10 +1038,21 @@ func (c *Coordinator) Metrics() Metrics {
 		LeadReturns:        c.leadReturns.Load(),
 		LeadErrors:         c.leadErrors.Load(),
 		DroppedEvents:      c.dropped.Load(),
-		Subscribed:         len(c.Plugins()),
 	}
 	if t := c.lastBeatTime.Load(); t != nil {
 		m.LastHeartbeatTime = *t
+	}
+	c.store.mu.Lock()
+	m.ConsecutiveFailures = c.store.failures
+	c.store.mu.Unlock()
+	c.mu.Lock()
+	t := c.term
+	c.mu.Unlock()
+	if t.alive(c.clock.Now()) {
+		t.mu.Lock()
+		m.LeadsUntil = t.deadline
+		t.mu.Unlock()
+		m.IsLeader, m.RenewedAt = true, m.LeadsUntil.Add(-c.cfg.RenewDeadline)
 	}
 	return m
 }

@@ -5,7 +5,7 @@
 //
 // Create one [Hub] per process and store with [NewHub], register each
 // plugin (package plugin) with [Hub.Use], and call [Hub.Close] on the way
-// out. For a single leader-only job, [Run] (or [Hub.Run]) is the whole API.
+// out. For a single leader-only job, [Run] is the whole API.
 // A plugin is coordinated in one of two modes ([UseOptions].Mode):
 //
 //   - [Global] (the default): the plugins of a namespace share one
@@ -15,6 +15,15 @@
 //   - [PerPlugin]: each plugin has a Coordinator and a lease of its own (N
 //     plugins, N times the requests). Both modes may run side by side for
 //     the same plugin, as during a rollout.
+//
+// One way for each question: [Subscription.Term] tells whether this
+// process leads a plugin now (and its epoch), [Subscription.WaitLeader]
+// waits until it does, and [Coordinator.Observe] delivers every change of
+// leader until its ctx ends, always ending with the latest. A
+// [Coordinator] ([Hub.GlobalCoordinator], [Hub.Coordinators]) is a
+// read-only view of one election: [Coordinator.Leader],
+// [Coordinator.ActiveWorkers], [Coordinator.Status] read the store,
+// [Coordinator.Metrics] reads memory.
 //
 // # Guarantee
 //
@@ -29,7 +38,7 @@
 // ([ErrUnsafeStore]).
 //
 // A leader must do two things. Stop when its context ends: the ctx of
-// [plugin.Leader].Lead, of [plugin.Periodic].Tick or of a [Job] is
+// [plugin.Leader].Lead, of [plugin.Periodic].Tick or of [Run]'s job is
 // cancelled the moment the leadership ends, and [context.Cause] tells why ([ErrLeaseLost],
 // [ErrRenewDeadline], [ErrResigned], [ErrOperatorRelease],
 // [ErrUnsafeStore]). And use the epoch ([plugin.Term].Epoch) as a fencing

@@ -111,7 +111,7 @@ func TestUnsafeStoreRefused(t *testing.T) {
 	for _, tc := range []struct {
 		name            string
 		ifAbsent, match float64
-		rule            string
+		rule            coord.Rule
 	}{
 		{"both", 1, 1, coord.RuleIfAbsentExisting},
 		{"ifmatch", 0, 1, coord.RuleIfMatchStale},
@@ -126,8 +126,8 @@ func TestUnsafeStoreRefused(t *testing.T) {
 					h := newHub(t, v, coord.Config{WorkerID: fmt.Sprint("w", i), RandSeed: uint64(i + 1)})
 					for _, mode := range []coord.Mode{coord.Global, coord.PerPlugin} {
 						sub, err := h.Use(t.Context(), "queue-"+string(mode), (&recorder{}).plugin(), coord.UseOptions{Mode: mode})
-						var sce *coord.StoreCheckError
-						if !errors.Is(err, coord.ErrUnsafeStore) || !errors.As(err, &sce) || sce.Rule != tc.rule || sub != nil {
+						var rule coord.Rule
+						if !errors.Is(err, coord.ErrUnsafeStore) || !errors.Is(err, tc.rule) || !errors.As(err, &rule) || rule != tc.rule || sub != nil {
 							t.Fatalf("Use on a store ignoring conditions: %v, %v; want ErrUnsafeStore naming %q", sub, err, tc.rule)
 						}
 					}
@@ -192,7 +192,7 @@ func TestStoreThatLiesSometimes(t *testing.T) {
 				time.Sleep(time.Minute)
 				synctest.Wait()
 				for i, s := range subs {
-					if s != nil && s.IsLeader() {
+					if s != nil && isLeading(s) {
 						views[slices.Index(hubs, hubOf(s, hubs))].Partition(0) // a crash: nothing arrives
 						subs[i] = nil
 						break
@@ -243,10 +243,10 @@ func TestStoreThatLiesSometimes(t *testing.T) {
 	t.Logf("40 seeds × 3 hubs: %d Use calls refused by the store check, %d runs saw a broken rule while running, %d overlapping leaderships (each seen and ended within two heartbeats)", refused, seen, overlaps)
 }
 
-// hubOf returns the Hub of hubs whose coordinator runs s.
+// hubOf returns the Hub of hubs that runs s.
 func hubOf(s *coord.Subscription, hubs []*coord.Hub) *coord.Hub {
 	for _, h := range hubs {
-		if slices.Contains(h.Coordinators(), s.Coordinator()) {
+		if slices.Contains(h.Subscriptions(), s) {
 			return h
 		}
 	}

@@ -108,7 +108,7 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) t
 func leaderOf(subs ...*coord.Subscription) []int {
 	var idx []int
 	for i, s := range subs {
-		if s != nil && s.IsLeader() {
+		if s != nil && isLeading(s) {
 			idx = append(idx, i)
 		}
 	}
@@ -125,8 +125,8 @@ func TestColdStartLeaderInTwoRoundTrips(t *testing.T) {
 			t.Fatal(err)
 		}
 		synctest.Wait()
-		if !c.IsLeader() || c.Epoch() != 1 {
-			t.Fatalf("IsLeader=%v epoch=%d, want leader at epoch 1 without waiting", c.IsLeader(), c.Epoch())
+		if !c.Metrics().IsLeader || c.Metrics().Epoch != 1 {
+			t.Fatalf("IsLeader=%v epoch=%d, want leader at epoch 1 without waiting", c.Metrics().IsLeader, c.Metrics().Epoch)
 		}
 		if got := c.Metrics().Requests; got.Get != 1 || got.Put != 1 || got.Total() != 2 {
 			t.Fatalf("cold start took %v, want one GET and one PUT", got)
@@ -206,7 +206,7 @@ func TestGlobalCostDoesNotGrowWithPlugins(t *testing.T) {
 
 // waitLeader waits, without polling, until l (a Subscription or a
 // Coordinator) leads; it fails after limit and returns how long it waited.
-func waitLeader(t *testing.T, limit time.Duration, what string, l interface{ IsLeader() bool }) time.Duration {
+func waitLeader(t *testing.T, limit time.Duration, what string, l any) time.Duration {
 	t.Helper()
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
@@ -216,7 +216,7 @@ func waitLeader(t *testing.T, limit time.Duration, what string, l interface{ IsL
 	case *coord.Subscription:
 		_, err = l.WaitLeader(ctx)
 	case *coord.Coordinator:
-		_, err = l.WaitLeader(ctx)
+		_, err = waitCoordinatorLeader(ctx, l)
 	default:
 		t.Fatalf("waitLeader of a %T", l)
 	}

@@ -9,36 +9,29 @@ import (
 // strings. Storage errors keep the driver's sentinels reachable
 // (driver.ErrPrecondition, driver.ErrNotFound, …).
 var (
-	// ErrInvalidConfig: a Config field breaks a rule; the error names the
-	// field and the rule.
+	// ErrInvalidConfig: a Config field, a UseOptions field or a proclaimed
+	// value breaks a rule; the error names the field and the rule.
 	ErrInvalidConfig = errors.New("invalid config")
 	// ErrInvalidName: a namespace, plugin name or worker id breaks the
-	// naming rules of ValidateName. Nothing was written.
+	// naming rules of ValidateName (the error names the kind, the name and
+	// the rule). Nothing was written.
 	ErrInvalidName = errors.New("invalid name")
-	// ErrClosed: the Hub, Coordinator or Subscription was closed.
+	// ErrClosed: the Hub or Subscription was closed.
 	ErrClosed = errors.New("coord: closed")
 	// ErrNotLeader: the operation needs this process to lead.
 	ErrNotLeader = errors.New("coord: not the leader")
 	// ErrStoreUnavailable: the store did not answer usefully (the global
-	// coordinator could not start, or the circuit breaker is open).
+	// coordinator could not start, or a request was not sent because the
+	// circuit breaker is open after consecutive storage failures).
 	ErrStoreUnavailable = errors.New("coord: store unavailable")
-	// ErrCircuitOpen: a request was not sent because the circuit breaker
-	// is open after consecutive storage failures. It also satisfies
-	// errors.Is(err, ErrStoreUnavailable).
-	ErrCircuitOpen = fmt.Errorf("%w: circuit breaker open", ErrStoreUnavailable)
 	// ErrUnsafeStore: the store does not honour conditional writes (the
 	// store check of CheckStore failed, or the store was seen breaking a
-	// rule while running). The error is a *StoreCheckError naming the
-	// rule. Nothing leads on such a store.
+	// rule while running). errors.As(err, &rule) finds the Rule it broke.
+	// Nothing leads on such a store.
 	ErrUnsafeStore = errors.New("coord: unsafe store")
 	// ErrAlreadySubscribed: a plugin name is used twice in one namespace
 	// of one Hub.
 	ErrAlreadySubscribed = errors.New("coord: plugin already subscribed")
-	// ErrNotSubscribed: Unsubscribe of a plugin that is not subscribed.
-	ErrNotSubscribed = errors.New("coord: plugin not subscribed")
-	// ErrWrongMode: the call does not fit the coordinator's mode (e.g.
-	// subscribing a second plugin to a per-plugin coordinator).
-	ErrWrongMode = errors.New("coord: wrong mode for this coordinator")
 	// ErrCorruptRecord: a coordination record could not be decoded or
 	// breaks the record rules. The engine never panics on one: it counts
 	// it and treats the lease as held until it stays unchanged for a
@@ -62,40 +55,49 @@ var (
 	// store is slow or unreachable, or this process was paused).
 	ErrRenewDeadline = errors.New("coord: renew deadline passed")
 	// ErrResigned: this process let go: Close, Subscription.Close,
-	// Unsubscribe, Resign, or its Lead returned.
+	// Resign, or its Lead returned.
 	ErrResigned = errors.New("coord: leadership released by this process")
 	// ErrOperatorRelease: an operator released the lease (ForceRelease,
 	// coordctl release).
 	ErrOperatorRelease = errors.New("coord: lease released by an operator")
 )
 
+// errCircuitOpen: a request was not sent because the circuit breaker is
+// open after consecutive storage failures (errors.Is(err,
+// ErrStoreUnavailable) holds).
+var errCircuitOpen = fmt.Errorf("%w: circuit breaker open", ErrStoreUnavailable)
+
 // ConfigError is the error of Config.Validate: which field is wrong and
-// which rule it breaks. errors.Is(err, ErrInvalidConfig) holds.
+// which rule it breaks. errors.Is(err, ErrInvalidConfig) holds, and
+// errors.Is(err, ErrInvalidName) too for a bad WorkerID or meta key.
 type ConfigError struct {
 	Field string
 	Rule  string
-	err   error // the cause, if any (a *NameError)
+	err   error // the cause, if any (a *nameError)
 }
 
-// Unwrap returns the cause: the *NameError of a bad WorkerID or meta key.
-func (e *ConfigError) Unwrap() error { return e.err }
+// Unwrap makes errors.Is(err, ErrInvalidConfig) hold, and reaches the
+// cause: the name error of a bad WorkerID or meta key.
+func (e *ConfigError) Unwrap() []error {
+	if e.err == nil {
+		return []error{ErrInvalidConfig}
+	}
+	return []error{ErrInvalidConfig, e.err}
+}
 
 func (e *ConfigError) Error() string {
 	return fmt.Sprintf("coord: invalid config: %s: %s", e.Field, e.Rule)
 }
 
-// Is makes errors.Is(err, ErrInvalidConfig) hold.
-func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
-
-// NameError is the error of ValidateName. errors.Is(err, ErrInvalidName)
+// nameError is the error of ValidateName. errors.Is(err, ErrInvalidName)
 // holds.
-type NameError struct {
+type nameError struct {
 	Kind string // "namespace", "plugin", "worker id"
 	Name string
 	Rule string
 }
 
-func (e *NameError) Error() string {
+func (e *nameError) Error() string {
 	shown := e.Name
 	if len(shown) > 64 {
 		shown = shown[:64] + "…"
@@ -104,4 +106,4 @@ func (e *NameError) Error() string {
 }
 
 // Is makes errors.Is(err, ErrInvalidName) hold.
-func (e *NameError) Is(target error) bool { return target == ErrInvalidName }
+func (e *nameError) Is(target error) bool { return target == ErrInvalidName }

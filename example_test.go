@@ -82,7 +82,7 @@ func ExampleHub_GlobalCoordinator() {
 		panic(err)
 	}
 	m := c.Metrics()
-	fmt.Println("leader is me:", leader.ID == c.WorkerID())
+	fmt.Println("leader is me:", leader.ID == m.WorkerID)
 	fmt.Println("epoch:", m.Epoch, "elections:", m.ElectionCount) // the namespace lease and queue's claim
 	// Output:
 	// leader is me: true
@@ -105,7 +105,7 @@ func ExampleUseOptions_perPlugin() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println(sub.Mode(), sub.Namespace(), term.Plugin, "epoch", term.Epoch)
+	fmt.Println(sub.Metrics().Mode, sub.Namespace(), term.Plugin, "epoch", term.Epoch)
 	// Output: per-plugin tenant-a scheduler epoch 1
 }
 

@@ -55,11 +55,8 @@ func TestFallbackToPerPluginMode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !sub.FellBack() || sub.Mode() != coord.PerPlugin || sub.Coordinator().Mode() != coord.PerPlugin {
-			t.Fatalf("FellBack=%v mode=%v, want a fallback to per-plugin mode", sub.FellBack(), sub.Mode())
-		}
-		if !sub.Coordinator().Metrics().FallbackActive {
-			t.Error("Metrics.FallbackActive is false")
+		if m := sub.Metrics(); !m.FallbackActive || m.Mode != coord.PerPlugin || m.Plugin != "queue" {
+			t.Fatalf("FallbackActive=%v mode=%v plugin=%q, want a fallback to per-plugin mode", m.FallbackActive, m.Mode, m.Plugin)
 		}
 		if !strings.Contains(logs.String(), "[queue] Global coordinator unavailable, falling back to per-plugin mode") {
 			t.Errorf("fallback not logged with the migration guide's text; logs:\n%s", logs.String())
@@ -71,8 +68,8 @@ func TestFallbackToPerPluginMode(t *testing.T) {
 		// A store that works: no fallback.
 		h2 := newHub(t, base, coord.Config{RandSeed: 4})
 		sub2, err := h2.Use(t.Context(), "ttl", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{})
-		if err != nil || sub2.FellBack() || sub2.Mode() != coord.Global {
-			t.Fatalf("healthy store: err=%v fellBack=%v", err, sub2.FellBack())
+		if err != nil || sub2.Metrics().FallbackActive || sub2.Metrics().Mode != coord.Global {
+			t.Fatalf("healthy store: err=%v fellBack=%v", err, sub2.Metrics().FallbackActive)
 		}
 		if err := h.Close(context.Background()); err != nil {
 			t.Error(err)
@@ -108,7 +105,7 @@ func TestCorruptAndOversizeRecords(t *testing.T) {
 				cfg := h.Config()
 				// Held until unchanged for a whole lease, then taken over.
 				time.Sleep(cfg.LeaseTimeout - time.Second)
-				if c.IsLeader() {
+				if c.Metrics().IsLeader {
 					t.Fatal("took over a corrupt record before it stayed unchanged for a lease")
 				}
 				waitLeader(t, cfg.HeartbeatInterval+cfg.HeartbeatJitter+time.Second, "takeover", c)
@@ -121,7 +118,7 @@ func TestCorruptAndOversizeRecords(t *testing.T) {
 					t.Errorf("epoch %d after taking over a corrupt record, want a jump to at least the wall clock in ms", m.Epoch)
 				}
 				li, err := c.Leader(t.Context())
-				if err != nil || li.ID != c.WorkerID() {
+				if err != nil || li.ID != c.Metrics().WorkerID {
 					t.Errorf("Leader() = %+v, %v", li, err)
 				}
 				h.Close(context.Background())
@@ -191,7 +188,7 @@ func TestAmbiguousWrites(t *testing.T) {
 			if !ok || now.Epoch != term.Epoch {
 				t.Fatalf("after ambiguous renewals: leading=%v epoch %d (was %d), want the same leadership", ok, now.Epoch, term.Epoch)
 			}
-			if m := s.Coordinator().Metrics(); m.PreconditionsLost != 0 {
+			if m := s.Metrics(); m.PreconditionsLost != 0 {
 				t.Errorf("%d renewals lost their precondition: the read before each renewal should have found the applied write and adopted it", m.PreconditionsLost)
 			}
 			h.Close(context.Background())
@@ -212,8 +209,8 @@ func TestAmbiguousWrites(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitLeader(t, 10*time.Second, "leader", c)
-			if c.Epoch() != 1 {
-				t.Errorf("epoch %d, want 1: the applied acquisition should be adopted", c.Epoch())
+			if c.Metrics().Epoch != 1 {
+				t.Errorf("epoch %d, want 1: the applied acquisition should be adopted", c.Metrics().Epoch)
 			}
 			h.Close(context.Background())
 		})
@@ -249,7 +246,7 @@ func TestInputValidation(t *testing.T) {
 			t.Errorf("ValidateName(%q): %v", good, err)
 		}
 	}
-	if _, err := h.Use(t.Context(), "queue", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{Mode: "both"}); !errors.Is(err, coord.ErrWrongMode) {
+	if _, err := h.Use(t.Context(), "queue", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{Mode: "both"}); !errors.Is(err, coord.ErrInvalidConfig) {
 		t.Errorf("unknown mode: %v", err)
 	}
 }
@@ -326,8 +323,8 @@ func TestUseRefusesWhatNoFallbackCures(t *testing.T) {
 						if err != nil {
 							t.Fatal(err)
 						}
-						if mode == coord.Global && (!sub.FellBack() || !strings.Contains(logs.String(), "[queue] Global coordinator unavailable, falling back to per-plugin mode")) {
-							t.Fatalf("FellBack=%v; logs:\n%s", sub.FellBack(), logs.String())
+						if mode == coord.Global && (!sub.Metrics().FallbackActive || !strings.Contains(logs.String(), "[queue] Global coordinator unavailable, falling back to per-plugin mode")) {
+							t.Fatalf("FellBack=%v; logs:\n%s", sub.Metrics().FallbackActive, logs.String())
 						}
 						if n := reads.Load(); mode == coord.Global && n != tc.attempts {
 							t.Errorf("%d reads of the namespace lease before falling back, want %d", n, tc.attempts)
@@ -365,8 +362,8 @@ func TestFallbackReturnsToGlobal(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !sub.FellBack() || sub.Mode() != coord.PerPlugin {
-			t.Fatalf("FellBack=%v mode=%v, want a fallback", sub.FellBack(), sub.Mode())
+		if !sub.Metrics().FallbackActive || sub.Metrics().Mode != coord.PerPlugin {
+			t.Fatalf("FellBack=%v mode=%v, want a fallback", sub.Metrics().FallbackActive, sub.Metrics().Mode)
 		}
 		waitLeader(t, time.Minute, "leader in fallback mode", sub)
 		// A healthy Global process beside it.
@@ -377,15 +374,20 @@ func TestFallbackReturnsToGlobal(t *testing.T) {
 		}
 		time.Sleep(time.Minute)
 		broken.Store(false)
-		took := waitFor(t, 2*cfg.LeaseTimeout, "back in global mode", func() bool { return !sub.FellBack() && sub.Mode() == coord.Global })
+		took := waitFor(t, 2*cfg.LeaseTimeout, "back in global mode", func() bool { return !sub.Metrics().FallbackActive && sub.Metrics().Mode == coord.Global })
 		t.Logf("returned to global mode %v after the store healed", took)
 		if !strings.Contains(logs.String(), "[queue] Global coordinator available again, returning to global mode") {
 			t.Errorf("return not logged; logs:\n%s", logs.String())
 		}
-		if sub.Coordinator().Mode() != coord.Global {
-			t.Errorf("coordinator mode %v", sub.Coordinator().Mode())
+		// Subscription.Metrics follows the Subscription: it reads the
+		// namespace coordinator now, which runs, not the stopped fallback.
+		before := sub.Metrics()
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+		if m := sub.Metrics(); m.Mode != coord.Global || m.Plugin != "" || m.HeartbeatCount <= before.HeartbeatCount {
+			t.Errorf("after the return: mode %v plugin %q, %d heartbeats then %d", m.Mode, m.Plugin, before.HeartbeatCount, m.HeartbeatCount)
 		}
-		waitFor(t, time.Minute, "a leader after the return", func() bool { return sub.IsLeader() || sub2.IsLeader() })
+		waitFor(t, time.Minute, "a leader after the return", func() bool { return isLeading(sub) || isLeading(sub2) })
 		// The process that returned can lead in Global mode.
 		if err := h2.Close(context.Background()); err != nil {
 			t.Fatal(err)

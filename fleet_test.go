@@ -36,8 +36,8 @@ func TestUnsubscribedLeaderHandsOver(t *testing.T) {
 		}
 		time.Sleep(time.Minute)
 		synctest.Wait()
-		if !sa.IsLeader() || sb.IsLeader() {
-			t.Fatalf("a leads %v, b leads %v; want a", sa.IsLeader(), sb.IsLeader())
+		if !isLeading(sa) || isLeading(sb) {
+			t.Fatalf("a leads %v, b leads %v; want a", isLeading(sa), isLeading(sb))
 		}
 		if err := sa.Close(context.Background()); err != nil {
 			t.Fatal(err)
@@ -55,8 +55,8 @@ func TestUnsubscribedLeaderHandsOver(t *testing.T) {
 		waitLeader(t, time.Minute, "a leads again", sa)
 		time.Sleep(time.Minute)
 		synctest.Wait()
-		if !sa.IsLeader() || sb.IsLeader() {
-			t.Errorf("after a subscribed again: a leads %v, b leads %v; want a", sa.IsLeader(), sb.IsLeader())
+		if !isLeading(sa) || isLeading(sb) {
+			t.Errorf("after a subscribed again: a leads %v, b leads %v; want a", isLeading(sa), isLeading(sb))
 		}
 		_ = a.Close(context.Background())
 		_ = b.Close(context.Background())
@@ -103,7 +103,7 @@ func TestHeterogeneousFleet(t *testing.T) {
 					for i := range hubs {
 						for p, s := range subs[i] {
 							subscribed[p] = true
-							if s.IsLeader() {
+							if isLeading(s) {
 								leaders[p]++
 							}
 						}
@@ -120,7 +120,7 @@ func TestHeterogeneousFleet(t *testing.T) {
 					// Crash the namespace leader.
 					leader := -1
 					for i, h := range hubs {
-						if subs[i] != nil && h.Coordinators()[0].IsLeader() {
+						if subs[i] != nil && h.Coordinators()[0].Metrics().IsLeader {
 							leader = i
 						}
 					}

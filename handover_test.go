@@ -146,7 +146,7 @@ func TestPartitionedLeaderStepsDownFirst(t *testing.T) {
 				old := leaderOf(subs...)[0]
 				cutOff(fs[old], true)
 				cut := time.Now()
-				waitFor(t, time.Minute, "old leader steps down", func() bool { return !subs[old].IsLeader() })
+				waitFor(t, time.Minute, "old leader steps down", func() bool { return !isLeading(subs[old]) })
 				stepped := time.Since(cut)
 				took := waitFor(t, time.Minute, "new leader", func() bool {
 					l := leaderOf(subs...)
@@ -215,7 +215,7 @@ func TestClockOffsetDoesNotMatter(t *testing.T) {
 // workerKeys lists the worker records in store.
 func workerKeys(t *testing.T, store driver.Store) []string {
 	t.Helper()
-	res, err := store.List(context.Background(), coord.DefaultRoot)
+	res, err := store.List(context.Background(), coord.DefaultConfig().Root)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -111,7 +111,7 @@ func (r *hangRig) leaders() [][]int {
 	out := make([][]int, len(r.plugins))
 	for i, ss := range r.subs {
 		for j, s := range ss {
-			if s.IsLeader() {
+			if isLeading(s) {
 				out[j] = append(out[j], i)
 			}
 		}

@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// HistoryLen is how many leadership changes a Hub keeps (see History).
-const HistoryLen = 512
+// historyLen is how many leadership changes a Hub keeps (see History).
+const historyLen = 512
 
 // HistoryEntry is one change of a plugin's leader as this process saw it:
 // from its own leaderships and from the records it reads anyway (no
@@ -21,7 +21,7 @@ type HistoryEntry struct {
 	Self      bool // To is this process
 }
 
-// history is a ring of the last HistoryLen entries.
+// history is a ring of the last historyLen entries.
 type history struct {
 	mu   sync.Mutex
 	ring []HistoryEntry
@@ -33,7 +33,7 @@ func (h *history) add(e HistoryEntry) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.ring == nil {
-		h.ring = make([]HistoryEntry, HistoryLen)
+		h.ring = make([]HistoryEntry, historyLen)
 	}
 	h.ring[h.next] = e
 	h.next = (h.next + 1) % len(h.ring)
@@ -49,7 +49,7 @@ func (h *history) entries() []HistoryEntry {
 	return append(slices.Clone(h.ring[h.next:]), h.ring[:h.next]...)
 }
 
-// History returns the last HistoryLen changes of the leader of every
+// History returns the last 512 changes of the leader of every
 // plugin subscribed in this process (in any mode), oldest first. It is
 // kept in memory and makes no storage request, so it answers in an
 // outage too.

@@ -65,8 +65,8 @@ func TestAcquisitionAnsweredAfterDeadlineDoesNotLead(t *testing.T) {
 		waitLeader(t, time.Minute, "b leads", b)
 		view.Resume()
 		time.Sleep(30 * time.Second)
-		if a.IsLeader() || !b.IsLeader() {
-			t.Errorf("a leads %v, b leads %v; want b only", a.IsLeader(), b.IsLeader())
+		if isLeading(a) || !isLeading(b) {
+			t.Errorf("a leads %v, b leads %v; want b only", isLeading(a), isLeading(b))
 		}
 		mu.Lock()
 		defer mu.Unlock()

@@ -46,10 +46,10 @@ func TestLeadReturnResigns(t *testing.T) {
 				if bound := cfg.HeartbeatInterval + cfg.HeartbeatJitter; took > bound {
 					t.Errorf("b took over %v after a's Lead returned, want at most %v", took, bound)
 				}
-				if sa.IsLeader() {
+				if isLeading(sa) {
 					t.Error("a still leads after its Lead returned")
 				}
-				m := sa.Coordinator().Metrics()
+				m := sa.Metrics()
 				if m.LeadReturns != 1 || m.LeadErrors != 1 {
 					t.Errorf("LeadReturns %d, LeadErrors %d; want 1 and 1", m.LeadReturns, m.LeadErrors)
 				}
@@ -96,10 +96,10 @@ func TestFuncByValue(t *testing.T) {
 		}
 		time.Sleep(time.Minute)
 		synctest.Wait()
-		if !tick.IsLeader() || len(ticks) < 30 {
-			t.Errorf("tick-only Func: leader %v, %d ticks in a minute", tick.IsLeader(), len(ticks))
+		if !isLeading(tick) || len(ticks) < 30 {
+			t.Errorf("tick-only Func: leader %v, %d ticks in a minute", isLeading(tick), len(ticks))
 		}
-		if m := tick.Coordinator().Metrics(); m.LeadReturns != 0 {
+		if m := tick.Metrics(); m.LeadReturns != 0 {
 			t.Errorf("LeadReturns %d for plugins without OnLead", m.LeadReturns)
 		}
 		_ = h.Close(t.Context())

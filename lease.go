@@ -33,6 +33,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/s3coord/coord/clock"
 	"github.com/s3coord/coord/driver"
 )
 
@@ -134,9 +135,9 @@ func (k *leaseKeeper) noteReplaced(version string) {
 }
 
 // broke reports a history no honest store gives (see Hub.storeBroke).
-func (k *leaseKeeper) broke(rule, detail string) {
+func (k *leaseKeeper) broke(rule Rule, detail string) {
 	k.c.unsafeSeen.Add(1)
-	k.c.hub.storeBroke(k.c.prefix, fmt.Errorf("%w: %s", &StoreCheckError{Rule: rule, Key: k.key}, detail))
+	k.c.hub.storeBroke(k.c.prefix, fmt.Errorf("%w: %s", unsafeStore(rule, k.key), detail))
 }
 
 func (c *Coordinator) newKeeper(key, plugin string) *leaseKeeper {
@@ -375,7 +376,7 @@ func (k *leaseKeeper) write(ctx context.Context, rec leaseRecord, cond driver.Co
 	case errors.Is(err, driver.ErrPrecondition):
 		return lost, start, err
 	default:
-		if !errors.Is(err, ErrCircuitOpen) && !errors.Is(err, driver.ErrInvalidKey) && (k.pendingSince.IsZero() || start.Before(k.pendingSince)) {
+		if !errors.Is(err, errCircuitOpen) && !errors.Is(err, driver.ErrInvalidKey) && (k.pendingSince.IsZero() || start.Before(k.pendingSince)) {
 			k.pendingSince = start
 		}
 		return uncertain, start, err
@@ -523,14 +524,14 @@ type term struct {
 	deadline time.Time
 }
 
-func newTerm(clock Clock, epoch uint64, started, deadline time.Time) *term {
+func newTerm(clock clock.Clock, epoch uint64, started, deadline time.Time) *term {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	t := &term{ctx: ctx, cancel: cancel, epoch: epoch, started: started, deadline: deadline}
 	go t.watch(clock)
 	return t
 }
 
-func (t *term) watch(clock Clock) {
+func (t *term) watch(clock clock.Clock) {
 	for {
 		t.mu.Lock()
 		d := t.deadline

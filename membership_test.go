@@ -75,7 +75,7 @@ func startThree(t *testing.T, w *workerPuts) ([]*coord.Hub, []*coord.Subscriptio
 	lead := -1
 	waitFor(t, time.Minute, "a leader", func() bool {
 		for i, s := range subs {
-			if s.IsLeader() {
+			if isLeading(s) {
 				lead = i
 			}
 		}
@@ -85,10 +85,10 @@ func startThree(t *testing.T, w *workerPuts) ([]*coord.Hub, []*coord.Subscriptio
 }
 
 // activeEverywhere fails unless every hub's ActiveWorkers lists all three.
-func activeEverywhere(t *testing.T, subs []*coord.Subscription, at string) bool {
+func activeEverywhere(t *testing.T, hubs []*coord.Hub, at string) bool {
 	t.Helper()
-	for i, s := range subs {
-		ws, err := s.Coordinator().ActiveWorkers(t.Context())
+	for i, h := range hubs {
+		ws, err := h.Coordinators()[0].ActiveWorkers(t.Context())
 		if err != nil {
 			t.Errorf("%s: w%d: ActiveWorkers: %v", at, i, err)
 			return false
@@ -115,10 +115,10 @@ func TestLeaderWritesNoWorkerRecord(t *testing.T) {
 		for i := range 3600 {
 			time.Sleep(time.Second)
 			synctest.Wait()
-			if !subs[lead].IsLeader() {
+			if !isLeading(subs[lead]) {
 				t.Fatalf("w%d stopped leading after %d s", lead, i)
 			}
-			if i%10 == 0 && !activeEverywhere(t, subs, fmt.Sprintf("after %d s", i)) {
+			if i%10 == 0 && !activeEverywhere(t, hubs, fmt.Sprintf("after %d s", i)) {
 				break
 			}
 		}
@@ -152,14 +152,14 @@ func TestMembershipToleratesOneFailedWrite(t *testing.T) {
 			defer mu.Unlock()
 			return lead >= 0 && id != fmt.Sprint("w", lead) && n%2 == 0
 		}
-		hubs, subs, l := startThree(t, w)
+		hubs, _, l := startThree(t, w)
 		mu.Lock()
 		lead = l
 		mu.Unlock()
 		for i := range 30 * 60 * 4 {
 			time.Sleep(250 * time.Millisecond)
 			synctest.Wait()
-			if !activeEverywhere(t, subs, fmt.Sprintf("after %v", time.Duration(i)*250*time.Millisecond)) {
+			if !activeEverywhere(t, hubs, fmt.Sprintf("after %v", time.Duration(i)*250*time.Millisecond)) {
 				break
 			}
 		}

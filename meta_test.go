@@ -30,7 +30,7 @@ func TestWorkerMeta(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 		synctest.Wait()
-		st, err := coord.ReadStatus(context.Background(), store, "", "default")
+		st, err := coord.ReadStatus(context.Background(), store, "", "default", 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,13 +7,23 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/s3coord/coord/clock"
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/internal/deadline"
 	"github.com/s3coord/coord/storage"
 )
 
-// Metrics is a snapshot of one Coordinator's counters.
+// Metrics is a snapshot of one Coordinator: which election it runs and
+// its counters.
 type Metrics struct {
+	// Namespace, Mode and WorkerID name the election and this process in
+	// it; Plugin is the plugin of a PerPlugin coordinator ("" for
+	// Global). Plugins lists the plugins subscribed to it, sorted.
+	Namespace string
+	Mode      Mode
+	Plugin    string
+	WorkerID  string
+	Plugins   []string
 	// HeartbeatCount counts heartbeat cycles (one per interval).
 	HeartbeatCount uint64
 	// ElectionCount counts takeover writes this coordinator attempted
@@ -34,10 +44,24 @@ type Metrics struct {
 	// record written by another process (or fresh at start): another
 	// process runs with the same WorkerID. Each is also logged at Warn.
 	DuplicateWorkerIDs uint64
-	// LastHeartbeatTime is when the last heartbeat cycle ended (Clock).
+	// LastHeartbeatTime is when the last heartbeat cycle ended (Clock;
+	// zero before the first).
 	LastHeartbeatTime time.Time
-	Epoch             uint64
-	IsLeader          bool
+	// Epoch is the epoch of the leader this process last knew of (its
+	// own when leading): the namespace epoch in Global mode, the plugin's
+	// in PerPlugin mode.
+	Epoch uint64
+	// IsLeader: this process leads the election now. RenewedAt is then
+	// the start of its last successful renewal, and LeadsUntil the renew
+	// deadline (RenewedAt + RenewDeadline) at which it steps down unless
+	// a renewal succeeds first.
+	IsLeader   bool
+	RenewedAt  time.Time
+	LeadsUntil time.Time
+	// ConsecutiveFailures counts the storage requests that failed in a
+	// row since the last one that succeeded (lost preconditions and
+	// misses are answers, not failures).
+	ConsecutiveFailures int
 	// Requests are the requests this coordinator sent, by class.
 	Requests driver.Counts
 	// PreconditionsLost counts conditional writes that lost
@@ -48,8 +72,9 @@ type Metrics struct {
 	Errors uint64
 	// CorruptRecords counts records that could not be decoded.
 	CorruptRecords uint64
-	// HeartbeatLatency summarises the duration of recent heartbeat cycles.
-	HeartbeatLatency Latency
+	// HeartbeatP50, HeartbeatP95 and HeartbeatP99 are percentiles of the
+	// duration of the last 256 heartbeat cycles (HeartbeatSamples).
+	HeartbeatP50, HeartbeatP95, HeartbeatP99 time.Duration
 	// Breaker is "closed", "open" or "half-open"; BreakerTrips counts
 	// openings.
 	Breaker      string
@@ -74,8 +99,6 @@ type Metrics struct {
 	// DroppedEvents counts leader-change events dropped because a
 	// watcher or observer was not keeping up.
 	DroppedEvents uint64
-	// Subscribed is the number of plugins subscribed.
-	Subscribed int
 }
 
 // Ends counts ended leaderships by cause.
@@ -111,8 +134,8 @@ func (e *leadershipEnds) snapshot() Ends {
 		OperatorRelease: e.operator.Load(), UnsafeStore: e.unsafe.Load()}
 }
 
-// Latency holds percentiles of recent samples.
-type Latency struct{ P50, P95, P99 time.Duration }
+// latency holds percentiles of recent samples.
+type latency struct{ p50, p95, p99 time.Duration }
 
 // latencyRing keeps the last len(samples) durations.
 type latencyRing struct {
@@ -128,16 +151,16 @@ func (r *latencyRing) add(d time.Duration) {
 	r.mu.Unlock()
 }
 
-func (r *latencyRing) summary() Latency {
+func (r *latencyRing) summary() latency {
 	r.mu.Lock()
 	s := slices.Clone(r.samples[:min(r.n, len(r.samples))])
 	r.mu.Unlock()
 	if len(s) == 0 {
-		return Latency{}
+		return latency{}
 	}
 	slices.Sort(s)
 	at := func(q float64) time.Duration { return s[min(len(s)-1, int(q*float64(len(s))))] }
-	return Latency{P50: at(0.50), P95: at(0.95), P99: at(0.99)}
+	return latency{p50: at(0.50), p95: at(0.95), p99: at(0.99)}
 }
 
 // Circuit breaker states (the storage layer's).
@@ -151,7 +174,7 @@ const (
 // storage.Bucket of its own, so that it counts this coordinator's requests
 // (the driver's counter is shared by everyone using it) and has its own
 // circuit breaker, on the coordinator's clock, that refuses with
-// ErrCircuitOpen. The Bucket validates, bounds every request (timeout on
+// errCircuitOpen. The Bucket validates, bounds every request (timeout on
 // the deadline clock), wraps errors once and runs the breaker; what is left
 // here are the engine's views of it.
 type meteredStore struct {
@@ -159,7 +182,7 @@ type meteredStore struct {
 
 	// preconditions and errors count the outcomes Lost and Failed; state
 	// and failures (guarded by mu) are a copy of the breaker's, kept for
-	// Coordinator.Health.
+	// Coordinator.Metrics.
 	preconditions atomic.Uint64
 	errors        atomic.Uint64
 	mu            sync.Mutex
@@ -173,14 +196,14 @@ type meteredStore struct {
 
 // newMeteredStore wraps s; every request gets a deadline of timeout on
 // dclock, and the breaker stays open for cooldown. dclock is clock, or nil
-// for RealClock (deadlineClockOf): the Bucket's one clock, for the
+// for clock.Real (deadlineClockOf): the Bucket's one clock, for the
 // breaker too, so clock itself is not needed.
-func newMeteredStore(s driver.Store, clock Clock, dclock deadline.Clock, timeout, cooldown time.Duration) *meteredStore {
+func newMeteredStore(s driver.Store, clock clock.Clock, dclock deadline.Clock, timeout, cooldown time.Duration) *meteredStore {
 	m := &meteredStore{state: breakerClosed}
 	m.Bucket = storage.New(s, storage.Options{
 		Timeout: timeout,
 		Clock:   dclock,
-		Breaker: storage.Breaker{Cooldown: cooldown, Refusal: ErrCircuitOpen, OnChange: m.changed},
+		Breaker: storage.Breaker{Cooldown: cooldown, Refusal: errCircuitOpen, OnChange: m.changed},
 		OnOutcome: func(_ string, o storage.Outcome) {
 			switch o {
 			case storage.Lost:

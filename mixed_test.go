@@ -124,7 +124,7 @@ func mixedRollout(t *testing.T, seed int, plugins []string, open func(t *testing
 				for j, name := range plugins {
 					leaders := 0
 					for _, p := range live {
-						if p.subs[j].IsLeader() {
+						if isLeading(p.subs[j]) {
 							leaders++
 						}
 					}

@@ -5,24 +5,24 @@ import (
 	"unicode/utf8"
 )
 
-// MaxNameLen is the longest namespace, plugin name or worker id, in bytes.
-const MaxNameLen = 128
+// maxNameLen is the longest namespace, plugin name or worker id, in bytes.
+const maxNameLen = 128
 
-// DefaultNamespace is the namespace of UseOptions with an empty Namespace.
-const DefaultNamespace = "default"
+// defaultNamespace is the namespace of UseOptions with an empty Namespace.
+const defaultNamespace = "default"
 
 // ValidateName checks a namespace, plugin name or worker id (kind names
-// which, for the message). A name must be 1 to MaxNameLen bytes of ASCII
+// which, for the message). A name must be 1 to 128 bytes of ASCII
 // letters, digits, '.', '_', '-', must not start with '.' and must not
 // contain "..": names become key segments, so '/', control characters and
 // dot segments are refused. The error satisfies errors.Is(err,
-// ErrInvalidName).
+// ErrInvalidName) and that names kind, name and the rule broken.
 func ValidateName(kind, name string) error {
-	bad := func(rule string) error { return &NameError{Kind: kind, Name: name, Rule: rule} }
+	bad := func(rule string) error { return &nameError{Kind: kind, Name: name, Rule: rule} }
 	switch {
 	case name == "":
 		return bad("empty")
-	case len(name) > MaxNameLen:
+	case len(name) > maxNameLen:
 		return bad("longer than 128 bytes")
 	case !utf8.ValidString(name):
 		return bad("not valid UTF-8")

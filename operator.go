@@ -11,146 +11,60 @@ import (
 // Each reads what the engine keeps in memory; none sends a storage
 // request, so they answer in an outage too.
 
-// PluginLeadership is one plugin subscribed in this process and whether
-// this process leads it now.
-type PluginLeadership struct {
-	Namespace string
-	Plugin    string
-	// Mode is the effective mode (PerPlugin during a fallback).
-	Mode     Mode
-	FellBack bool
-	// Leading: this process leads the plugin now (Subscription.IsLeader);
-	// Epoch is then the plugin's epoch (its fencing token).
-	Leading bool
-	Epoch   uint64
-}
-
-// Leadership lists the plugins subscribed in this process, sorted by
-// namespace and plugin, each with whether this process leads it now.
-func (h *Hub) Leadership() []PluginLeadership {
+// Subscriptions lists the plugins subscribed in this process (Use),
+// sorted by namespace and plugin: each one's Term tells whether this
+// process leads it now, Mode and Metrics how it runs (PerPlugin and
+// Metrics.FallbackActive during a fallback).
+func (h *Hub) Subscriptions() []*Subscription {
 	h.mu.Lock()
 	subs := make([]*Subscription, 0, len(h.subs))
 	for _, s := range h.subs {
-		subs = append(subs, s)
+		if c, _, _ := s.state(); c != nil { // not still attaching (inside Use)
+			subs = append(subs, s)
+		}
 	}
 	h.mu.Unlock()
-	out := make([]PluginLeadership, 0, len(subs))
-	for _, s := range subs {
-		c, _, mode := s.state()
-		if c == nil { // still attaching (inside Use)
-			continue
-		}
-		pl := PluginLeadership{Namespace: s.ns, Plugin: s.name, Mode: mode, FellBack: s.FellBack()}
-		if t, ok := s.Term(); ok {
-			pl.Leading, pl.Epoch = true, t.Epoch
-		}
-		out = append(out, pl)
-	}
-	slices.SortFunc(out, func(a, b PluginLeadership) int {
-		if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+	slices.SortFunc(subs, func(a, b *Subscription) int {
+		if c := strings.Compare(a.ns, b.ns); c != 0 {
 			return c
 		}
-		return strings.Compare(a.Plugin, b.Plugin)
+		return strings.Compare(a.name, b.name)
 	})
-	return out
+	return subs
 }
 
-// Leading reports whether this process leads the plugin name of namespace
-// ("" is DefaultNamespace) now, and whether that plugin is subscribed in
-// this process at all.
-func (h *Hub) Leading(namespace, name string) (leading, subscribed bool) {
-	if namespace == "" {
-		namespace = DefaultNamespace
-	}
-	h.mu.Lock()
-	s := h.subs[namespace+"/"+name]
-	h.mu.Unlock()
-	if s == nil {
-		return false, false
-	}
-	if c, _, _ := s.state(); c == nil {
-		return false, true
-	}
-	return s.IsLeader(), true
-}
+// CheckState is the state of a Hub's store check (Hub.StoreCheck).
+type CheckState string
 
-// Store check states (StoreCheckState.State).
+// Store check states.
 const (
-	StoreCheckPending = "pending" // not run yet (nothing has tried to lead)
-	StoreCheckPassed  = "passed"
-	StoreCheckSkipped = "skipped" // Config.SkipStoreCheck
-	StoreCheckUnsafe  = "unsafe"  // the store broke a rule: nothing leads
-	StoreCheckFailed  = "failed"  // the check could not run (store unreachable); tried again at the next attempt to lead
+	StoreCheckPending CheckState = "pending" // not run yet (nothing has tried to lead)
+	StoreCheckPassed  CheckState = "passed"
+	StoreCheckSkipped CheckState = "skipped" // Config.SkipStoreCheck
+	StoreCheckUnsafe  CheckState = "unsafe"  // the store broke a rule: nothing leads
+	StoreCheckFailed  CheckState = "failed"  // the check could not run (store unreachable); tried again at the next attempt to lead
 )
 
-// StoreCheckState is the Hub's view of its store check (see
-// Config.SkipStoreCheck and CheckStore).
-type StoreCheckState struct {
-	State string
-	// Err is the last error of the check (nil when passed, skipped or
-	// pending); errors.Is(Err, ErrUnsafeStore) holds for StoreCheckUnsafe.
-	Err error
-}
-
-// StoreCheck reports the result of the Hub's store check.
-func (h *Hub) StoreCheck() StoreCheckState {
+// StoreCheck reports the state of the Hub's store check (see
+// Config.SkipStoreCheck and CheckStore) and its last error: nil when
+// passed, skipped or pending; errors.Is(err, ErrUnsafeStore) holds for
+// StoreCheckUnsafe.
+func (h *Hub) StoreCheck() (CheckState, error) {
 	if h.cfg.SkipStoreCheck {
-		return StoreCheckState{State: StoreCheckSkipped}
+		return StoreCheckSkipped, nil
 	}
 	sc := &h.check
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	switch {
 	case sc.passed:
-		return StoreCheckState{State: StoreCheckPassed}
+		return StoreCheckPassed, nil
 	case errors.Is(sc.lastErr, ErrUnsafeStore):
-		return StoreCheckState{State: StoreCheckUnsafe, Err: sc.lastErr}
+		return StoreCheckUnsafe, sc.lastErr
 	case sc.lastErr != nil:
-		return StoreCheckState{State: StoreCheckFailed, Err: sc.lastErr}
+		return StoreCheckFailed, sc.lastErr
 	}
-	return StoreCheckState{State: StoreCheckPending}
-}
-
-// LoopHealth is what a health check needs to know of one Coordinator.
-type LoopHealth struct {
-	// LastHeartbeat is when the last heartbeat cycle ended (Clock; zero
-	// before the first).
-	LastHeartbeat time.Time
-	// ConsecutiveFailures counts the storage requests that failed in a
-	// row since the last one that succeeded (lost preconditions and
-	// misses are answers, not failures).
-	ConsecutiveFailures int
-	// Breaker is "closed", "open" or "half-open".
-	Breaker string
-	// Leading: this process leads the election now. RenewedAt is then
-	// the start of its last successful renewal, and LeadsUntil the renew
-	// deadline (RenewedAt + RenewDeadline) at which it steps down unless
-	// a renewal succeeds first.
-	Leading    bool
-	RenewedAt  time.Time
-	LeadsUntil time.Time
-}
-
-// Health reports the state of the coordinator's loop and of its store
-// (no request).
-func (c *Coordinator) Health() LoopHealth {
-	var lh LoopHealth
-	if t := c.lastBeatTime.Load(); t != nil {
-		lh.LastHeartbeat = *t
-	}
-	c.store.mu.Lock()
-	lh.ConsecutiveFailures, lh.Breaker = c.store.failures, c.store.state
-	c.store.mu.Unlock()
-	c.mu.Lock()
-	t := c.term
-	c.mu.Unlock()
-	if t.alive(c.clock.Now()) {
-		t.mu.Lock()
-		lh.LeadsUntil = t.deadline
-		t.mu.Unlock()
-		lh.Leading, lh.RenewedAt = true, lh.LeadsUntil.Add(-c.cfg.RenewDeadline)
-	}
-	return lh
+	return StoreCheckPending, nil
 }
 
 // HeartbeatSamples returns the durations of the heartbeat cycles ended

@@ -23,8 +23,8 @@ func TestOperatorViews(t *testing.T) {
 		cfg := coord.Config{WorkerID: "a", RandSeed: 1}
 		a := newHub(t, store, cfg)
 		b := newHub(t, store, coord.Config{WorkerID: "b", RandSeed: 2})
-		if st := a.StoreCheck(); st.State != coord.StoreCheckPending {
-			t.Errorf("before Use: store check %q", st.State)
+		if st, err := a.StoreCheck(); st != coord.StoreCheckPending || err != nil {
+			t.Errorf("before Use: store check %q, %v", st, err)
 		}
 		sa, err := a.Use(t.Context(), "job", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{})
 		if err != nil {
@@ -40,28 +40,29 @@ func TestOperatorViews(t *testing.T) {
 		}
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
-		if st := a.StoreCheck(); st.State != coord.StoreCheckPassed || st.Err != nil {
-			t.Errorf("store check %+v, want passed", st)
+		if st, err := a.StoreCheck(); st != coord.StoreCheckPassed || err != nil {
+			t.Errorf("store check %q, %v, want passed", st, err)
 		}
 		c := a.Coordinators()[0]
 		before := c.Metrics().Requests.Total()
-		got := a.Leadership()
-		if len(got) != 2 || got[0].Namespace != "default" || got[0].Plugin != "job" || !got[0].Leading || got[0].Epoch == 0 ||
-			got[1].Namespace != "n2" || got[1].Plugin != "mailer" || got[1].Mode != coord.PerPlugin || !got[1].Leading {
-			t.Fatalf("a's leadership %+v", got)
+		got := a.Subscriptions()
+		term := func(s *coord.Subscription) uint64 { t, _ := s.Term(); return t.Epoch }
+		if len(got) != 2 || got[0].Namespace() != "default" || got[0].Name() != "job" || !isLeading(got[0]) || term(got[0]) == 0 ||
+			got[1].Namespace() != "n2" || got[1].Name() != "mailer" || got[1].Metrics().Mode != coord.PerPlugin || !isLeading(got[1]) {
+			t.Fatalf("a's subscriptions %v", got)
 		}
-		if l, s := a.Leading("", "job"); !l || !s {
-			t.Errorf("Leading(job) = %v, %v", l, s)
+		if l, s := leadingIn(a, "default", "job"); !l || !s {
+			t.Errorf("leadingIn(job) = %v, %v", l, s)
 		}
-		if l, s := a.Leading("default", "nope"); l || s {
-			t.Errorf("Leading(nope) = %v, %v", l, s)
+		if l, s := leadingIn(a, "default", "nope"); l || s {
+			t.Errorf("leadingIn(nope) = %v, %v", l, s)
 		}
-		if l, s := b.Leading("", "job"); l || !s {
-			t.Errorf("b: Leading(job) = %v, %v", l, s)
+		if l, s := leadingIn(b, "default", "job"); l || !s {
+			t.Errorf("b: leadingIn(job) = %v, %v", l, s)
 		}
-		h := c.Health()
+		h := c.Metrics()
 		now := time.Now()
-		if !h.Leading || h.Breaker != "closed" || h.ConsecutiveFailures != 0 || now.Sub(h.LastHeartbeat) > 6*time.Second ||
+		if !h.IsLeader || h.Breaker != "closed" || h.ConsecutiveFailures != 0 || now.Sub(h.LastHeartbeatTime) > 6*time.Second ||
 			h.LeadsUntil.Sub(h.RenewedAt) != a.Config().RenewDeadline || h.LeadsUntil.Before(now) {
 			t.Errorf("leader health %+v at %v", h, now)
 		}
@@ -75,22 +76,34 @@ func TestOperatorViews(t *testing.T) {
 		view.(*faultstore.Store).Partition(time.Second)
 		time.Sleep(3 * time.Second)
 		synctest.Wait()
-		if h := c.Health(); h.ConsecutiveFailures == 0 {
+		if h := c.Metrics(); h.ConsecutiveFailures == 0 {
 			t.Errorf("partitioned: health %+v, want failures", h)
 		}
 		leadsUntil := h.LeadsUntil
-		waitFor(t, time.Minute, "a stops leading", func() bool { l, _ := a.Leading("", "job"); return !l })
+		waitFor(t, time.Minute, "a stops leading", func() bool { l, _ := leadingIn(a, "default", "job"); return !l })
 		if time.Now().After(leadsUntil.Add(time.Second)) {
 			t.Errorf("a led until %v, past its renew deadline %v", time.Now(), leadsUntil)
 		}
-		if h := c.Health(); h.Leading || !h.LeadsUntil.IsZero() {
+		if h := c.Metrics(); h.IsLeader || !h.LeadsUntil.IsZero() {
 			t.Errorf("after the deadline: %+v", h)
 		}
 		waitLeader(t, time.Minute, "b takes over", sb)
-		if l, _ := b.Leading("", "job"); !l {
-			t.Error("b leads but Leading says no")
+		if l, _ := leadingIn(b, "default", "job"); !l {
+			t.Error("b leads but leadingIn says no")
 		}
 	})
+}
+
+// leadingIn reports whether h's process leads the plugin name of
+// namespace now, and whether h subscribes it at all: what Hub.Leading
+// did, written with Subscriptions.
+func leadingIn(h *coord.Hub, namespace, name string) (leading, subscribed bool) {
+	for _, s := range h.Subscriptions() {
+		if s.Namespace() == namespace && s.Name() == name {
+			return isLeading(s), true
+		}
+	}
+	return false, false
 }
 
 func TestHeartbeatSamples(t *testing.T) {
@@ -131,15 +144,15 @@ func TestStoreCheckUnsafe(t *testing.T) {
 		if _, err := h.Use(t.Context(), "job", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{}); !errors.Is(err, coord.ErrUnsafeStore) {
 			t.Fatalf("Use: %v", err)
 		}
-		if st := h.StoreCheck(); st.State != coord.StoreCheckUnsafe || !errors.Is(st.Err, coord.ErrUnsafeStore) {
-			t.Errorf("store check %+v", st)
+		if st, err := h.StoreCheck(); st != coord.StoreCheckUnsafe || !errors.Is(err, coord.ErrUnsafeStore) {
+			t.Errorf("store check %q, %v", st, err)
 		}
 		skip, err := coord.NewHub(view, coord.Config{SkipStoreCheck: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st := skip.StoreCheck(); st.State != coord.StoreCheckSkipped {
-			t.Errorf("skipped: %+v", st)
+		if st, err := skip.StoreCheck(); st != coord.StoreCheckSkipped || err != nil {
+			t.Errorf("skipped: %q, %v", st, err)
 		}
 	})
 }

@@ -54,25 +54,28 @@ func TestProclaim(t *testing.T) {
 				}
 				time.Sleep(time.Minute)
 				synctest.Wait()
-				before := sb.Coordinator().Metrics().Requests
+				before := sb.Metrics().Requests
 				if err := a.Proclaim("10.0.0.1:9090"); err != nil {
 					t.Fatal(err)
 				}
 				if c := next("new value"); c.From != "a" || c.To != "a" || c.Value != "10.0.0.1:9090" {
 					t.Errorf("after a new value the follower heard %+v", c)
 				}
-				li, err := sa.Coordinator().Leader(context.Background())
+				li, err := a.Coordinators()[0].Leader(context.Background())
 				if err != nil || li.Value != "10.0.0.1:9090" {
 					t.Errorf("LeaderInfo.Value %q, %v", li.Value, err)
 				}
 				time.Sleep(time.Minute - time.Second)
 				synctest.Wait()
-				after := sb.Coordinator().Metrics().Requests
+				after := sb.Metrics().Requests
 				if after.Get-before.Get > 13 { // one GET a heartbeat, as without a value
 					t.Errorf("follower requests grew: %+v then %+v", before, after)
 				}
-				if err := a.Proclaim(strings.Repeat("x", coord.MaxValueLen+1)); !errors.Is(err, coord.ErrValueTooLong) {
+				if err := a.Proclaim(strings.Repeat("x", 1025)); !errors.Is(err, coord.ErrInvalidConfig) {
 					t.Errorf("Proclaim of a long value: %v", err)
+				}
+				if err := a.Proclaim("\xff"); !errors.Is(err, coord.ErrInvalidConfig) {
+					t.Errorf("Proclaim of a value that is not UTF-8: %v", err)
 				}
 			})
 		})

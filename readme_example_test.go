@@ -42,7 +42,7 @@ func Example_quickstart() {
 	leader, _ := c.Leader(ctx)         // id, epoch, released, version
 	workers, _ := c.ActiveWorkers(ctx) // judged on the server's clock
 	m := c.Metrics()                   // HeartbeatCount, ElectionCount, LeaderChanges, WorkerCount, ...
-	fmt.Println("leader is me:", leader.ID == c.WorkerID(), "is leader:", m.IsLeader)
+	fmt.Println("leader is me:", leader.ID == m.WorkerID, "is leader:", m.IsLeader)
 	_ = workers // this process's worker record may still be on its way
 	// Output:
 	// leading global epochs 1 1

@@ -72,7 +72,7 @@ type leaseRecord struct {
 	// reads it again soon instead of a heartbeat later.
 	StandIn bool `json:"stand_in,omitempty"`
 	// Value is what the holder proclaims with its lease (Hub.Proclaim):
-	// its address, say; at most MaxValueLen bytes.
+	// its address, say; at most maxValueLen bytes.
 	Value string `json:"value,omitempty"`
 	// Workers is the holder's count of active workers of its election
 	// (itself included), from its last LIST of the worker records;
@@ -183,7 +183,7 @@ func (r *leaseRecord) invalid(ns, plugin string) string {
 		return fmt.Sprintf("lease %dms out of range", r.LeaseMillis)
 	case r.Delegated && (plugin == "" || r.NamespaceEpoch == 0):
 		return "delegation without a namespace epoch"
-	case len(r.Value) > MaxValueLen:
+	case len(r.Value) > maxValueLen:
 		return "value too long"
 	case plugin != "" && (len(r.Plugins) > 0 || len(r.Claims) > 0):
 		return "plugin lists in a plugin lease"

@@ -164,7 +164,7 @@ func FuzzDecodeLease(f *testing.F) {
 
 // validName restates ValidateName's documented rules.
 func validName(s string) bool {
-	if len(s) < 1 || len(s) > MaxNameLen || strings.HasPrefix(s, ".") || strings.Contains(s, "..") {
+	if len(s) < 1 || len(s) > maxNameLen || strings.HasPrefix(s, ".") || strings.Contains(s, "..") {
 		return false
 	}
 	return !slices.ContainsFunc([]byte(s), func(c byte) bool {
@@ -174,7 +174,7 @@ func validName(s string) bool {
 
 func FuzzValidateName(f *testing.F) {
 	for _, s := range []string{"default", "", ".", "..", "a..b", ".hidden", "a.b", "a/b", "a\x00", "é", "A-Z_0.9",
-		strings.Repeat("x", MaxNameLen), strings.Repeat("x", MaxNameLen+1), "tab\t", "del\x7f", "\xff"} {
+		strings.Repeat("x", maxNameLen), strings.Repeat("x", maxNameLen+1), "tab\t", "del\x7f", "\xff"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, name string) {
@@ -183,9 +183,9 @@ func FuzzValidateName(f *testing.F) {
 			t.Fatalf("ValidateName(%q) = %v, want valid=%v", name, err, want)
 		}
 		if err != nil {
-			var ne *NameError
+			var ne *nameError
 			if !errors.Is(err, ErrInvalidName) || !errors.As(err, &ne) || ne.Rule == "" || ne.Kind != "plugin" {
-				t.Fatalf("ValidateName(%q) error %v: want a *NameError satisfying ErrInvalidName", name, err)
+				t.Fatalf("ValidateName(%q) error %v: want a *nameError satisfying ErrInvalidName", name, err)
 			}
 		}
 	})

@@ -56,7 +56,7 @@ func testElection(t *testing.T, store driver.Store) {
 	leaders := func(j int) []int {
 		var l []int
 		for i, ss := range subs {
-			if ss != nil && ss[j].IsLeader() {
+			if ss != nil && isLeading(ss[j]) {
 				l = append(l, i)
 			}
 		}

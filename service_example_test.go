@@ -55,7 +55,7 @@ func Example_service() {
 	if err := <-done; err != nil {
 		fmt.Println(err)
 	}
-	st, _ := coord.ReadStatus(context.Background(), store, "", "default")
+	st, _ := coord.ReadStatus(context.Background(), store, "", "default", 0)
 	fmt.Println("namespace lease released:", st.Leader.Released, "workers:", len(st.Workers))
 	// Output:
 	// leading nightly-report epoch 1

@@ -72,32 +72,31 @@ func readLeader(ctx context.Context, store driver.Store, key, ns, plugin string)
 	return leaderInfo(obj, rec, corrupt), nil
 }
 
-// PluginStatus is one plugin's lease as found in the store.
-type PluginStatus struct {
-	Name  string
-	Lease LeaderInfo
-	// Workers: per-plugin workers of the plugin (active ones).
-	Workers []Worker
-}
-
-// Status is a view of one election (Coordinator.Status) or of a whole
-// namespace read from the store (ReadStatus).
+// Status is a view of one election (Coordinator.Status), of a whole
+// namespace read from the store (ReadStatus), or of one plugin's lease in
+// either (Status.Plugins).
 type Status struct {
 	Namespace string
-	// Mode, Plugin and WorkerID describe the coordinator (empty from
-	// ReadStatus).
+	// Mode and WorkerID describe the coordinator (empty from ReadStatus).
+	// Plugin names the plugin of a PerPlugin coordinator, or of an entry
+	// of Plugins.
 	Mode     Mode
 	Plugin   string
 	WorkerID string
 	IsLeader bool
 	// Leader is the lease of the election (the namespace lease for
-	// ReadStatus).
+	// ReadStatus, the plugin lease for an entry of Plugins).
 	Leader LeaderInfo
 	// LeaseAge is the server's time minus the lease's modification time,
 	// when the store reports both.
-	LeaseAge   time.Duration
-	Workers    []Worker
-	Plugins    []PluginStatus
+	LeaseAge time.Duration
+	// Workers are the active workers (of the namespace, or the
+	// per-plugin workers of the plugin for an entry of Plugins).
+	Workers []Worker
+	// Plugins are the plugin leases: of the subscribed plugins
+	// (Coordinator.Status in Global mode), or of every plugin with
+	// records in the namespace (ReadStatus).
+	Plugins    []Status
 	ServerTime time.Time
 	// Metrics of the coordinator (nil from ReadStatus).
 	Metrics *Metrics
@@ -106,7 +105,7 @@ type Status struct {
 // Status reads the lease and the active workers (one GET, one LIST, and
 // one GET per subscribed plugin in Global mode).
 func (c *Coordinator) Status(ctx context.Context) (Status, error) {
-	st := Status{Namespace: c.ns, Mode: c.mode, Plugin: c.plugin, WorkerID: c.worker, IsLeader: c.IsLeader()}
+	st := Status{Namespace: c.ns, Mode: c.mode, Plugin: c.plugin, WorkerID: c.worker, IsLeader: c.isLeader()}
 	li, err := c.Leader(ctx)
 	if err != nil {
 		return st, err
@@ -126,12 +125,12 @@ func (c *Coordinator) Status(ctx context.Context) (Status, error) {
 		}
 	}
 	if c.mode == Global {
-		for _, name := range c.Plugins() {
+		for _, name := range c.plugins() {
 			pl, err := readLeader(ctx, c.store, pluginLeaseKey(c.cfg.Root, c.ns, name), c.ns, name)
 			if err != nil {
 				return st, err
 			}
-			st.Plugins = append(st.Plugins, PluginStatus{Name: name, Lease: pl})
+			st.Plugins = append(st.Plugins, Status{Namespace: c.ns, Plugin: name, Leader: pl})
 		}
 	}
 	m := c.Metrics()
@@ -153,21 +152,16 @@ func operatorStore(store driver.Store) driver.Store {
 
 // ReadStatus reads a namespace's coordination state from store without
 // running a coordinator (for operators): the namespace lease, the plugin
-// leases and the workers active within DefaultWorkerTimeout, of both
-// modes, with their records' Mode, Started and Meta (one LIST, one GET per
-// lease and per active worker). root "" is DefaultRoot.
-func ReadStatus(ctx context.Context, store driver.Store, root, namespace string) (Status, error) {
-	return ReadStatusTimeout(ctx, store, root, namespace, DefaultWorkerTimeout)
-}
-
-// ReadStatusTimeout is ReadStatus judging worker activity with
-// workerTimeout (<= 0: DefaultWorkerTimeout).
-func ReadStatusTimeout(ctx context.Context, store driver.Store, root, namespace string, workerTimeout time.Duration) (Status, error) {
+// leases and the workers active within workerTimeout (<= 0: the default
+// WorkerTimeout, 20s), of both modes, with their records' Mode, Started
+// and Meta (one LIST, one GET per lease and per active worker). root ""
+// is the default Root.
+func ReadStatus(ctx context.Context, store driver.Store, root, namespace string, workerTimeout time.Duration) (Status, error) {
 	if root == "" {
-		root = DefaultRoot
+		root = defaultRoot
 	}
 	if workerTimeout <= 0 {
-		workerTimeout = DefaultWorkerTimeout
+		workerTimeout = defaultWorkerTimeout
 	}
 	if err := ValidateName("namespace", namespace); err != nil {
 		return Status{}, err
@@ -188,7 +182,7 @@ func ReadStatusTimeout(ctx context.Context, store driver.Store, root, namespace 
 		st.LeaseAge = max(0, res.ServerTime.Sub(li.Modified))
 	}
 	gw := workersPrefix(root, namespace, "")
-	plugins := map[string]*PluginStatus{}
+	plugins := map[string]*Status{}
 	pluginsPrefix := root + namespace + "/plugins/"
 	for _, e := range res.Entries {
 		age := res.ServerTime.Sub(e.Modified)
@@ -206,11 +200,11 @@ func ReadStatusTimeout(ctx context.Context, store driver.Store, root, namespace 
 	st.Workers = withLeader(st.Workers, st.Leader, res.ServerTime, workerTimeout)
 	readWorkerDetails(ctx, store, gw, st.Workers)
 	for _, ps := range plugins {
-		ps.Workers = withLeader(ps.Workers, ps.Lease, res.ServerTime, workerTimeout)
-		readWorkerDetails(ctx, store, workersPrefix(root, namespace, ps.Name), ps.Workers)
+		ps.Workers = withLeader(ps.Workers, ps.Leader, res.ServerTime, workerTimeout)
+		readWorkerDetails(ctx, store, workersPrefix(root, namespace, ps.Plugin), ps.Workers)
 		st.Plugins = append(st.Plugins, *ps)
 	}
-	slices.SortFunc(st.Plugins, func(a, b PluginStatus) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(st.Plugins, func(a, b Status) int { return strings.Compare(a.Plugin, b.Plugin) })
 	return st, nil
 }
 
@@ -218,7 +212,7 @@ func ReadStatusTimeout(ctx context.Context, store driver.Store, root, namespace 
 // per-plugin worker active within workerTimeout (age: the listing's
 // server time minus the key's modification) or the plugin's lease (read
 // with a GET). Other keys are ignored.
-func notePluginEntry(ctx context.Context, store driver.Store, plugins map[string]*PluginStatus, pluginsPrefix, namespace string, e driver.Entry, age, workerTimeout time.Duration) error {
+func notePluginEntry(ctx context.Context, store driver.Store, plugins map[string]*Status, pluginsPrefix, namespace string, e driver.Entry, age, workerTimeout time.Duration) error {
 	rest, ok := strings.CutPrefix(e.Key, pluginsPrefix)
 	if !ok {
 		return nil
@@ -229,7 +223,7 @@ func notePluginEntry(ctx context.Context, store driver.Store, plugins map[string
 	}
 	ps := plugins[name]
 	if ps == nil {
-		ps = &PluginStatus{Name: name}
+		ps = &Status{Namespace: namespace, Plugin: name}
 		plugins[name] = ps
 	}
 	if id, ok := workerIDFromKey("workers/", tail); ok && age <= workerTimeout {
@@ -240,7 +234,7 @@ func notePluginEntry(ctx context.Context, store driver.Store, plugins map[string
 		if err != nil {
 			return err
 		}
-		ps.Lease = pl
+		ps.Leader = pl
 	}
 	return nil
 }
@@ -259,7 +253,7 @@ func notePluginEntry(ctx context.Context, store driver.Store, plugins map[string
 // thus happens within about one lease, never with two leaders.
 func ForceRelease(ctx context.Context, store driver.Store, root, namespace, pluginName, expectVersion string) error {
 	if root == "" {
-		root = DefaultRoot
+		root = defaultRoot
 	}
 	if err := ValidateName("namespace", namespace); err != nil {
 		return err

@@ -12,54 +12,50 @@ import (
 	"github.com/s3coord/coord/driver"
 )
 
-// StoreCheckError is the error of a store that breaks a rule of
-// conditional writes, found by CheckStore or while running.
-// errors.Is(err, ErrUnsafeStore) holds.
-type StoreCheckError struct {
-	// Rule is the rule the store broke, e.g. "IfAbsent on an existing key
-	// must fail".
-	Rule string
-	// Key is the key it broke it on.
-	Key string
-}
+// Rule is a rule of conditional writes that the store check (CheckStore)
+// checks, or that the engine saw the store break while running. It is
+// the error that names the broken rule: the error of an unsafe store
+// satisfies both errors.Is(err, ErrUnsafeStore) and errors.Is(err, rule),
+// and errors.As(err, &rule) tells which rule it is.
+type Rule string
 
-func (e *StoreCheckError) Error() string {
-	return fmt.Sprintf("coord: unsafe store: %s (key %q)", e.Rule, e.Key)
-}
+func (r Rule) Error() string { return string(r) }
 
-// Is makes errors.Is(err, ErrUnsafeStore) hold.
-func (e *StoreCheckError) Is(target error) bool { return target == ErrUnsafeStore }
-
-// Rules of conditional writes that CheckStore checks (StoreCheckError.Rule).
+// Rules of conditional writes. The store check also needs IfAbsent on a
+// missing key and IfMatch on the current version to succeed; a store that
+// fails those is not proven unsafe, and the check says it was
+// inconclusive.
 const (
-	RuleIfAbsentCreates      = "IfAbsent on a missing key must succeed"
-	RuleIfAbsentExisting     = "IfAbsent on an existing key must fail"
-	RuleIfMatchCurrent       = "IfMatch on the current version must succeed"
-	RuleIfMatchStale         = "IfMatch on a replaced version must fail"
-	RuleIfMatchMissing       = "IfMatch on a missing key must fail"
-	RuleOneHolderPerEpoch    = "a lease epoch has one holder"
-	RuleEpochsIncrease       = "a lease's epoch never goes down"
-	RuleReplacedVersionStays = "a write conditioned on a replaced version must fail"
+	ruleIfAbsentCreates      Rule = "IfAbsent on a missing key must succeed"
+	RuleIfAbsentExisting     Rule = "IfAbsent on an existing key must fail"
+	ruleIfMatchCurrent       Rule = "IfMatch on the current version must succeed"
+	RuleIfMatchStale         Rule = "IfMatch on a replaced version must fail"
+	RuleIfMatchMissing       Rule = "IfMatch on a missing key must fail"
+	RuleOneHolderPerEpoch    Rule = "a lease epoch has one holder"
+	RuleEpochsIncrease       Rule = "a lease's epoch never goes down"
+	RuleReplacedVersionStays Rule = "a write conditioned on a replaced version must fail"
 )
 
-// StoreCheckRequests is what CheckStore costs on a store that passes: 5
-// PUTs and 1 DELETE.
-const StoreCheckRequests = 6
+// unsafeStore is the error of a store that broke rule on key.
+func unsafeStore(rule Rule, key string) error {
+	return fmt.Errorf("%w: %w (key %q)", ErrUnsafeStore, rule, key)
+}
 
 // CheckStore checks that store honours conditional writes, on two scratch
 // keys under root (<root>_check/…) that it deletes afterwards: IfAbsent
 // creates a missing key and fails on an existing one; IfMatch succeeds on
 // the current version and fails on a replaced one and on a missing key.
-// A store that lets a write through that must fail gives a
-// *StoreCheckError (errors.Is(err, ErrUnsafeStore)) naming the rule; a
+// A store that lets a write through that must fail gives an error for
+// which errors.Is(err, ErrUnsafeStore) holds, naming the Rule; a
 // store that cannot be asked (unreachable, no bucket, access denied) gives
 // its storage error, and a write that should succeed but lost its
 // precondition (S3's 409 to concurrent conditional writes) an error
 // saying the check was inconclusive. Each request is bounded like an
 // operator's (30 s, or ctx's deadline if sooner).
 //
-// A Hub runs this check once before it leads anything on its store (see
-// Config.SkipStoreCheck).
+// A Hub runs this check before it leads anything on its store (see
+// Config.SkipStoreCheck), at most once an hour while it passes: 6
+// requests (5 PUTs and 1 DELETE) on a store that passes.
 func CheckStore(ctx context.Context, store driver.Store, root string) error {
 	var b [8]byte
 	_, _ = crand.Read(b[:])
@@ -69,12 +65,11 @@ func CheckStore(ctx context.Context, store driver.Store, root string) error {
 // checkStore is CheckStore on the scratch keys named by token.
 func checkStore(ctx context.Context, store driver.Store, root, token string) (err error) {
 	if root == "" {
-		root = DefaultRoot
+		root = defaultRoot
 	}
 	key := root + "_check/" + token + ".json"
 	missing := root + "_check/" + token + "-missing.json"
 	body := func(step int) []byte { return fmt.Appendf(nil, `{"check":%q,"step":%d}`, token, step) }
-	unsafe := func(rule, k string) error { return &StoreCheckError{Rule: rule, Key: k} }
 	created := []string{}
 	defer func() {
 		for _, k := range created {
@@ -86,35 +81,35 @@ func checkStore(ctx context.Context, store driver.Store, root, token string) (er
 
 	// A lost precondition where the write should succeed is no proof:
 	// S3 answers 409 to concurrent conditional writes (ErrPrecondition).
-	inconclusive := func(rule string, err error) error {
+	inconclusive := func(rule Rule, err error) error {
 		return fmt.Errorf("coord: store check inconclusive: %s: %w", rule, err)
 	}
 	v1, err := store.Put(ctx, key, body(1), driver.IfAbsent())
 	switch {
 	case errors.Is(err, driver.ErrPrecondition):
-		return inconclusive(RuleIfAbsentCreates, err)
+		return inconclusive(ruleIfAbsentCreates, err)
 	case err != nil:
 		return err
 	}
 	created = append(created, key)
 	if _, err = store.Put(ctx, key, body(2), driver.IfAbsent()); err == nil {
-		return unsafe(RuleIfAbsentExisting, key)
+		return unsafeStore(RuleIfAbsentExisting, key)
 	} else if !errors.Is(err, driver.ErrPrecondition) {
 		return err
 	}
 	if _, err = store.Put(ctx, key, body(3), driver.IfMatch(v1)); errors.Is(err, driver.ErrPrecondition) {
-		return inconclusive(RuleIfMatchCurrent, err)
+		return inconclusive(ruleIfMatchCurrent, err)
 	} else if err != nil {
 		return err
 	}
 	if _, err = store.Put(ctx, key, body(4), driver.IfMatch(v1)); err == nil {
-		return unsafe(RuleIfMatchStale, key)
+		return unsafeStore(RuleIfMatchStale, key)
 	} else if !errors.Is(err, driver.ErrPrecondition) {
 		return err
 	}
 	if _, err = store.Put(ctx, missing, body(5), driver.IfMatch(v1)); err == nil {
 		created = append(created, missing)
-		return unsafe(RuleIfMatchMissing, missing)
+		return unsafeStore(RuleIfMatchMissing, missing)
 	} else if !errors.Is(err, driver.ErrPrecondition) {
 		return err
 	}
@@ -140,11 +135,11 @@ type storeCheck struct {
 // the next attempt to lead).
 const storeCheckEvery = 1
 
-// StoreRecheckPeriod is how long a passed store check lasts: the first
+// storeRecheckPeriod is how long a passed store check lasts: the first
 // attempt to lead after it (a Use, a takeover) runs the check again, so a
 // store that stopped honouring conditions is refused before anything new
-// leads on it. At most StoreCheckRequests requests per Hub per period.
-const StoreRecheckPeriod = time.Hour
+// leads on it. At most 6 requests (CheckStore) per Hub per period.
+const storeRecheckPeriod = time.Hour
 
 // ensureStoreChecked runs the Hub's store check unless it passed (or is
 // skipped); callers at the same time share one check. It returns nil when
@@ -157,7 +152,7 @@ func (h *Hub) ensureStoreChecked(ctx context.Context) error {
 	for {
 		sc.mu.Lock()
 		switch {
-		case sc.passed && h.cfg.Clock.Now().Sub(sc.tried) < StoreRecheckPeriod:
+		case sc.passed && h.cfg.Clock.Now().Sub(sc.tried) < storeRecheckPeriod:
 			sc.mu.Unlock()
 			return nil
 		case sc.running != nil:

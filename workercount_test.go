@@ -167,7 +167,7 @@ func TestDuplicateWorkerIDWarns(t *testing.T) {
 			hubs = append(hubs, h)
 			time.Sleep(time.Second)
 		}
-		time.Sleep(coord.DefaultWorkerTimeout)
+		time.Sleep(coord.DefaultConfig().WorkerTimeout)
 		synctest.Wait()
 		warned := 0
 		for i, h := range hubs {
@@ -196,7 +196,7 @@ func TestDuplicateWorkerIDWarns(t *testing.T) {
 		}
 		time.Sleep(time.Minute)
 		crash(first)
-		time.Sleep(2 * coord.DefaultWorkerTimeout)
+		time.Sleep(2 * coord.DefaultConfig().WorkerTimeout)
 		again := newHub(t, store, coord.Config{RandSeed: 10, WorkerID: "solo",
 			Logger: slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 		if _, err := again.Use(t.Context(), "job", plugin.Func{OnLead: plugin.Idle}, coord.UseOptions{}); err != nil {

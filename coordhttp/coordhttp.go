@@ -150,14 +150,16 @@ func (h *Handler) Snapshot(ctx context.Context) Page {
 	defer cancel()
 	cfg := h.hub.Config()
 	hist := h.hub.History()
+	check, _ := h.hub.StoreCheck()
 	page := Page{
 		Generated: time.Now(), Coordinators: []Status{},
-		Store: storeInfo(h.opts.StoreURL, cfg.Root), Settings: settings(cfg), StoreCheck: h.hub.StoreCheck().State,
+		Store: storeInfo(h.opts.StoreURL, cfg.Root), Settings: settings(cfg), StoreCheck: string(check),
 		History: changes(hist),
 	}
 	selfID := map[string]string{}
 	for _, c := range sortCoordinators(h.hub.Coordinators()) {
-		selfID[c.Namespace()] = c.WorkerID()
+		m := c.Metrics()
+		selfID[m.Namespace] = m.WorkerID
 		st, err := c.Status(ctx)
 		s := FromStatus(st)
 		now := cfg.Clock.Now()
@@ -196,8 +198,8 @@ func (h *Handler) Snapshot(ctx context.Context) Page {
 // process if it leads now (until its renew deadline), else the later of
 // the last successful read and the last change in the history.
 func (h *Handler) lastKnown(c *coord.Coordinator, hist []coord.HistoryEntry, now time.Time) *LastKnown {
-	if c.IsLeader() {
-		return &LastKnown{ID: c.WorkerID(), Epoch: c.Epoch(), SeenAt: now, Source: "self"}
+	if m := c.Metrics(); m.IsLeader {
+		return &LastKnown{ID: m.WorkerID, Epoch: m.Epoch, SeenAt: now, Source: "self"}
 	}
 	lk, ok := h.good[coordKey(c)]
 	if e, found := lastFromHistory(c, hist); found && (!ok || e.SeenAt.After(lk.SeenAt)) {
@@ -212,14 +214,15 @@ func (h *Handler) lastKnown(c *coord.Coordinator, hist []coord.HistoryEntry, now
 // sortCoordinators orders namespace coordinators first, then per-plugin
 // ones, each by namespace and plugin.
 func sortCoordinators(cs []*coord.Coordinator) []*coord.Coordinator {
-	rank := func(c *coord.Coordinator) int {
-		if c.Mode() == coord.Global {
+	rank := func(m coord.Metrics) int {
+		if m.Mode == coord.Global {
 			return 0
 		}
 		return 1
 	}
 	slices.SortStableFunc(cs, func(a, b *coord.Coordinator) int {
-		return cmp.Or(cmp.Compare(rank(a), rank(b)), strings.Compare(a.Namespace(), b.Namespace()), strings.Compare(a.Plugin(), b.Plugin()))
+		ma, mb := a.Metrics(), b.Metrics()
+		return cmp.Or(cmp.Compare(rank(ma), rank(mb)), strings.Compare(ma.Namespace, mb.Namespace), strings.Compare(ma.Plugin, mb.Plugin))
 	})
 	return cs
 }

@@ -92,9 +92,9 @@ func TestJSONMatchesCoordinators(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, s := range []coordhttp.Status{ns, follower} {
-			if s.Leader.ID != "worker-a" || s.Leader.Epoch != gc.Epoch() || !s.HasLeader || s.Error != "" {
+			if s.Leader.ID != "worker-a" || s.Leader.Epoch != gc.Metrics().Epoch || !s.HasLeader || s.Error != "" {
 				t.Errorf("%s sees leader %q epoch %d has_leader %v error %q; want worker-a at epoch %d",
-					s.WorkerID, s.Leader.ID, s.Leader.Epoch, s.HasLeader, s.Error, gc.Epoch())
+					s.WorkerID, s.Leader.ID, s.Leader.Epoch, s.HasLeader, s.Error, gc.Metrics().Epoch)
 			}
 			if len(s.Workers) != 2 {
 				t.Errorf("%s: %d workers, want 2", s.WorkerID, len(s.Workers))

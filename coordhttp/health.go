@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/s3coord/coord"
+	"github.com/s3coord/coord/plugin"
 )
 
 // Health endpoints. None sends a storage request: they read what the
@@ -85,28 +86,28 @@ func CheckHealth(hub *coord.Hub) Health {
 	cfg := hub.Config()
 	now := cfg.Clock.Now()
 	bound := HeartbeatBound(cfg)
-	sc := hub.StoreCheck()
-	out := Health{Status: "ok", StoreCheck: sc.State, Coordinators: []LoopHealth{}}
+	sc, _ := hub.StoreCheck()
+	out := Health{Status: "ok", StoreCheck: string(sc), Coordinators: []LoopHealth{}}
 	var stalled, failing []string
-	if sc.State == coord.StoreCheckUnsafe {
+	if sc == coord.StoreCheckUnsafe {
 		failing = append(failing, "the store does not honour conditional writes (unsafe store): nothing leads on it")
 	}
 	for _, c := range sortCoordinators(hub.Coordinators()) {
-		lh := c.Health()
+		lh := c.Metrics()
 		l := LoopHealth{
-			Namespace: c.Namespace(), Plugin: c.Plugin(), Mode: string(c.Mode()), BoundSeconds: bound.Seconds(),
-			ConsecutiveFailures: lh.ConsecutiveFailures, Breaker: lh.Breaker, Leading: lh.Leading,
+			Namespace: lh.Namespace, Plugin: lh.Plugin, Mode: string(lh.Mode), BoundSeconds: bound.Seconds(),
+			ConsecutiveFailures: lh.ConsecutiveFailures, Breaker: lh.Breaker, Leading: lh.IsLeader,
 			StoreOK: lh.ConsecutiveFailures == 0 && lh.Breaker == "closed",
 		}
-		name := c.Namespace()
-		if c.Plugin() != "" {
-			name += "/" + c.Plugin()
+		name := lh.Namespace
+		if lh.Plugin != "" {
+			name += "/" + lh.Plugin
 		}
 		var problems []string
-		if lh.LastHeartbeat.IsZero() {
+		if lh.LastHeartbeatTime.IsZero() {
 			problems = append(problems, "no heartbeat cycle has ended yet")
 		} else {
-			age := max(0, now.Sub(lh.LastHeartbeat))
+			age := max(0, now.Sub(lh.LastHeartbeatTime))
 			l.LastHeartbeatAgeSeconds = ptr(age.Seconds())
 			l.Alive = age <= bound
 			if !l.Alive {
@@ -121,7 +122,7 @@ func CheckHealth(hub *coord.Hub) Health {
 			problems = append(problems, p)
 			failing = append(failing, name+": "+p)
 		}
-		if lh.Leading {
+		if lh.IsLeader {
 			l.RenewedAgoSeconds = ptr(max(0, now.Sub(lh.RenewedAt)).Seconds())
 			l.StepsDownInSeconds = ptr(max(0, lh.LeadsUntil.Sub(now)).Seconds())
 			if !l.StoreOK {
@@ -287,7 +288,7 @@ func writeHealth(w http.ResponseWriter, r *http.Request, code int, v Health) {
 // to route traffic to the active instance only (active/passive).
 func Ready(hub *coord.Hub, namespace, name string) http.Handler {
 	if namespace == "" {
-		namespace = coord.DefaultNamespace
+		namespace = "default"
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		serveReady(w, hub, namespace, name)
@@ -299,7 +300,7 @@ func (h *Handler) serveReadyz(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	name, ns := q.Get("plugin"), q.Get("namespace")
 	if ns == "" {
-		ns = coord.DefaultNamespace
+		ns = "default"
 	}
 	if name == "" {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -313,25 +314,28 @@ func (h *Handler) serveReadyz(w http.ResponseWriter, r *http.Request) {
 func serveReady(w http.ResponseWriter, hub *coord.Hub, ns, name string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	leading, subscribed := hub.Leading(ns, name)
+	var sub *coord.Subscription
+	for _, s := range hub.Subscriptions() {
+		if s.Namespace() == ns && s.Name() == name {
+			sub = s
+		}
+	}
+	term, leading := plugin.Term{}, false
+	if sub != nil {
+		term, leading = sub.Term()
+	}
 	switch {
 	case len(hub.Coordinators()) == 0:
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, "not ready: no coordinator is running in this process")
-	case !subscribed:
+	case sub == nil:
 		w.WriteHeader(http.StatusNotFound)
 		fmt.Fprintf(w, "not subscribed: plugin %q of namespace %q does not run in this process\n", name, ns)
 	case !leading:
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintf(w, "standby: this process does not lead %s/%s\n", ns, name)
 	default:
-		epoch := uint64(0)
-		for _, pl := range hub.Leadership() {
-			if pl.Namespace == ns && pl.Plugin == name {
-				epoch = pl.Epoch
-			}
-		}
 		w.WriteHeader(http.StatusOK)
-		fmt.Fprintf(w, "leading %s/%s (epoch %d)\n", ns, name, epoch)
+		fmt.Fprintf(w, "leading %s/%s (epoch %d)\n", ns, name, term.Epoch)
 	}
 }

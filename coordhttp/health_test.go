@@ -50,7 +50,7 @@ func waitLeading(t *testing.T, hub *coord.Hub, name string, limit time.Duration)
 	t.Helper()
 	start := time.Now()
 	for {
-		if l, _ := hub.Leading("", name); l {
+		if l, _ := leadingIn(hub, "default", name); l {
 			return time.Since(start)
 		}
 		if time.Since(start) > limit {
@@ -136,7 +136,7 @@ func TestHealthDuringOutage(t *testing.T) {
 				ha, hb := coordhttp.New(a, coordhttp.Options{}), coordhttp.New(b, coordhttp.Options{})
 				cfg := a.Config()
 				c := a.Coordinators()[0]
-				renewed := c.Health().RenewedAt
+				renewed := c.Metrics().RenewedAt
 				start := time.Now()
 				if fault == "hang" {
 					va.Set(faultstore.Faults{HangRate: 1})
@@ -152,7 +152,7 @@ func TestHealthDuringOutage(t *testing.T) {
 						t.Fatalf("%v into the outage: /livez %d %+v", now, code, hl)
 					}
 					code, hl := health(t, ha, "/healthz")
-					lh := c.Health()
+					lh := c.Metrics()
 					if lh.ConsecutiveFailures > 0 && (code != 503 || hl.Status != "failing") {
 						t.Fatalf("%v: %d failed requests but /healthz %d %q", now, lh.ConsecutiveFailures, code, hl.Status)
 					}
@@ -235,4 +235,21 @@ func TestHeartbeatBound(t *testing.T) {
 	if got := coordhttp.HeartbeatBound(coord.DefaultConfig()); got != 16*time.Second {
 		t.Errorf("default bound %v, want 16s", got)
 	}
+}
+
+// isLeading reports whether this process leads s's plugin now.
+func isLeading(s *coord.Subscription) bool {
+	_, ok := s.Term()
+	return ok
+}
+
+// leadingIn reports whether h's process leads the plugin name of
+// namespace now, and whether h subscribes it.
+func leadingIn(h *coord.Hub, namespace, name string) (leading, subscribed bool) {
+	for _, s := range h.Subscriptions() {
+		if s.Namespace() == namespace && s.Name() == name {
+			return isLeading(s), true
+		}
+	}
+	return false, false
 }

@@ -141,7 +141,7 @@ func TestOutagePageAfterRenewDeadline(t *testing.T) {
 		cfg := a.Config()
 		time.Sleep(cfg.HeartbeatInterval + cfg.RenewDeadline + time.Second)
 		synctest.Wait()
-		if l, _ := a.Leading("", "queue"); l {
+		if l, _ := leadingIn(a, "default", "queue"); l {
 			t.Fatal("still leading past the renew deadline")
 		}
 		page := getPage(t, h)
@@ -180,7 +180,7 @@ func TestOutagePageAfterRenewDeadlineInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	view.Partition(0)
-	for deadline := time.Now().Add(10 * time.Second); sub.IsLeader(); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); isLeading(sub); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("still leading 10 s into the outage")
 		}

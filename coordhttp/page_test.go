@@ -22,7 +22,7 @@ func TestPageShowsStoreSettingsAndLeaders(t *testing.T) {
 		opts := coordhttp.Options{StoreURL: "s3://my-bucket/coord?region=eu-west-1", MaxAge: -1}
 		p := parseHTML(t, get(t, coordhttp.New(a, opts), "/").Body)
 		for k, v := range map[string]string{"scheme": "s3", "bucket": "my-bucket", "prefix": "coord/", "region": "eu-west-1",
-			"root": coord.DefaultRoot, "check": "passed"} {
+			"root": coord.DefaultConfig().Root, "check": "passed"} {
 			if p.store[k] != v {
 				t.Errorf("store %s = %q, want %q", k, p.store[k], v)
 			}

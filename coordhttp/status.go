@@ -80,7 +80,7 @@ type Worker struct {
 	Meta       map[string]string `json:"meta,omitempty"`
 }
 
-// Plugin is the JSON form of a coord.PluginStatus.
+// Plugin is the JSON form of an entry of coord.Status.Plugins.
 type Plugin struct {
 	Name    string   `json:"name"`
 	Lease   Lease    `json:"lease"`
@@ -134,7 +134,7 @@ func FromStatus(st coord.Status) Status {
 	}
 	out.ServerTime = timePtr(st.ServerTime)
 	for _, p := range st.Plugins {
-		out.Plugins = append(out.Plugins, Plugin{Name: p.Name, Lease: fromLease(p.Lease), Workers: fromWorkers(p.Workers)})
+		out.Plugins = append(out.Plugins, Plugin{Name: p.Plugin, Lease: fromLease(p.Leader), Workers: fromWorkers(p.Workers)})
 	}
 	if st.Metrics != nil {
 		m := fromMetrics(*st.Metrics)
@@ -184,10 +184,10 @@ func fromMetrics(m coord.Metrics) Metrics {
 		IsLeader: m.IsLeader, Requests: map[string]uint64{}, Conflicts: m.Requests.Conflicts,
 		PreconditionsLost: m.PreconditionsLost, Errors: m.Errors, CorruptRecords: m.CorruptRecords,
 		HeartbeatLatency: Latency{
-			P50: m.HeartbeatLatency.P50.Seconds(), P95: m.HeartbeatLatency.P95.Seconds(), P99: m.HeartbeatLatency.P99.Seconds(),
+			P50: m.HeartbeatP50.Seconds(), P95: m.HeartbeatP95.Seconds(), P99: m.HeartbeatP99.Seconds(),
 		},
 		Breaker: m.Breaker, BreakerTrips: m.BreakerTrips, FallbackActive: m.FallbackActive,
-		DroppedEvents: m.DroppedEvents, Subscribed: m.Subscribed,
+		DroppedEvents: m.DroppedEvents, Subscribed: len(m.Plugins),
 	}
 	for _, c := range driver.Classes() {
 		out.Requests[c.String()] = m.Requests.Of(c)

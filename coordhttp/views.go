@@ -125,22 +125,24 @@ type Change struct {
 
 func pluginViews(hub *coord.Hub, hist []coord.HistoryEntry, self func(ns string) string) []PluginView {
 	out := []PluginView{}
-	for _, pl := range hub.Leadership() {
-		v := PluginView{Namespace: pl.Namespace, Plugin: pl.Plugin, Mode: string(pl.Mode), FellBack: pl.FellBack, LeadingHere: pl.Leading}
+	for _, s := range hub.Subscriptions() {
+		m := s.Metrics()
+		term, leading := s.Term()
+		v := PluginView{Namespace: s.Namespace(), Plugin: s.Name(), Mode: string(m.Mode), FellBack: m.FallbackActive, LeadingHere: leading}
 		for i := len(hist) - 1; i >= 0; i-- {
 			e := hist[i]
-			if e.Namespace == pl.Namespace && e.Plugin == pl.Plugin {
+			if e.Namespace == s.Namespace() && e.Plugin == s.Name() {
 				v.Holder, v.Epoch = e.To, e.Epoch
 				at := e.At
 				v.Since = &at
 				break
 			}
 		}
-		if pl.Leading {
-			if id := self(pl.Namespace); v.Holder != id {
+		if leading {
+			if id := self(s.Namespace()); v.Holder != id {
 				v.Holder, v.Since = id, nil
 			}
-			v.Epoch = pl.Epoch
+			v.Epoch = term.Epoch
 		}
 		out = append(out, v)
 	}
@@ -161,10 +163,11 @@ func changes(hist []coord.HistoryEntry) []Change {
 // entry said no leader was known (a leader that stopped at its renew
 // deadline, say).
 func lastFromHistory(c *coord.Coordinator, hist []coord.HistoryEntry) (LastKnown, bool) {
+	m := c.Metrics()
 	var after *coord.HistoryEntry // the entry after the one looked at
 	for i := len(hist) - 1; i >= 0; i-- {
 		e := hist[i]
-		if e.Namespace != c.Namespace() || (c.Mode() != coord.Global && e.Plugin != c.Plugin()) {
+		if e.Namespace != m.Namespace || (m.Mode != coord.Global && e.Plugin != m.Plugin) {
 			continue
 		}
 		if e.To != "" {
@@ -179,7 +182,8 @@ func lastFromHistory(c *coord.Coordinator, hist []coord.HistoryEntry) (LastKnown
 }
 
 func coordKey(c *coord.Coordinator) string {
-	return string(c.Mode()) + "\x00" + c.Namespace() + "\x00" + c.Plugin()
+	m := c.Metrics()
+	return string(m.Mode) + "\x00" + m.Namespace + "\x00" + m.Plugin
 }
 
 // Timeline is the SVG drawing of a Page's history: one row per plugin,

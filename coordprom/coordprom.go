@@ -44,7 +44,7 @@ var breakerStates = []string{"closed", "open", "half-open"}
 var endCauses = []string{"lease_lost", "renew_deadline", "resigned", "operator_release", "unsafe_store"}
 
 // Store check results, in the order of the result label.
-var storeCheckResults = []string{
+var storeCheckResults = []coord.CheckState{
 	coord.StoreCheckPending, coord.StoreCheckPassed, coord.StoreCheckSkipped, coord.StoreCheckUnsafe, coord.StoreCheckFailed,
 }
 
@@ -192,7 +192,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		samples, total, missed := co.HeartbeatSamples(h.read)
 		h.read, h.missed = total, h.missed+missed
 		h.add(samples)
-		c.collect(ch, co.Metrics(), co.Namespace(), co.Plugin(), string(co.Mode()), co.WorkerID(), h)
+		c.collect(ch, co.Metrics(), h)
 	}
 	for co := range c.beats {
 		if !live[co] {
@@ -200,17 +200,18 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	c.mu.Unlock()
-	for _, pl := range c.hub.Leadership() {
-		ch <- prometheus.MustNewConstMetric(c.pluginLeader, prometheus.GaugeValue, boolValue(pl.Leading), pl.Namespace, pl.Plugin)
+	for _, s := range c.hub.Subscriptions() {
+		_, leading := s.Term()
+		ch <- prometheus.MustNewConstMetric(c.pluginLeader, prometheus.GaugeValue, boolValue(leading), s.Namespace(), s.Name())
 	}
-	state := c.hub.StoreCheck().State
+	state, _ := c.hub.StoreCheck()
 	for _, r := range storeCheckResults {
-		ch <- prometheus.MustNewConstMetric(c.storeCheck, prometheus.GaugeValue, boolValue(state == r), r)
+		ch <- prometheus.MustNewConstMetric(c.storeCheck, prometheus.GaugeValue, boolValue(state == r), string(r))
 	}
 }
 
-func (c *Collector) collect(ch chan<- prometheus.Metric, m coord.Metrics, ns, plugin, mode, worker string, beats *histogram) {
-	lv := []string{ns, plugin, mode}
+func (c *Collector) collect(ch chan<- prometheus.Metric, m coord.Metrics, beats *histogram) {
+	lv := []string{m.Namespace, m.Plugin, string(m.Mode)}
 	with := func(extra ...string) []string { return append(append([]string(nil), lv...), extra...) }
 	counter := func(d *prometheus.Desc, v uint64, extra ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), with(extra...)...)
@@ -218,7 +219,7 @@ func (c *Collector) collect(ch chan<- prometheus.Metric, m coord.Metrics, ns, pl
 	gauge := func(d *prometheus.Desc, v float64, extra ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, with(extra...)...)
 	}
-	gauge(c.info, 1, worker)
+	gauge(c.info, 1, m.WorkerID)
 	counter(c.heartbeats, m.HeartbeatCount)
 	counter(c.elections, m.ElectionCount)
 	counter(c.leaderChanges, m.LeaderChanges)
@@ -250,7 +251,7 @@ func (c *Collector) collect(ch chan<- prometheus.Metric, m coord.Metrics, ns, pl
 	counter(c.breakerTrips, m.BreakerTrips)
 	gauge(c.fallback, boolValue(m.FallbackActive))
 	counter(c.dropped, m.DroppedEvents)
-	gauge(c.subscribed, float64(m.Subscribed))
+	gauge(c.subscribed, float64(len(m.Plugins)))
 }
 
 func boolValue(b bool) float64 {

@@ -178,11 +178,11 @@ func TestValuesMatchMetrics(t *testing.T) {
 		for _, c := range a.Coordinators() {
 			m := c.Metrics()
 			if m.HeartbeatCount < 100 {
-				t.Fatalf("%s: only %d heartbeats in 10 minutes", c.Mode(), m.HeartbeatCount)
+				t.Fatalf("%s: only %d heartbeats in 10 minutes", c.Metrics().Mode, m.HeartbeatCount)
 			}
 			key := func(name string, extra ...string) string {
 				m := &dto.Metric{}
-				pairs := append([]string{"mode", string(c.Mode()), "namespace", c.Namespace(), "plugin", c.Plugin()}, extra...)
+				pairs := append([]string{"mode", string(c.Metrics().Mode), "namespace", c.Metrics().Namespace, "plugin", c.Metrics().Plugin}, extra...)
 				for i := 0; i < len(pairs); i += 2 {
 					m.Label = append(m.Label, &dto.LabelPair{Name: &pairs[i], Value: &pairs[i+1]})
 				}
@@ -215,7 +215,7 @@ func TestValuesMatchMetrics(t *testing.T) {
 				want[key("coord_requests_total", "class", class.String())] = float64(m.Requests.Of(class))
 			}
 			if m.Requests.Put == 0 || m.Requests.Get == 0 {
-				t.Errorf("%s: requests %+v: a leader renews (PUT) and reads (GET)", c.Mode(), m.Requests)
+				t.Errorf("%s: requests %+v: a leader renews (PUT) and reads (GET)", c.Metrics().Mode, m.Requests)
 			}
 			for k, v := range want {
 				g, ok := got[k]

@@ -44,7 +44,7 @@ coord_workers{mode="global",namespace="default",plugin=""} 3
 `
 		for i, h := range hubs {
 			if err := testutil.CollectAndCompare(coordprom.New(h), strings.NewReader(want), "coord_workers"); err != nil {
-				t.Errorf("w%d (leader %v): %v", i, h.Coordinators()[0].IsLeader(), err)
+				t.Errorf("w%d (leader %v): %v", i, h.Coordinators()[0].Metrics().IsLeader, err)
 			}
 		}
 	})

@@ -99,8 +99,8 @@ type Change struct {
 
 // Clock is where the built-in plugins (plugin/queue, plugin/ttl,
 // plugin/scheduler) take their time from: their Options.Clock. It is
-// coord's one clock interface (package clock, as coord.Clock), so a Hub's
-// Config.Clock, coord.RealClock or a virtual clock (internal/vclock) is
+// coord's one clock interface (package clock), so a Hub's Config.Clock,
+// clock.Real or a virtual clock (internal/vclock) is
 // passed as is; nil means the time package, which runs on virtual time
 // inside a testing/synctest bubble.
 type Clock = clock.Clock

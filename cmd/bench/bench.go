@@ -37,7 +37,7 @@ func engineSettings(o options) (cfg, at coord.Config, scale float64, err error) 
 	cfg = coord.DefaultConfig()
 	if o.clock == clockVirtual && o.interval > 0 {
 		cfg.HeartbeatInterval = o.interval
-		cfg.HeartbeatJitter = min(coord.DefaultHeartbeatJitter, o.interval/5)
+		cfg.HeartbeatJitter = min(coord.DefaultConfig().HeartbeatJitter, o.interval/5)
 	}
 	if o.lease > 0 {
 		cfg.LeaseTimeout = o.lease

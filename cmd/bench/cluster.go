@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/s3coord/coord"
+	"github.com/s3coord/coord/clock"
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/plugin"
 )
@@ -59,7 +60,7 @@ type pluginSpec struct {
 	// build returns worker i's instance of the plugin, which must use
 	// store (the worker's handle) for all its storage requests and may
 	// pace itself on clock (the worker's Hub clock: the run's clock).
-	build func(i int, store driver.Store, clock coord.Clock) (plugin.Plugin, error)
+	build func(i int, store driver.Store, clock clock.Clock) (plugin.Plugin, error)
 }
 
 // startCluster creates n workers with plugins plugins each in mode under
@@ -133,7 +134,10 @@ func pluginName(i int) string { return fmt.Sprintf("plugin-%02d", i+1) }
 func (cl *cluster) leaderOf(i int) *worker {
 	var lead *worker
 	for _, w := range cl.workers {
-		if w.stopped || i >= len(w.subs) || !w.subs[i].IsLeader() {
+		if w.stopped || i >= len(w.subs) {
+			continue
+		}
+		if _, leads := w.subs[i].Term(); !leads {
 			continue
 		}
 		if lead != nil {
@@ -234,10 +238,11 @@ func (cl *cluster) describe() string {
 		for _, c := range w.hub.Coordinators() {
 			m := c.Metrics()
 			fmt.Fprintf(&b, " [%s %s leader=%v epoch=%d beats=%d elections=%d errors=%d lost=%d plugins=%v]",
-				c.Mode(), c.Plugin(), m.IsLeader, m.Epoch, m.HeartbeatCount, m.ElectionCount, m.Errors, m.PreconditionsLost, c.Plugins())
+				m.Mode, m.Plugin, m.IsLeader, m.Epoch, m.HeartbeatCount, m.ElectionCount, m.Errors, m.PreconditionsLost, m.Plugins)
 		}
 		for i, sub := range w.subs {
-			fmt.Fprintf(&b, " sub%d=%v", i, sub.IsLeader())
+			_, leads := sub.Term()
+			fmt.Fprintf(&b, " sub%d=%v", i, leads)
 		}
 	}
 	return b.String()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/s3coord/coord"
+	"github.com/s3coord/coord/clock"
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/plugin"
 	"github.com/s3coord/coord/plugin/queue"
@@ -143,9 +144,9 @@ type pluginCluster struct {
 // startPlugins starts the scenario's workers, each with its instance of
 // the plugin (built by build on its counted handle), in global mode.
 func (b *bench) startPlugins(ctx context.Context, env pluginEnv, name string,
-	build func(i int, store driver.Store, clock coord.Clock) (plugin.Plugin, error)) (*pluginCluster, error) {
+	build func(i int, store driver.Store, clock clock.Clock) (plugin.Plugin, error)) (*pluginCluster, error) {
 	pc := &pluginCluster{env: env, handles: make([]*countingStore, b.o.workers)}
-	spec := &pluginSpec{name: name, build: func(i int, store driver.Store, clock coord.Clock) (plugin.Plugin, error) {
+	spec := &pluginSpec{name: name, build: func(i int, store driver.Store, clock clock.Clock) (plugin.Plugin, error) {
 		h := &countingStore{Store: store}
 		pc.handles[i] = h
 		return build(i, h, clock)
@@ -181,7 +182,10 @@ func (pc *pluginCluster) pluginCounts() driver.Counts {
 // leaderIndex is the worker leading the plugin, or -1.
 func (pc *pluginCluster) leaderIndex() int {
 	for i, w := range pc.cl.workers {
-		if !w.stopped && len(w.subs) > 0 && w.subs[0].IsLeader() {
+		if w.stopped || len(w.subs) == 0 {
+			continue
+		}
+		if _, leads := w.subs[0].Term(); leads {
 			return i
 		}
 	}
@@ -259,7 +263,7 @@ func (b *bench) ttlCost(ctx context.Context, env pluginEnv) error {
 		}
 	}
 	ticks := make([]*countedTicks, b.o.workers)
-	pc, err := b.startPlugins(ctx, env, "ttl", func(i int, store driver.Store, _ coord.Clock) (plugin.Plugin, error) {
+	pc, err := b.startPlugins(ctx, env, "ttl", func(i int, store driver.Store, _ clock.Clock) (plugin.Plugin, error) {
 		s, err := ttl.New(store, prefix, opts)
 		if err != nil {
 			return nil, err
@@ -315,7 +319,7 @@ func (b *bench) startQueue(ctx context.Context, env pluginEnv) (*pluginCluster, 
 	}
 	ticks := make([]*countedTicks, b.o.workers)
 	queues := make([]*queue.Queue, b.o.workers)
-	pc, err := b.startPlugins(ctx, env, "queue", func(i int, store driver.Store, _ coord.Clock) (plugin.Plugin, error) {
+	pc, err := b.startPlugins(ctx, env, "queue", func(i int, store driver.Store, _ clock.Clock) (plugin.Plugin, error) {
 		q, err := queue.New(store, prefix, opts)
 		if err != nil {
 			return nil, err
@@ -406,7 +410,7 @@ func (b *bench) schedulerCost(ctx context.Context, env pluginEnv) error {
 	window := max(every, b.o.duration.Truncate(every))
 	prefix := b.rootBase + fmt.Sprintf("scheduler-%d/", b.scen)
 	scheds := make([]*scheduler.Scheduler, b.o.workers)
-	pc, err := b.startPlugins(ctx, env, "scheduler", func(i int, store driver.Store, clock coord.Clock) (plugin.Plugin, error) {
+	pc, err := b.startPlugins(ctx, env, "scheduler", func(i int, store driver.Store, clock clock.Clock) (plugin.Plugin, error) {
 		s, err := scheduler.New(store, prefix, []scheduler.Job{{
 			Name: "every-minute", Interval: every,
 			Run: func(context.Context, scheduler.Run) error { return nil },

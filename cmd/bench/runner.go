@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/s3coord/coord"
+	"github.com/s3coord/coord/clock"
 	"github.com/s3coord/coord/internal/vclock"
 )
 
@@ -12,7 +12,7 @@ import (
 // real.
 type runner interface {
 	// engineClock is what goes into coord.Config.Clock (nil: real time).
-	engineClock() coord.Clock
+	engineClock() clock.Clock
 	now() time.Time
 	// waitFor lets time pass until cond holds (true) or d has passed
 	// (false). cond is evaluated when the engine is idle (virtual) or
@@ -28,7 +28,7 @@ type runner interface {
 
 type virtualRunner struct{ c *vclock.Clock }
 
-func (v virtualRunner) engineClock() coord.Clock { return v.c }
+func (v virtualRunner) engineClock() clock.Clock { return v.c }
 func (v virtualRunner) now() time.Time           { return v.c.Now() }
 func (v virtualRunner) waitFor(ctx context.Context, d time.Duration, cond func() bool) bool {
 	return v.c.RunFor(d, func() bool { return ctx.Err() != nil || (cond != nil && cond()) }) && ctx.Err() == nil
@@ -38,7 +38,7 @@ func (v virtualRunner) turn(key string) func()             { return v.c.Turn(key
 
 type realRunner struct{}
 
-func (realRunner) engineClock() coord.Clock { return nil }
+func (realRunner) engineClock() clock.Clock { return nil }
 func (realRunner) now() time.Time           { return time.Now() }
 func (realRunner) waitFor(ctx context.Context, d time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)

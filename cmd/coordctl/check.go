@@ -65,7 +65,7 @@ func (c *cli) checkCmd(ctx context.Context, o options, args []string) int {
 		return code
 	}
 	if o.root == "" {
-		o.root = coord.DefaultRoot
+		o.root = coord.DefaultConfig().Root
 	}
 	switch {
 	case o.store == "":

@@ -51,7 +51,7 @@ func (c *cli) printStatus(st coord.Status, view coordhttp.Status) {
 	if len(st.Plugins) > 0 {
 		fmt.Fprintf(w, "plugins\t%d\n", len(st.Plugins))
 		for _, p := range st.Plugins {
-			fmt.Fprintf(w, "\t%s\t%s\t%s\n", p.Name, leaderText(p.Lease), pluginState(p, st.ServerTime))
+			fmt.Fprintf(w, "\t%s\t%s\t%s\n", p.Plugin, leaderText(p.Leader), pluginState(p, st.ServerTime))
 		}
 	}
 }
@@ -91,8 +91,8 @@ func leaseState(li coord.LeaderInfo, age time.Duration, held bool) string {
 	return s
 }
 
-func pluginState(p coord.PluginStatus, now time.Time) string {
-	li := p.Lease
+func pluginState(p coord.Status, now time.Time) string {
+	li := p.Leader
 	var s string
 	switch {
 	case li.Corrupt != nil:
@@ -145,7 +145,7 @@ func (c *cli) workers(ctx context.Context, store driver.Store, o options) int {
 	}
 	add(st.Workers, "")
 	for _, p := range st.Plugins {
-		add(p.Workers, p.Name)
+		add(p.Workers, p.Plugin)
 	}
 	if o.json {
 		c.printJSON(list)
@@ -243,15 +243,15 @@ func (c *cli) watch(ctx context.Context, store driver.Store, o options) int {
 			current := map[string]coord.LeaderInfo{"": st.Leader}
 			held := map[string]bool{"": coordhttp.HasLeader(st.Leader, st.LeaseAge)}
 			for _, p := range st.Plugins {
-				if p.Lease.Version == "" && p.Lease.Corrupt == nil {
+				if p.Leader.Version == "" && p.Leader.Corrupt == nil {
 					continue // workers but no lease yet
 				}
-				current[p.Name] = p.Lease
+				current[p.Plugin] = p.Leader
 				age := time.Duration(0)
-				if !p.Lease.Modified.IsZero() && !st.ServerTime.IsZero() {
-					age = st.ServerTime.Sub(p.Lease.Modified)
+				if !p.Leader.Modified.IsZero() && !st.ServerTime.IsZero() {
+					age = st.ServerTime.Sub(p.Leader.Modified)
 				}
-				held[p.Name] = coordhttp.HasLeader(p.Lease, age)
+				held[p.Plugin] = coordhttp.HasLeader(p.Leader, age)
 			}
 			names := make([]string, 0, len(current))
 			for n := range current {
@@ -331,8 +331,8 @@ func (c *cli) release(ctx context.Context, store driver.Store, o options) int {
 		what = "plugin " + o.plugin + " lease in namespace " + o.namespace
 		li = coord.LeaderInfo{}
 		for _, p := range st.Plugins {
-			if p.Name == o.plugin {
-				li = p.Lease
+			if p.Plugin == o.plugin {
+				li = p.Leader
 			}
 		}
 	}

@@ -133,7 +133,7 @@ func (c *cli) flags(name string, o *options) *flag.FlagSet {
 	fs.StringVar(&o.namespace, "namespace", c.getenv("COORD_NAMESPACE"), "")
 	fs.BoolVar(&o.json, "json", false, "")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "")
-	fs.DurationVar(&o.workerTimeout, "worker-timeout", coord.DefaultWorkerTimeout, "")
+	fs.DurationVar(&o.workerTimeout, "worker-timeout", coord.DefaultConfig().WorkerTimeout, "")
 	return fs
 }
 
@@ -196,10 +196,10 @@ func (c *cli) run(ctx context.Context, args []string) int {
 		return c.usage(fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 	}
 	if o.namespace == "" {
-		o.namespace = coord.DefaultNamespace
+		o.namespace = "default"
 	}
 	if o.root == "" {
-		o.root = coord.DefaultRoot
+		o.root = coord.DefaultConfig().Root
 	}
 	switch {
 	case o.store == "":
@@ -340,8 +340,7 @@ func (c *cli) fail(err error) int {
 	if errors.Is(err, bolt.ErrLocked) {
 		fmt.Fprintln(c.stderr, "coordctl: a bolt file admits one process at a time; stop the process that has it open, or use its status page")
 	}
-	var ne *coord.NameError
-	if errors.As(err, &ne) {
+	if errors.Is(err, coord.ErrInvalidName) {
 		return exitUsage
 	}
 	return exitError
@@ -357,5 +356,5 @@ func (c *cli) printJSON(v any) {
 func readStatus(ctx context.Context, store driver.Store, o options) (coord.Status, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	return coord.ReadStatusTimeout(ctx, store, o.root, o.namespace, o.workerTimeout)
+	return coord.ReadStatus(ctx, store, o.root, o.namespace, o.workerTimeout)
 }

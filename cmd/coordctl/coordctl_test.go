@@ -108,7 +108,7 @@ func TestStatusMatchesCoordinator(t *testing.T) {
 		time.Sleep(time.Minute) // a few heartbeats; leadership settled
 		synctest.Wait()
 		c := global(t, a)
-		if !c.IsLeader() {
+		if !c.Metrics().IsLeader {
 			t.Fatal("the first hub does not lead")
 		}
 		r := ctl(t.Context(), store, "status", "-store", "mem://", "-json")
@@ -116,9 +116,9 @@ func TestStatusMatchesCoordinator(t *testing.T) {
 			t.Fatalf("status -json: exit %d: %s", r.code, r.stderr)
 		}
 		st := statusJSON(t, r)
-		if st.Leader.ID != c.WorkerID() || st.Leader.Epoch != c.Epoch() || !st.HasLeader {
+		if st.Leader.ID != c.Metrics().WorkerID || st.Leader.Epoch != c.Metrics().Epoch || !st.HasLeader {
 			t.Errorf("coordctl shows leader %q epoch %d (has_leader %v); the coordinator reports %q epoch %d",
-				st.Leader.ID, st.Leader.Epoch, st.HasLeader, c.WorkerID(), c.Epoch())
+				st.Leader.ID, st.Leader.Epoch, st.HasLeader, c.Metrics().WorkerID, c.Metrics().Epoch)
 		}
 		if len(st.Workers) != 2 || len(st.Plugins) != 1 || st.Plugins[0].Name != "queue" || !st.Plugins[0].Lease.Delegated {
 			t.Errorf("workers %v, plugins %+v", st.Workers, st.Plugins)
@@ -167,7 +167,7 @@ func TestStatusOnBoltFile(t *testing.T) {
 		t.Fatal("no leadership within 10s")
 	}
 	c := global(t, h)
-	wantID, wantEpoch := c.WorkerID(), c.Epoch()
+	wantID, wantEpoch := c.Metrics().WorkerID, c.Metrics().Epoch
 
 	// While the process has the file, coordctl cannot open it.
 	var out, errOut bytes.Buffer
@@ -216,7 +216,7 @@ func TestNoLeader(t *testing.T) {
 		if r := ctl(t.Context(), store, "status", "-store", "mem://"); r.code != exitOK {
 			t.Errorf("status right after the crash: exit %d", r.code)
 		}
-		time.Sleep(coord.DefaultLeaseTimeout + time.Second)
+		time.Sleep(coord.DefaultConfig().LeaseTimeout + time.Second)
 		r := ctl(t.Context(), store, "status", "-store", "mem://", "-json")
 		if st := statusJSON(t, r); r.code != exitNoLeader || st.HasLeader || st.Leader.ID != "worker-a" {
 			t.Errorf("status a lease after the crash: exit %d, has_leader %v, leader %q", r.code, st.HasLeader, st.Leader.ID)
@@ -265,8 +265,8 @@ func TestReleaseReelects(t *testing.T) {
 		b := startHub(t, store, "worker-b", "queue")
 		time.Sleep(30 * time.Second)
 		ca, cb := global(t, a), global(t, b)
-		before := ca.Epoch()
-		if !ca.IsLeader() || cb.IsLeader() {
+		before := ca.Metrics().Epoch
+		if !ca.Metrics().IsLeader || cb.Metrics().IsLeader {
 			t.Fatal("worker-a should lead")
 		}
 		if r := ctl(t.Context(), store, "release", "-store", "mem://", "-dry-run"); r.code != exitOK || !strings.Contains(r.stdout, "dry run") {
@@ -284,19 +284,20 @@ func TestReleaseReelects(t *testing.T) {
 			t.Fatalf("release -json: %v %+v", err, res)
 		}
 		// Within a lease plus a heartbeat, a leader at a higher epoch.
-		deadline := time.Now().Add(coord.DefaultLeaseTimeout + 2*coord.DefaultHeartbeatInterval)
+		deadline := time.Now().Add(coord.DefaultConfig().LeaseTimeout + 2*coord.DefaultConfig().HeartbeatInterval)
+		// Observed before the check: no change is missed.
+		changedA, changedB := ca.Observe(t.Context()), cb.Observe(t.Context())
 		for {
-			changedA, changedB := ca.Changed(), cb.Changed() // before the check: no change is missed
-			if (ca.IsLeader() || cb.IsLeader()) && max(ca.Epoch(), cb.Epoch()) > before {
+			if (ca.Metrics().IsLeader || cb.Metrics().IsLeader) && max(ca.Metrics().Epoch, cb.Metrics().Epoch) > before {
 				break
 			}
-			select { // no polling: each start or end of a leadership wakes it
+			select { // no polling: each change of leader wakes it
 			case <-changedA:
 			case <-changedB:
 			case <-time.After(time.Until(deadline)):
-				t.Fatalf("no new leader within %v of the release", coord.DefaultLeaseTimeout+2*coord.DefaultHeartbeatInterval)
+				t.Fatalf("no new leader within %v of the release", coord.DefaultConfig().LeaseTimeout+2*coord.DefaultConfig().HeartbeatInterval)
 			}
-			if ca.IsLeader() && cb.IsLeader() {
+			if ca.Metrics().IsLeader && cb.Metrics().IsLeader {
 				t.Fatal("two leaders")
 			}
 		}
@@ -323,7 +324,7 @@ func TestReleaseRefusesStaleVersion(t *testing.T) {
 		c := global(t, a)
 		synctest.Wait()
 		seen := statusJSON(t, ctl(t.Context(), store, "status", "-store", "mem://", "-json")).Leader.Version
-		time.Sleep(2 * coord.DefaultHeartbeatInterval) // renewed
+		time.Sleep(2 * coord.DefaultConfig().HeartbeatInterval) // renewed
 		synctest.Wait()
 		puts := store.Requests().Put
 		r := ctl(t.Context(), store, "release", "-store", "mem://", "-version", seen)
@@ -333,8 +334,8 @@ func TestReleaseRefusesStaleVersion(t *testing.T) {
 		if store.Requests().Put != puts {
 			t.Error("a refused release wrote")
 		}
-		if li, _ := c.Leader(t.Context()); li.Released || !c.IsLeader() {
-			t.Errorf("after a refused release: released %v, leading %v", li.Released, c.IsLeader())
+		if li, _ := c.Leader(t.Context()); li.Released || !c.Metrics().IsLeader {
+			t.Errorf("after a refused release: released %v, leading %v", li.Released, c.Metrics().IsLeader)
 		}
 		current := statusJSON(t, ctl(t.Context(), store, "status", "-store", "mem://", "-json")).Leader.Version
 		if r := ctl(t.Context(), store, "release", "-store", "mem://", "-version", current); r.code != exitOK {
@@ -362,11 +363,11 @@ func racing(store driver.Store, key string, delay func(op string, n int) bool) *
 			n := gets
 			mu.Unlock()
 			if delay("get", n) {
-				time.Sleep(2 * coord.DefaultHeartbeatInterval)
+				time.Sleep(2 * coord.DefaultConfig().HeartbeatInterval)
 			}
 		case faultstore.OpPut:
 			if delay("put", 1) {
-				time.Sleep(2 * coord.DefaultHeartbeatInterval)
+				time.Sleep(2 * coord.DefaultConfig().HeartbeatInterval)
 			}
 		}
 		return nil
@@ -385,15 +386,15 @@ func TestReleaseRefusesRecordChangedUnderneath(t *testing.T) {
 				// coordctl reads the lease (GET 1), ForceRelease reads
 				// it again (GET 2) and writes it (PUT): the leader renews
 				// before GET 2 or before the PUT.
-				view := racing(store, coord.DefaultRoot+"default/state.json", func(op string, n int) bool {
+				view := racing(store, coord.DefaultConfig().Root+"default/state.json", func(op string, n int) bool {
 					return op == at && (op == "put" || n == 2)
 				})
 				r := ctl(t.Context(), view, "release", "-store", "mem://")
 				if r.code != exitChanged {
 					t.Fatalf("exit %d, want %d\n%s%s", r.code, exitChanged, r.stdout, r.stderr)
 				}
-				if li, _ := c.Leader(t.Context()); li.Released || !c.IsLeader() {
-					t.Errorf("after a refused release: released %v, leading %v", li.Released, c.IsLeader())
+				if li, _ := c.Leader(t.Context()); li.Released || !c.Metrics().IsLeader {
+					t.Errorf("after a refused release: released %v, leading %v", li.Released, c.Metrics().IsLeader)
 				}
 			})
 		})
@@ -442,11 +443,14 @@ func TestWatch(t *testing.T) {
 				go func() { done <- ctl(ctx, store, args...) }()
 				time.Sleep(5 * time.Second)
 				crash(a) // its lease expires on the store's clock a lease later
-				time.Sleep(coord.DefaultLeaseTimeout + 5*time.Second)
+				time.Sleep(coord.DefaultConfig().LeaseTimeout + 5*time.Second)
 				b := startHub(t, store, "worker-b")
 				cb := global(t, b)
-				if _, err := cb.WaitLeader(t.Context()); err != nil { // takes over a lease after it first saw the record
-					t.Fatal(err)
+				// It takes over a lease after it first saw the record.
+				for changes := cb.Observe(t.Context()); !cb.Metrics().IsLeader; {
+					if _, ok := <-changes; !ok {
+						t.Fatal("b never led")
+					}
 				}
 				time.Sleep(2 * time.Second)
 				cancel()

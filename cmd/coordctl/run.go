@@ -148,10 +148,10 @@ func (c *cli) parseRun(o *options, args []string) (runOptions, string) {
 	})
 	ro.argv = fs.Args()
 	if o.namespace == "" {
-		o.namespace = coord.DefaultNamespace
+		o.namespace = "default"
 	}
 	if o.root == "" {
-		o.root = coord.DefaultRoot
+		o.root = coord.DefaultConfig().Root
 	}
 	switch {
 	case len(ro.argv) == 0:

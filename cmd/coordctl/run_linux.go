@@ -166,8 +166,7 @@ func (c *cli) supervise(ctx context.Context, store driver.Store, o options, ro r
 	if err != nil {
 		fmt.Fprintln(s.stderr, "coordctl run:", err)
 		_ = h.Close(context.Background())
-		var ne *coord.NameError
-		if errors.As(err, &ne) {
+		if errors.Is(err, coord.ErrInvalidName) {
 			return exitUsage
 		}
 		return exitRunFailed
@@ -627,8 +626,9 @@ func defaultRunWorker() string {
 	var b [3]byte
 	_, _ = rand.Read(b[:])
 	id := fmt.Sprintf("run-%s-%d-%s", clean, os.Getpid(), hex.EncodeToString(b[:]))
-	if len(id) > coord.MaxNameLen {
-		id = id[:coord.MaxNameLen]
+	const maxNameLen = 128 // coord's longest worker id (coord.ValidateName)
+	if len(id) > maxNameLen {
+		id = id[:maxNameLen]
 	}
 	return id
 }

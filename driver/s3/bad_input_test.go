@@ -276,7 +276,7 @@ func (l *logBuffer) String() string {
 
 // waitErrors waits until c has counted at least n failed requests (or
 // opened its circuit breaker), failing after limit.
-func waitErrors(t *testing.T, c *coord.Coordinator, n uint64, limit time.Duration) coord.Metrics {
+func waitErrors(t *testing.T, c interface{ Metrics() coord.Metrics }, n uint64, limit time.Duration) coord.Metrics {
 	t.Helper()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
@@ -341,8 +341,8 @@ func TestBadInputEngine(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Use: %v (an unreachable store is the fallback's case, not an error)", err)
 				}
-				if !sub.FellBack() || sub.Mode() != coord.PerPlugin {
-					t.Errorf("FellBack=%v Mode=%v, want a fallback to per-plugin mode", sub.FellBack(), sub.Mode())
+				if !sub.Metrics().FallbackActive || sub.Metrics().Mode != coord.PerPlugin {
+					t.Errorf("FellBack=%v Mode=%v, want a fallback to per-plugin mode", sub.Metrics().FallbackActive, sub.Metrics().Mode)
 				}
 				if line := "[queue] Global coordinator unavailable, falling back to per-plugin mode"; !strings.Contains(logs.String(), line) {
 					t.Errorf("no %q in the logs:\n%s", line, logs)
@@ -353,8 +353,8 @@ func TestBadInputEngine(t *testing.T) {
 				if _, err := h.GlobalCoordinator(ctx, "other"); !errors.Is(err, coord.ErrStoreUnavailable) || !errors.Is(err, tc.kind) {
 					t.Errorf("GlobalCoordinator: %v, want ErrStoreUnavailable and %v", err, tc.kind)
 				}
-				m := waitErrors(t, sub.Coordinator(), 3, 30*time.Second)
-				if sub.IsLeader() || m.IsLeader {
+				m := waitErrors(t, sub, 3, 30*time.Second)
+				if _, leads := sub.Term(); leads || m.IsLeader {
 					t.Error("leads on a store it cannot use")
 				}
 			}

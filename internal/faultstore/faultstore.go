@@ -189,7 +189,7 @@ func (f *Fault) Temporary() bool { return true }
 // Is makes errors.Is(err, ErrInjected) hold.
 func (f *Fault) Is(target error) bool { return target == ErrInjected }
 
-// Clock is what the Store waits on: coord.Clock and *vclock.Clock satisfy
+// Clock is what the Store waits on: clock.Clock and *vclock.Clock satisfy
 // it.
 type Clock interface {
 	// After behaves like time.After.

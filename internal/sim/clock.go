@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// procClock is one simulated process's clock (a coord.Clock): the true
+// procClock is one simulated process's clock (a clock.Clock): the true
 // (virtual, global) time shifted by an offset and running at rate, which
 // stops firing timers while the process is paused. Pausing does not stop
 // Now: a process that wakes from a pause sees its clock jump by the
@@ -32,7 +32,7 @@ func newProcClock(q *sequencer, label string, origin time.Time, offset time.Dura
 }
 
 // Now returns the local time. It keeps the monotonic reading of the true
-// clock (time.Time.Add preserves it), as coord.Clock requires.
+// clock (time.Time.Add preserves it), as clock.Clock requires.
 func (c *procClock) Now() time.Time {
 	return c.local(time.Now())
 }

@@ -134,8 +134,8 @@ func TestFencingPausedLeaderStaleWriteRejected(t *testing.T) {
 
 		mu.Lock()
 		defer mu.Unlock()
-		if pauseLen <= coord.DefaultLeaseTimeout {
-			t.Errorf("A paused %v, want longer than the lease %v", pauseLen, coord.DefaultLeaseTimeout)
+		if pauseLen <= coord.DefaultConfig().LeaseTimeout {
+			t.Errorf("A paused %v, want longer than the lease %v", pauseLen, coord.DefaultConfig().LeaseTimeout)
 		}
 		if termB.Epoch <= termA.Epoch {
 			t.Errorf("B's epoch %d is not above A's %d", termB.Epoch, termA.Epoch)

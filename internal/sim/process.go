@@ -279,7 +279,7 @@ func (p *proc) unsubscribe(rng *rand.Rand) string {
 	for _, name := range p.slot.plugs {
 		if sub := open[name]; sub != nil {
 			all = append(all, name)
-			if sub.IsLeader() {
+			if _, leads := sub.Term(); leads {
 				led = append(led, name)
 			}
 		}

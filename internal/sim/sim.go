@@ -514,7 +514,7 @@ func (w *world) subscribers() map[string][]string {
 			continue
 		}
 		for name, sub := range p.subscriptions() {
-			out[name] = append(out[name], fmt.Sprintf("%s(%s)", p.name, sub.Mode()))
+			out[name] = append(out[name], fmt.Sprintf("%s(%s)", p.name, sub.Metrics().Mode))
 		}
 	}
 	for _, l := range out {
