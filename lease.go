@@ -486,6 +486,36 @@ func (k *leaseKeeper) renew(ctx context.Context, mutate func(*leaseRecord)) (hel
 	}
 }
 
+// lostCause says why a renewal lost the lease, from a read of the record
+// made after it (one GET, only as a leadership ends): ErrOperatorRelease
+// for an operator's release, otherwise ErrLeaseLost wrapped in what the
+// record shows. A record of ours that is not the write we last confirmed
+// is a write of ours applied late (given up on, applied after a later
+// one: nobody else wrote); a record of another holder is a takeover.
+func (k *leaseKeeper) lostCause(ctx context.Context) error {
+	if err := k.poll(ctx); err != nil {
+		return fmt.Errorf("%w: the record could not be read since (%v)", ErrLeaseLost, err)
+	}
+	o, r := k.obs, k.obs.rec
+	switch {
+	case !o.exists:
+		return fmt.Errorf("%w: the record was deleted", ErrLeaseLost)
+	case r == nil:
+		return fmt.Errorf("%w: the record is unreadable (%v)", ErrLeaseLost, o.corrupt)
+	case r.Released && r.ReleasedBy != r.Leader:
+		return ErrOperatorRelease
+	case k.ours() && o.version == k.version:
+		return fmt.Errorf("%w: the store refused our renewal, yet the record is still our last write", ErrLeaseLost)
+	case k.ours():
+		return fmt.Errorf("%w: our own renewal applied late (epoch %d, write %d over our confirmed write %d); no other holder wrote",
+			ErrLeaseLost, r.Epoch, r.Seq, k.rec.Seq)
+	case r.Leader == k.c.worker:
+		return fmt.Errorf("%w: taken over by another process with our WorkerID %s (epoch %d)", ErrLeaseLost, r.Leader, r.Epoch)
+	default:
+		return fmt.Errorf("%w: taken over by %s (epoch %d)", ErrLeaseLost, r.Leader, r.Epoch)
+	}
+}
+
 // release marks our record released, after we stopped leading. It is a
 // no-op when we never wrote or someone else wrote since.
 func (k *leaseKeeper) release(ctx context.Context) error {
