@@ -447,7 +447,7 @@ func (k *leaseKeeper) renew(ctx context.Context, mutate func(*leaseRecord)) (hel
 	// leader learns within a heartbeat that another process wrote the
 	// lease, and steps down (docs/safety.md, 4.9).
 	rctx, cancel := c.withTimeout(ctx, budget())
-	err = k.poll(rctx)
+	err = k.readBack(rctx)
 	cancel()
 	if err != nil {
 		return true, false, err
@@ -514,6 +514,36 @@ func (k *leaseKeeper) lostCause(ctx context.Context) error {
 	default:
 		return fmt.Errorf("%w: taken over by %s (epoch %d)", ErrLeaseLost, r.Leader, r.Epoch)
 	}
+}
+
+// readBack reads our record back before a renewal: a GET (poll), or,
+// when the worker count is due (membership.listDue), one LIST of the
+// directory holding the record and the worker records, which counts the
+// workers too. A LIST that shows our last write unchanged is the read; one
+// that shows another version, or none, is followed by the GET, which reads
+// what it is; one that fails is replaced by the GET, so that a store
+// refusing LIST (a policy without s3:ListBucket) costs the count, not the
+// leadership.
+func (k *leaseKeeper) readBack(ctx context.Context) error {
+	c := k.c
+	prefix, ok := c.member.listDue(k, c.clock.Now())
+	if !ok {
+		return k.poll(ctx)
+	}
+	res, err := c.store.List(ctx, prefix)
+	if err != nil {
+		c.log.Debug(c.prefix+" listing workers failed", "err", err)
+		return k.poll(ctx)
+	}
+	c.member.counted(res)
+	if k.obs.known && k.obs.exists && k.obs.version == k.version {
+		for _, e := range res.Entries {
+			if e.Key == k.key && e.Version == k.version {
+				return nil // unchanged since our last write
+			}
+		}
+	}
+	return k.poll(ctx)
 }
 
 // release marks our record released, after we stopped leading. It is a
