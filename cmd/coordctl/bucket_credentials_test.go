@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,5 +89,25 @@ func TestNoCredentialsFailFast(t *testing.T) {
 				t.Errorf("connections: %d to the instance-metadata address, %d to the endpoint; want none", n, m)
 			}
 		})
+	}
+}
+
+// TestMinIOOverPlainHTTPHintsSecureFalse: the coordctl process, given a
+// minio:// URL (TLS by default) for a server that speaks plain HTTP, says
+// to add ?secure=false.
+func TestMinIOOverPlainHTTPHintsSecureFalse(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusForbidden)
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "bucket", "create", "minio://"+host+"/coord-bucket/")
+	cmd.Env = append(os.Environ(), "MINIO_ACCESS_KEY=minio-user", "MINIO_SECRET_KEY=minio-secret-0123", asMain+"=1")
+	out, err := cmd.CombinedOutput()
+	t.Logf("%v:\n%s", err, out)
+	if err == nil || !strings.Contains(string(out), "secure=false") {
+		t.Errorf("exit %v, want a failure hinting ?secure=false", err)
 	}
 }
