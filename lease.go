@@ -446,9 +446,7 @@ func (k *leaseKeeper) renew(ctx context.Context, mutate func(*leaseRecord)) (hel
 	// honouring them (it passed the store check, then turned) it is how a
 	// leader learns within a heartbeat that another process wrote the
 	// lease, and steps down (docs/safety.md, 4.9).
-	rctx, cancel := c.withTimeout(ctx, budget())
-	err = k.readBack(rctx)
-	cancel()
+	err = k.readBack(ctx, budget)
 	if err != nil {
 		return true, false, err
 	}
@@ -523,27 +521,31 @@ func (k *leaseKeeper) lostCause(ctx context.Context) error {
 // that shows another version, or none, is followed by the GET, which reads
 // what it is; one that fails is replaced by the GET, so that a store
 // refusing LIST (a policy without s3:ListBucket) costs the count, not the
-// leadership.
-func (k *leaseKeeper) readBack(ctx context.Context) error {
+// leadership. The LIST gets half the budget left (a renewal's request
+// budget), so that a slow or hung LIST leaves the GET and the renewal
+// their time before the renew deadline.
+func (k *leaseKeeper) readBack(ctx context.Context, budget func() time.Duration) error {
 	c := k.c
-	prefix, ok := c.member.listDue(k, c.clock.Now())
-	if !ok {
-		return k.poll(ctx)
-	}
-	res, err := c.store.List(ctx, prefix)
-	if err != nil {
-		c.log.Debug(c.prefix+" listing workers failed", "err", err)
-		return k.poll(ctx)
-	}
-	c.member.counted(res)
-	if k.obs.known && k.obs.exists && k.obs.version == k.version {
-		for _, e := range res.Entries {
-			if e.Key == k.key && e.Version == k.version {
-				return nil // unchanged since our last write
+	if prefix, ok := c.member.listDue(k, c.clock.Now()); ok {
+		lctx, cancel := c.withTimeout(ctx, budget()/2)
+		res, err := c.store.List(lctx, prefix)
+		cancel()
+		if err != nil {
+			c.log.Debug(c.prefix+" listing workers failed", "err", err)
+		} else {
+			c.member.counted(res)
+			if k.obs.known && k.obs.exists && k.obs.version == k.version {
+				for _, e := range res.Entries {
+					if e.Key == k.key && e.Version == k.version {
+						return nil // unchanged since our last write
+					}
+				}
 			}
 		}
 	}
-	return k.poll(ctx)
+	rctx, cancel := c.withTimeout(ctx, budget())
+	defer cancel()
+	return k.poll(rctx)
 }
 
 // release marks our record released, after we stopped leading. It is a
