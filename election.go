@@ -84,14 +84,9 @@ func (c *Coordinator) leaderCycle(ctx context.Context) time.Duration {
 	}
 	held, adopted, err := k.renew(ctx, c.el.renewal())
 	if !held {
-		cause := ErrLeaseLost
-		if k.pendingSince.IsZero() && k.poll(ctx) == nil { // who took it (a store breaking conditions shows here too)
-			if r := k.obs.rec; r != nil && r.Released && r.ReleasedBy != r.Leader {
-				cause = ErrOperatorRelease
-			}
-			if gen, _ := c.hub.storeGen(); gen != c.termGen {
-				cause = c.hub.storeErr()
-			}
+		cause := k.lostCause(ctx) // a store breaking conditions shows here too
+		if gen, _ := c.hub.storeGen(); gen != c.termGen {
+			cause = c.hub.storeErr()
 		}
 		c.stepDown(fmt.Errorf("%w: %w", cause, err))
 		return c.followerDelay()

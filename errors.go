@@ -48,9 +48,12 @@ var (
 // Why a leadership ended: context.Cause of the context that Lead and Tick
 // receive is one of these (test with errors.Is), or ErrUnsafeStore.
 var (
-	// ErrLeaseLost: another holder took the lease over (this process's
-	// renewal lost its condition).
-	ErrLeaseLost = errors.New("coord: lease taken over by another holder")
+	// ErrLeaseLost: the lease record changed since this process's last
+	// confirmed renewal, so its renewal lost its condition. The error
+	// wrapping it says what the record shows: "taken over by" another
+	// holder (named, with its epoch), or "our own renewal applied late"
+	// (a write of ours that we had given up on replaced a later one).
+	ErrLeaseLost = errors.New("coord: lease lost")
 	// ErrRenewDeadline: no renewal succeeded within RenewDeadline (the
 	// store is slow or unreachable, or this process was paused).
 	ErrRenewDeadline = errors.New("coord: renew deadline passed")

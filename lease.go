@@ -447,9 +447,7 @@ func (k *leaseKeeper) renew(ctx context.Context, mutate func(*leaseRecord)) (hel
 	// honouring them (it passed the store check, then turned) it is how a
 	// leader learns within a heartbeat that another process wrote the
 	// lease, and steps down (docs/safety.md, 4.9).
-	rctx, cancel := c.withTimeout(ctx, budget())
-	err = k.poll(rctx)
-	cancel()
+	err = k.readBack(ctx, budget)
 	if err != nil {
 		return true, false, err
 	}
@@ -485,6 +483,70 @@ func (k *leaseKeeper) renew(ctx context.Context, mutate func(*leaseRecord)) (hel
 	default:
 		return true, false, err
 	}
+}
+
+// lostCause says why a renewal lost the lease, from a read of the record
+// made after it (one GET, only as a leadership ends): ErrOperatorRelease
+// for an operator's release, otherwise ErrLeaseLost wrapped in what the
+// record shows. A record of ours that is not the write we last confirmed
+// is a write of ours applied late (given up on, applied after a later
+// one: nobody else wrote); a record of another holder is a takeover.
+func (k *leaseKeeper) lostCause(ctx context.Context) error {
+	if err := k.poll(ctx); err != nil {
+		return fmt.Errorf("%w: the record could not be read since (%v)", ErrLeaseLost, err)
+	}
+	o, r := k.obs, k.obs.rec
+	switch {
+	case !o.exists:
+		return fmt.Errorf("%w: the record was deleted", ErrLeaseLost)
+	case r == nil:
+		return fmt.Errorf("%w: the record is unreadable (%v)", ErrLeaseLost, o.corrupt)
+	case r.Released && r.ReleasedBy != r.Leader:
+		return ErrOperatorRelease
+	case k.ours() && o.version == k.version:
+		return fmt.Errorf("%w: the store refused our renewal, yet the record is still our last write", ErrLeaseLost)
+	case k.ours():
+		return fmt.Errorf("%w: our own renewal applied late (epoch %d, write %d over our confirmed write %d); no other holder wrote",
+			ErrLeaseLost, r.Epoch, r.Seq, k.rec.Seq)
+	case r.Leader == k.c.worker:
+		return fmt.Errorf("%w: taken over by another process with our WorkerID %s (epoch %d)", ErrLeaseLost, r.Leader, r.Epoch)
+	default:
+		return fmt.Errorf("%w: taken over by %s (epoch %d)", ErrLeaseLost, r.Leader, r.Epoch)
+	}
+}
+
+// readBack reads our record back before a renewal: a GET (poll), or,
+// when the worker count is due (membership.listDue), one LIST of the
+// directory holding the record and the worker records, which counts the
+// workers too. A LIST that shows our last write unchanged is the read; one
+// that shows another version, or none, is followed by the GET, which reads
+// what it is; one that fails is replaced by the GET, so that a store
+// refusing LIST (a policy without s3:ListBucket) costs the count, not the
+// leadership. The LIST gets half the budget left (a renewal's request
+// budget), so that a slow or hung LIST leaves the GET and the renewal
+// their time before the renew deadline.
+func (k *leaseKeeper) readBack(ctx context.Context, budget func() time.Duration) error {
+	c := k.c
+	if prefix, ok := c.member.listDue(k, c.clock.Now()); ok {
+		lctx, cancel := c.withTimeout(ctx, budget()/2)
+		res, err := c.store.List(lctx, prefix)
+		cancel()
+		if err != nil {
+			c.log.Debug(c.prefix+" listing workers failed", "err", err)
+		} else {
+			c.member.counted(res)
+			if k.obs.known && k.obs.exists && k.obs.version == k.version {
+				for _, e := range res.Entries {
+					if e.Key == k.key && e.Version == k.version {
+						return nil // unchanged since our last write
+					}
+				}
+			}
+		}
+	}
+	rctx, cancel := c.withTimeout(ctx, budget())
+	defer cancel()
+	return k.poll(rctx)
 }
 
 // release marks our record released, after we stopped leading. It is a

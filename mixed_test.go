@@ -150,8 +150,8 @@ func mixedRollout(t *testing.T, seed int, plugins []string, open func(t *testing
 // once everyone is global, plugins cost nothing per heartbeat.
 func TestRolloutAndRollback(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var lease driver.Counter
-		store := countByKey(mem.New(mem.Options{}), &lease, new(driver.Counter))
+		var lease, other driver.Counter
+		store := countByKey(mem.New(mem.Options{}), &lease, &other)
 		rec := &recorder{}
 		cfg := coord.DefaultConfig()
 		deploy := func(mode coord.Mode, first int) ([]*coord.Hub, []*coord.Subscription) {
@@ -186,8 +186,9 @@ func TestRolloutAndRollback(t *testing.T) {
 		if bound := cfg.HeartbeatInterval + cfg.HeartbeatJitter; took > bound {
 			t.Errorf("rollout handover took %v, want at most %v", took, bound)
 		}
-		// All global now: one lease GET per heartbeat and a PUT per
-		// renewal, plugins add nothing.
+		// All global now: one lease read per heartbeat (a GET, or the
+		// leader's LIST that counts the workers) and a PUT per renewal,
+		// plugins add nothing.
 		time.Sleep(time.Minute)
 		beats := func() (n uint64) {
 			for _, h := range blue {
@@ -195,10 +196,10 @@ func TestRolloutAndRollback(t *testing.T) {
 			}
 			return n
 		}
-		l0, b0 := lease.Requests(), beats()
+		l0, o0, b0 := lease.Requests(), other.Requests(), beats()
 		time.Sleep(10 * time.Minute)
-		if got, n := lease.Requests().Sub(l0), beats()-b0; got.Get != n || got.Total() != got.Get+got.Put || got.Put > n/2 {
-			t.Errorf("all global: lease requests %v for %d heartbeats", got, n)
+		if got, lists, n := lease.Requests().Sub(l0), other.Requests().List-o0.List, beats()-b0; got.Get+lists != n || got.Total() != got.Get+got.Put || got.Put > n/2 {
+			t.Errorf("all global: lease requests %v and %d LISTs for %d heartbeats", got, lists, n)
 		}
 		// Rollback: per-plugin workers come back and wait; the global
 		// deployment stops; they take over.

@@ -135,6 +135,7 @@ type parsedPage struct {
 	store, settings          map[string]string            // data-store, data-setting -> text
 	plugins                  map[string]map[string]string // data-plugin-view -> data-col -> text
 	bars                     []bar                        // timeline
+	ticks                    []string                     // the timeline's tick labels
 }
 
 // bar is one rect of the timeline.
@@ -171,6 +172,8 @@ func parseHTML(t *testing.T, r io.Reader) parsedPage {
 				p.bars = append(p.bars, bar{plugin: group, holder: a["data-holder"], epoch: a["data-epoch"], title: squash()})
 			case a["data-field"] == "outage":
 				p.outage = squash()
+			case n.Data == "text" && a["class"] == "tick":
+				p.ticks = append(p.ticks, squash())
 			}
 			switch {
 			case n.Data == "title" && n.Parent != nil && n.Parent.Data == "head":

@@ -136,7 +136,7 @@ func New(hub *coord.Hub) *Collector {
 		heartbeats:        d("heartbeats_total", "Heartbeat cycles run (one per heartbeat interval)."),
 		elections:         d("elections_total", "Takeover writes attempted: acquisitions of the lease and, in global mode, claims of plugin leases."),
 		leaderChanges:     d("leader_changes_total", "Changes of the leader id observed by this coordinator."),
-		workers:           d("workers", "Active workers of the election, this process included: the leader's count from its listing (every 13.5 s at defaults), written in its lease for followers; equal to the active workers within WorkerTimeout + HeartbeatInterval."),
+		workers:           d("workers", "Active workers of the election, this process included: the leader's count from the listing that is one renewal's read-back in three at defaults, written in its lease for followers; equal to the active workers within WorkerTimeout + HeartbeatInterval."),
 		duplicateIDs:      d("duplicate_worker_id_total", "Beats that found this process's worker record written by another process: another process runs with the same WorkerID (also logged at Warn)."),
 		lastHeartbeat:     d("last_heartbeat_timestamp_seconds", "Unix time at which the last heartbeat cycle ended (absent before the first)."),
 		epoch:             d("epoch", "Epoch (fencing token) of the leader this process last knew of."),

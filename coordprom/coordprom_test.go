@@ -107,7 +107,7 @@ coord_epoch{mode="per-plugin",namespace="default",plugin="mailer"} 1
 # TYPE coord_is_leader gauge
 coord_is_leader{mode="global",namespace="default",plugin=""} 1
 coord_is_leader{mode="per-plugin",namespace="default",plugin="mailer"} 1
-# HELP coord_workers Active workers of the election, this process included: the leader's count from its listing (every 13.5 s at defaults), written in its lease for followers; equal to the active workers within WorkerTimeout + HeartbeatInterval.
+# HELP coord_workers Active workers of the election, this process included: the leader's count from the listing that is one renewal's read-back in three at defaults, written in its lease for followers; equal to the active workers within WorkerTimeout + HeartbeatInterval.
 # TYPE coord_workers gauge
 coord_workers{mode="global",namespace="default",plugin=""} 2
 coord_workers{mode="per-plugin",namespace="default",plugin="mailer"} 1

@@ -38,7 +38,7 @@ func TestWorkersOnFollowers(t *testing.T) {
 		cfg := coord.DefaultConfig()
 		time.Sleep(cfg.WorkerTimeout + cfg.HeartbeatInterval)
 		synctest.Wait()
-		want := `# HELP coord_workers Active workers of the election, this process included: the leader's count from its listing (every 13.5 s at defaults), written in its lease for followers; equal to the active workers within WorkerTimeout + HeartbeatInterval.
+		want := `# HELP coord_workers Active workers of the election, this process included: the leader's count from the listing that is one renewal's read-back in three at defaults, written in its lease for followers; equal to the active workers within WorkerTimeout + HeartbeatInterval.
 # TYPE coord_workers gauge
 coord_workers{mode="global",namespace="default",plugin=""} 3
 `

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/storeurl"
@@ -73,7 +74,8 @@ func (c *cli) bucketCmd(ctx context.Context, o options, args []string) int {
 	case errors.Is(err, driver.ErrBucketExists):
 		fmt.Fprintf(c.stderr, "coordctl: bucket %q belongs to another owner: choose another name\n", bucket)
 		return c.fail(err)
-	case errors.Is(err, driver.ErrAccessDenied):
+	case errors.Is(err, driver.ErrAccessDenied) && !strings.Contains(err.Error(), "no credentials found"):
+		// (With no credentials nothing was sent: the error says what to set.)
 		fmt.Fprintln(c.stderr, "coordctl: these credentials may not create buckets (s3:CreateBucket), or the bucket exists and is not yours")
 		return c.fail(err)
 	case err != nil:

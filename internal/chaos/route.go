@@ -37,12 +37,15 @@ func (t *RouteTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // IsWorkerList reports whether req is an S3 ListObjectsV2 of coord's
-// worker records (a prefix that ends in "workers/"): the LIST a leader's
-// membership cleanup sends, in both modes.
+// worker records: the LIST with which a leader counts them (the directory
+// of its lease, a prefix that ends in "/"), in both modes, or an operator
+// view's (a prefix that ends in "workers/"); not the store check's
+// scratch prefix, nor a LIST of one key.
 func IsWorkerList(req *http.Request) bool {
 	if req.Method != http.MethodGet {
 		return false
 	}
 	q := req.URL.Query()
-	return q.Has("list-type") && strings.HasSuffix(q.Get("prefix"), "workers/")
+	p := q.Get("prefix")
+	return q.Has("list-type") && strings.HasSuffix(p, "/") && !strings.Contains(p, "_check/")
 }

@@ -24,6 +24,9 @@ func TestRouteTransport(t *testing.T) {
 	}{
 		{"GET", "list-type=2&prefix=" + url.QueryEscape("coord/default/workers/"), "other"},
 		{"GET", "list-type=2&prefix=" + url.QueryEscape("coord/default/plugins/p/workers/"), "other"},
+		{"GET", "list-type=2&prefix=" + url.QueryEscape("coord/default/"), "other"},
+		{"GET", "list-type=2&prefix=" + url.QueryEscape("coord/default/plugins/p/"), "other"},
+		{"GET", "list-type=2&prefix=" + url.QueryEscape("coord/_check/0123/"), "own"},
 		{"GET", "list-type=2&prefix=" + url.QueryEscape("coord/default/state.json"), "own"},
 		{"GET", "", "own"},
 		{"PUT", "list-type=2&prefix=" + url.QueryEscape("coord/default/workers/"), "own"},
