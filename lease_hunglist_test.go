@@ -39,13 +39,12 @@ func TestLeaderLeadsOnThroughHungLists(t *testing.T) {
 				}
 				time.Sleep(time.Minute)
 				view.Set(faultstore.Faults{HangRate: 1, Match: func(op, _ string) bool { return op == faultstore.OpList }})
-				c := sub.Coordinator()
-				epoch := c.Epoch()
+				epoch := sub.Metrics().Epoch
 				for range 600 {
 					time.Sleep(time.Second)
 					synctest.Wait()
-					if !sub.IsLeader() || c.Epoch() != epoch {
-						t.Fatalf("the leader stopped leading with its LISTs hung: %+v", c.Metrics().Ends)
+					if m := sub.Metrics(); !m.IsLeader || m.Epoch != epoch {
+						t.Fatalf("the leader stopped leading with its LISTs hung: %+v", m.Ends)
 					}
 				}
 				if hung := view.Injected()[faultstore.Hang]; hung < 30 {

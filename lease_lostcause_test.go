@@ -122,12 +122,12 @@ func TestLostLeaseCauseSaysWhatHappened(t *testing.T) {
 					}
 					time.Sleep(time.Second)
 					synctest.Wait()
-					if !sub.IsLeader() {
+					if _, ok := sub.Term(); !ok {
 						t.Fatal("not leading")
 					}
-					key, pl := namespaceLeaseKey(DefaultRoot, "default"), ""
+					key, pl := namespaceLeaseKey(defaultRoot, "default"), ""
 					if mode == PerPlugin {
-						key, pl = pluginLeaseKey(DefaultRoot, "default", "job"), "job"
+						key, pl = pluginLeaseKey(defaultRoot, "default", "job"), "job"
 					}
 					tc.lose(t, store, view, key, pl)
 					select {
@@ -145,7 +145,7 @@ func TestLostLeaseCauseSaysWhatHappened(t *testing.T) {
 					if !strings.Contains(logs.String(), "stepped down") || !strings.Contains(logs.String(), tc.want) {
 						t.Errorf("no \"stepped down\" line saying %q in:\n%s", tc.want, logs.String())
 					}
-					if ends := sub.Coordinator().Metrics().Ends; ends.LeaseLost != 1 || ends.UnsafeStore != 0 {
+					if ends := sub.Metrics().Ends; ends.LeaseLost != 1 || ends.UnsafeStore != 0 {
 						t.Errorf("Metrics.Ends %+v, want one LeaseLost", ends)
 					}
 					view.SetHooks(faultstore.Hooks{})

@@ -56,7 +56,7 @@ func TestFollowerPageInBrowser(t *testing.T) {
 	}
 	var follower *coord.Hub
 	for _, h := range hubs {
-		if !h.Coordinators()[0].IsLeader() {
+		if !h.Coordinators()[0].Metrics().IsLeader {
 			follower = h
 		}
 	}
