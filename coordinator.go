@@ -199,7 +199,8 @@ func newCoordinator(h *Hub, mode Mode, ns, pluginName string) *Coordinator {
 		wake:   make(chan struct{}, 1), stopping: make(chan struct{}), done: make(chan struct{}),
 		changes: newSignal(),
 	}
-	c.rng = rand.New(rand.NewPCG(h.seed(), h.seed()))
+	seed := h.seedFor(fmt.Sprintf("coordinator/%s/%s/%s", mode, ns, pluginName))
+	c.rng = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	c.store = newMeteredStore(h.store, c.clock, c.deadlineClock(), c.requestTimeout(), cfg.HeartbeatInterval)
 	if mode == Global {
 		c.prefix = fmt.Sprintf("[coordinator:global] [%s]", ns)
