@@ -127,16 +127,15 @@ func (p *pluginElection) subscribed(added []*slot) bool {
 func (p *pluginElection) claimsChanged() bool { return false }
 
 // resign: the plugin is the election, so its resignation ends the
-// leadership and releases the lease; no acquisition until the back-off
-// is over.
+// leadership and releases the lease; no acquisition until the back-off,
+// counted from the release, is over.
 func (p *pluginElection) resign(ctx context.Context, s *slot, r *pluginRun, leading bool, why string) {
 	c := p.c
-	p.notBefore = s.backoffUntil
-	if !leading {
-		return // the leadership ended already; its lease is not ours to release now
-	}
-	c.stepDown(fmt.Errorf("%w: %s", ErrResigned, why))
-	c.releaseAfter(ctx, s.name, c.lease, r)
+	if leading {
+		c.stepDown(fmt.Errorf("%w: %s", ErrResigned, why))
+		c.releaseAfter(ctx, s.name, c.lease, r)
+	} // else the leadership ended already; its lease is not ours to release now
+	p.notBefore = c.backoffFromRelease(s)
 }
 
 func (p *pluginElection) note(s *slot, leader string, epoch uint64, value string) {
