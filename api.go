@@ -87,10 +87,11 @@ func (s *Subscription) WaitLeader(ctx context.Context) (plugin.Term, error) {
 // context is cancelled (cause ErrResigned), and once Lead and Tick have
 // returned the plugin's lease is released, so that another process takes
 // it at its next heartbeat. This process stays subscribed and campaigns
-// again after a back-off (a HeartbeatInterval, doubling with each
-// resignation in a row); Close stops campaigning. Resign waits for the
-// plugin to return within HeartbeatInterval (or ctx's deadline, if
-// sooner) and returns ErrNotLeader when this process does not lead it.
+// again after a back-off (two HeartbeatIntervals from the release,
+// doubling with each resignation in a row); Close stops campaigning.
+// Resign waits for the plugin to return within HeartbeatInterval (or
+// ctx's deadline, if sooner) and returns ErrNotLeader when this process
+// does not lead it.
 func (s *Subscription) Resign(ctx context.Context) error {
 	r, owner, sl := s.leading()
 	if r == nil {

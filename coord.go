@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -35,6 +36,8 @@ type Hub struct {
 
 	mu        sync.Mutex
 	rng       *rand.Rand
+	baseSeed  uint64            // Config.RandSeed, or a random one
+	seeds     map[string]uint64 // seedFor: seeds handed out per name
 	globals   map[string]*Coordinator
 	coords    []*Coordinator
 	subs      map[string]*Subscription // namespace + "/" + plugin
@@ -65,6 +68,8 @@ func NewHub(store driver.Store, cfg Config) (*Hub, error) {
 		checkStore: storage.New(store, storage.Options{Timeout: cfg.HeartbeatInterval, Clock: deadlineClockOf(cfg.Clock)}),
 		epochs:     &epochBook{max: make(map[string]uint64)},
 		rng:        rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		baseSeed:   seed,
+		seeds:      make(map[string]uint64),
 		globals:    make(map[string]*Coordinator),
 		subs:       make(map[string]*Subscription),
 		workerIDs:  make(map[string]string),
@@ -75,10 +80,19 @@ func NewHub(store driver.Store, cfg Config) (*Hub, error) {
 // Config returns the Hub's configuration with defaults applied.
 func (h *Hub) Config() Config { return h.cfg }
 
-func (h *Hub) seed() uint64 {
+// seedFor returns a seed for one named use (a coordinator's jitter, a
+// store check's token): a function of the Hub's seed, the name and how
+// many seeds that name had before. Uses that start in an order the
+// scheduler decides (a re-check beside a coordinator's start) then never
+// shift each other's draws, so a seeded Hub replays exactly.
+func (h *Hub) seedFor(name string) uint64 {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.rng.Uint64()
+	n := h.seeds[name]
+	h.seeds[name] = n + 1
+	h.mu.Unlock()
+	f := fnv.New64a()
+	fmt.Fprintf(f, "%d/%s/%d", h.baseSeed, name, n)
+	return f.Sum64()
 }
 
 // workerID is Config.WorkerID, or gcs-<namespace>-<unix ms>-<random>,

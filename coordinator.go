@@ -110,8 +110,12 @@ type slot struct {
 	// slot of a stand-in, so that whichever coordinator reports next
 	// reports against what the observer last heard.
 	note *noted
-	// loop-owned: resignations (Lead returned while leading)
+	// loop-owned: resignations (Lead returned while leading). The
+	// back-off ends at backoffUntil; backoff is its length, to be counted
+	// again from the release once the run has returned (see
+	// slot.backoffFromRelease).
 	backoffUntil time.Time
+	backoff      time.Duration
 	earlyReturns int
 }
 
@@ -201,7 +205,8 @@ func newCoordinator(h *Hub, mode Mode, ns, pluginName string) *Coordinator {
 		wake:   make(chan struct{}, 1), stopping: make(chan struct{}), done: make(chan struct{}),
 		changes: newSignal(),
 	}
-	c.rng = rand.New(rand.NewPCG(h.seed(), h.seed()))
+	seed := h.seedFor(fmt.Sprintf("coordinator/%s/%s/%s", mode, ns, pluginName))
+	c.rng = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	c.store = newMeteredStore(h.store, c.clock, c.deadlineClock(), c.requestTimeout(), cfg.HeartbeatInterval)
 	if mode == Global {
 		c.prefix = fmt.Sprintf("[coordinator:global] [%s]", ns)
@@ -665,8 +670,8 @@ func (c *Coordinator) endResignations(ctx context.Context) bool {
 			s.earlyReturns = 0
 		}
 		s.earlyReturns++
-		backoff := min(c.cfg.HeartbeatInterval<<min(s.earlyReturns-1, 16), 4*c.cfg.LeaseTimeout)
-		s.backoffUntil = now.Add(backoff)
+		backoff := min(2*c.cfg.HeartbeatInterval<<min(s.earlyReturns-1, 16), 4*c.cfg.LeaseTimeout)
+		s.backoff, s.backoffUntil = backoff, now.Add(backoff)
 		c.log.Warn(c.prefix+" resigning the plugin: "+why, c.attrs(s.name, "epoch", r.term.Epoch,
 			"err", r.err, "backoff", backoff)...)
 		c.mu.Lock()
@@ -675,6 +680,21 @@ func (c *Coordinator) endResignations(ctx context.Context) bool {
 		c.el.resign(ctx, s, r, leading, why)
 	}
 	return len(todo) > 0 && c.el.claimsChanged()
+}
+
+// backoffFromRelease starts the back-off of a resigned plugin again now,
+// when its run has returned and its lease is released (or left to
+// expire): a run slow to stop must not use up the back-off while it
+// still holds the plugin, or the resigning process takes the plugin back
+// before any other candidate could. It reports when the back-off ends
+// (zero: no back-off pending).
+func (s *slot) backoffFromRelease(now time.Time) time.Time {
+	if s.backoff == 0 {
+		return time.Time{}
+	}
+	s.backoffUntil = later(s.backoffUntil, now.Add(s.backoff))
+	s.backoff = 0
+	return s.backoffUntil
 }
 
 // stopPlugin ends the plugin's run, if any, with cause, and returns it.

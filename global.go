@@ -30,6 +30,10 @@ type namespaceElection struct {
 	// until the run returns or HeartbeatInterval has passed (see
 	// claimNames), so no other process leads them beside it.
 	draining map[string]drain
+	// listedAt: when the Claims last written (or being written) were
+	// drawn up; a back-off that ends after it is relisted at its end
+	// (relistAt).
+	listedAt time.Time
 }
 
 // drain is a stopped run still listed (see namespaceElection.draining).
@@ -83,6 +87,9 @@ func (g *namespaceElection) drained() bool {
 	for name := range g.draining {
 		if !g.listedWhileDraining(name, now) {
 			delete(g.draining, name)
+			if s := g.c.slots[name]; s != nil {
+				s.backoffFromRelease(g.c.clock.Now()) // resigned: its back-off starts now
+			}
 			changed = true
 		}
 	}
@@ -92,19 +99,21 @@ func (g *namespaceElection) drained() bool {
 // takeover lists the plugins subscribed: they are listed before they are
 // claimed.
 func (g *namespaceElection) takeover() leaseRecord {
+	g.listedAt = g.c.clock.Now()
 	return leaseRecord{Mode: string(Global), Claims: g.claimNames()}
 }
 
 // renewal lists the plugins led (Plugins) and claimable (Claims).
 func (g *namespaceElection) renewal() func(*leaseRecord) {
-	g.renewDue = time.Time{}
+	g.renewDue, g.listedAt = time.Time{}, g.c.clock.Now()
 	claimed, names := g.c.claimedEpochs(), g.claimNames()
 	return func(r *leaseRecord) { r.Plugins, r.Claims = claimed, names }
 }
 
-// between: claims only, while a stand-in hands a plugin back.
+// between: claims only, while a stand-in hands a plugin back, or until a
+// back-off ends that the Claims must list again (then: renew now).
 func (g *namespaceElection) between(ctx context.Context, now time.Time) (time.Duration, bool) {
-	if due := g.renewDue; now.Before(due) {
+	if due := g.renewDue; now.Before(due) && !g.relistDue(now) {
 		return g.leading(ctx, due), true
 	}
 	return 0, false
@@ -144,10 +153,13 @@ func (g *namespaceElection) claimsChanged() bool {
 }
 
 // resign ends the plugin's run and releases its lease once the run has
-// returned; the namespace leadership goes on.
+// returned; the namespace leadership goes on. The back-off starts again
+// once the run has returned (drained), so the plugin stays out of Claims
+// for a whole back-off after its release.
 func (g *namespaceElection) resign(ctx context.Context, s *slot, r *pluginRun, leading bool, why string) {
 	c := g.c
 	if !leading {
+		s.backoffFromRelease(c.clock.Now())
 		return
 	}
 	c.stopPlugin(s, fmt.Errorf("%w: %s", ErrResigned, why))
@@ -193,19 +205,47 @@ func (g *namespaceElection) leading(ctx context.Context, next time.Time) time.Du
 		g.renewDue = time.Time{}
 		return 0
 	}
-	wait := max(next.Sub(c.clock.Now()), 0)
+	now := c.clock.Now()
+	wait := max(next.Sub(now), 0)
+	early := wait
 	if handingBack {
 		// A stand-in holds a plugin we list: it releases it once its
 		// process reads our record; read it again in a quarter heartbeat
 		// (a GET), not a heartbeat later, so the plugin is not left
 		// without a leader for a heartbeat.
-		if quick := c.cfg.HeartbeatInterval / 4; quick < wait {
-			g.renewDue = next
-			return quick
-		}
+		early = min(early, c.cfg.HeartbeatInterval/4)
+	}
+	if at := g.relistAt(); !at.IsZero() {
+		// A resigned plugin's back-off ends before the next renewal:
+		// list it again then (between renews), not up to a heartbeat
+		// later, in case no other process took it meanwhile.
+		early = min(early, max(at.Sub(now), 0))
+	}
+	if early < wait {
+		g.renewDue = next
+		return early
 	}
 	g.renewDue = time.Time{}
 	return wait
+}
+
+// relistAt is the end of the first back-off of a subscribed plugin that
+// ends after the Claims last written were drawn up (zero: none).
+func (g *namespaceElection) relistAt() time.Time {
+	var at time.Time
+	for _, s := range g.c.slots {
+		if u := s.backoffUntil; u.After(g.listedAt) && (at.IsZero() || u.Before(at)) {
+			at = u
+		}
+	}
+	return at
+}
+
+// relistDue reports whether a back-off has ended that the Claims do not
+// reflect yet: a renewal is due now.
+func (g *namespaceElection) relistDue(now time.Time) bool {
+	at := g.relistAt()
+	return !at.IsZero() && !now.Before(at)
 }
 
 // claimsUnlisted reports whether we lead a plugin that our last confirmed

@@ -127,16 +127,15 @@ func (p *pluginElection) subscribed(added []*slot) bool {
 func (p *pluginElection) claimsChanged() bool { return false }
 
 // resign: the plugin is the election, so its resignation ends the
-// leadership and releases the lease; no acquisition until the back-off
-// is over.
+// leadership and releases the lease; no acquisition until the back-off,
+// counted from the release, is over.
 func (p *pluginElection) resign(ctx context.Context, s *slot, r *pluginRun, leading bool, why string) {
 	c := p.c
-	p.notBefore = s.backoffUntil
-	if !leading {
-		return // the leadership ended already; its lease is not ours to release now
-	}
-	c.stepDown(fmt.Errorf("%w: %s", ErrResigned, why))
-	c.releaseAfter(ctx, s.name, c.lease, r)
+	if leading {
+		c.stepDown(fmt.Errorf("%w: %s", ErrResigned, why))
+		c.releaseAfter(ctx, s.name, c.lease, r)
+	} // else the leadership ended already; its lease is not ours to release now
+	p.notBefore = s.backoffFromRelease(c.clock.Now())
 }
 
 func (p *pluginElection) note(s *slot, leader string, epoch uint64, value string) {
@@ -186,10 +185,51 @@ func (p *pluginElection) judge(ctx context.Context, at time.Time, jitter bool) (
 			}
 		}
 	}
+	return p.finally(ctx, at, jitter, now)
+}
+
+// finally: what holds for every takeover judged free from at: not before
+// a resignation's back-off is over, and not while a namespace leader
+// lists a claim of the plugin it still holds (claimListed).
+func (p *pluginElection) finally(ctx context.Context, at time.Time, jitter bool, now time.Time) (time.Time, bool, bool) {
 	if now.Before(p.notBefore) {
 		at = later(at, p.notBefore) // the plugin resigned: its back-off
 	}
+	if !at.After(now) && p.claimListed(ctx) {
+		return at, jitter, false
+	}
 	return at, jitter, true
+}
+
+// claimListed reports, before a takeover of the observed record (not
+// delegated, not ours) with epoch e, whether a live namespace leader lists
+// the plugin in Plugins at e or below: a claim it still holds. On an honest store that claim ended
+// before the record was written, and a namespace leader's renewal drops
+// a claim as it ends, so this waits a request at most; on a store that
+// let a takeover overwrite the claim (4.9) the claim's holder never
+// rewrites it and still leads: no takeover then, until that namespace
+// leadership is over. One GET, only when a takeover is due; a failed read
+// blocks the takeover.
+func (p *pluginElection) claimListed(ctx context.Context) bool {
+	c, k := p.c, p.c.lease
+	r := k.obs.rec
+	if r == nil || r.Delegated || k.ours() {
+		return false
+	}
+	e := r.Epoch
+	w := p.namespaceWatch()
+	if w.poll(ctx) != nil {
+		return true
+	}
+	n := w.obs.rec
+	if n == nil || n.Released || n.Leader == c.worker {
+		return false
+	}
+	if l := n.Plugins[c.plugin]; l == 0 || l > e {
+		return false
+	}
+	at, _ := p.namespaceFreeAt(n.Epoch)
+	return at.After(c.clock.Now())
 }
 
 // delegatedFreeAt judges a plugin lease delegated to the namespace lease

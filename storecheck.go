@@ -172,7 +172,7 @@ func (h *Hub) ensureStoreChecked(ctx context.Context) error {
 		ch := make(chan struct{})
 		sc.running = ch
 		sc.mu.Unlock()
-		err := sc.ended(checkStore(ctx, h.checkStore, h.cfg.Root, fmt.Sprintf("%016x", h.seed())), h.cfg.Clock.Now())
+		err := sc.ended(checkStore(ctx, h.checkStore, h.cfg.Root, fmt.Sprintf("%016x", h.seedFor("check"))), h.cfg.Clock.Now())
 		close(ch)
 		if errors.Is(err, ErrUnsafeStore) {
 			h.cfg.Logger.Error("coord: the store does not honour conditional writes; nothing leads on it", "root", h.cfg.Root, "err", err)

@@ -444,7 +444,8 @@ func (g *resigning) Lead(ctx context.Context, t plugin.Term) error {
 		return nil
 	case <-p.clock.After(d):
 	}
-	if time.Now().Add(p.clock.trueDuration(4 * engineConfig.LeaseTimeout)).After(heal) {
+	// The back-off counts from the release, within a heartbeat of the return.
+	if time.Now().Add(p.clock.trueDuration(4*engineConfig.LeaseTimeout + engineConfig.HeartbeatInterval)).After(heal) {
 		<-ctx.Done() // too late: the back-off would outlive the faults
 		return nil
 	}
