@@ -72,7 +72,7 @@ func benchHub(tb testing.TB, store *mem.Store, cfg coord.Config, namespaces int,
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		if err := h.Close(ctx); err != nil {
 			tb.Error(err)
@@ -88,12 +88,12 @@ func benchHub(tb testing.TB, store *mem.Store, cfg coord.Config, namespaces int,
 	return h
 }
 
-// benchWait polls cond every d until it holds, failing after a minute.
-func benchWait(tb testing.TB, d time.Duration, what string, cond func() bool) {
+// benchWait polls cond every d until it holds, failing after limit.
+func benchWait(tb testing.TB, d, limit time.Duration, what string, cond func() bool) {
 	tb.Helper()
-	for end := time.Now().Add(time.Minute); !cond(); time.Sleep(d) {
+	for end := time.Now().Add(limit); !cond(); time.Sleep(d) {
 		if time.Now().After(end) {
-			tb.Fatalf("still not %s after a minute", what)
+			tb.Fatalf("still not %s after %v", what, limit)
 		}
 	}
 }
@@ -142,7 +142,7 @@ func BenchmarkHeartbeatLeader(b *testing.B) {
 	store := mem.New(mem.Options{})
 	cfg := coord.Config{HeartbeatInterval: benchHeartbeat, LeaseTimeout: time.Minute, WorkerTimeout: time.Minute}
 	h := benchHub(b, store, cfg, benchNamespaces, "p")
-	benchWait(b, benchHeartbeat, "leading", func() bool { return benchLeading(h) == benchNamespaces })
+	benchWait(b, benchHeartbeat, time.Minute, "leading", func() bool { return benchLeading(h) == benchNamespaces })
 	benchMeasure(b, h, store)
 }
 
@@ -154,10 +154,10 @@ func BenchmarkHeartbeatFollower(b *testing.B) {
 	store := mem.New(mem.Options{})
 	lead := coord.Config{HeartbeatInterval: 10 * time.Minute, LeaseTimeout: time.Hour, WorkerTimeout: time.Hour}
 	l := benchHub(b, store, lead, benchNamespaces, "p")
-	benchWait(b, benchHeartbeat, "leading", func() bool { return benchLeading(l) == benchNamespaces })
+	benchWait(b, benchHeartbeat, time.Minute, "leading", func() bool { return benchLeading(l) == benchNamespaces })
 	follow := coord.Config{HeartbeatInterval: benchHeartbeat, LeaseTimeout: time.Hour, WorkerTimeout: time.Hour}
 	f := benchHub(b, store, follow, benchNamespaces, "p")
-	benchWait(b, benchHeartbeat, "beating", func() bool { return benchBeats(f) >= 2*benchNamespaces })
+	benchWait(b, benchHeartbeat, time.Minute, "beating", func() bool { return benchBeats(f) >= 2*benchNamespaces })
 	benchMeasure(b, f, store)
 	if n := benchLeading(f); n != 0 {
 		b.Fatalf("%d followers took a lease over", n)
@@ -183,7 +183,7 @@ func BenchmarkHeartbeatFleet(b *testing.B) {
 	for range 3 {
 		hubs = append(hubs, benchHub(b, store, coord.Config{}, n, "a", "b", "c"))
 	}
-	benchWait(b, time.Second, "led", func() bool {
+	benchWait(b, time.Second, time.Minute+time.Duration(n)*10*time.Millisecond, "led", func() bool {
 		total := 0
 		for _, h := range hubs {
 			total += benchLeading(h)
