@@ -829,7 +829,9 @@ func (c *Coordinator) diag(msg string) {
 	if c.cfg.Diagnostics {
 		level = slog.LevelInfo
 	}
-	c.log.Log(context.Background(), level, c.prefix+" "+msg)
+	if ctx := context.Background(); c.log.Enabled(ctx, level) { // no line built for nothing
+		c.log.Log(ctx, level, c.prefix+" "+msg)
+	}
 }
 
 func (c *Coordinator) jitter(d time.Duration) time.Duration {

@@ -180,9 +180,7 @@ func (k *leaseKeeper) poll(ctx context.Context) error {
 // read reads the record into an observation (seen not set).
 func (k *leaseKeeper) read(ctx context.Context) (observation, error) {
 	c := k.c
-	rctx, cancel := c.withTimeout(ctx, c.requestTimeout())
-	obj, err := c.store.Get(rctx, k.key)
-	cancel()
+	obj, err := c.store.Get(ctx, k.key) // bounded by requestTimeout: c.store's own deadline
 	switch {
 	case errors.Is(err, driver.ErrNotFound):
 		return observation{known: true}, nil

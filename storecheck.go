@@ -72,10 +72,8 @@ func checkStore(ctx context.Context, store driver.Store, root, token string) (er
 	body := func(step int) []byte { return fmt.Appendf(nil, `{"check":%q,"step":%d}`, token, step) }
 	created := []string{}
 	defer func() {
-		for _, k := range created {
-			if derr := store.Delete(context.WithoutCancel(ctx), k, driver.None); derr != nil && err == nil && !errors.Is(derr, driver.ErrNotFound) {
-				err = fmt.Errorf("coord: store check: removing %s: %w", k, derr)
-			}
+		if derr := removeScratch(ctx, store, created); err == nil {
+			err = derr
 		}
 	}()
 
@@ -114,6 +112,17 @@ func checkStore(ctx context.Context, store driver.Store, root, token string) (er
 		return err
 	}
 	return nil
+}
+
+// removeScratch deletes the check's scratch keys, even once ctx is done,
+// and returns the first failure (a key already gone is no failure).
+func removeScratch(ctx context.Context, store driver.Store, keys []string) (err error) {
+	for _, k := range keys {
+		if derr := store.Delete(context.WithoutCancel(ctx), k, driver.None); derr != nil && err == nil && !errors.Is(derr, driver.ErrNotFound) {
+			err = fmt.Errorf("coord: store check: removing %s: %w", k, derr)
+		}
+	}
+	return err
 }
 
 // storeCheck is a Hub's state of CheckStore: run once before anything

@@ -46,11 +46,11 @@ func ValidatePrefix(prefix string) error {
 	if strings.HasPrefix(prefix, "/") {
 		return invalidKey(prefix, "starts with /")
 	}
-	segs := strings.Split(prefix, "/")
-	for i, s := range segs {
-		last := i == len(segs)-1
+	for rest, more := prefix, true; more; {
+		var s string
+		s, rest, more = strings.Cut(rest, "/")
 		switch {
-		case s == "" && !last:
+		case s == "" && more: // the last segment may be empty
 			return invalidKey(prefix, "empty segment")
 		case s == "." || s == "..":
 			return invalidKey(prefix, "dot segment")

@@ -185,15 +185,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		}
 		rt = authed
 	}
-	switch cfg.ConditionalDelete {
-	case DeleteAuto:
-		s.condDelete = endpoint == ""
-	case DeleteConditional:
-		s.condDelete = true
-	case DeleteUnsupported:
-	default:
-		return nil, fmt.Errorf("gcs: unknown DeleteMode %d", cfg.ConditionalDelete)
+	condDelete, err := conditionalDelete(cfg.ConditionalDelete, endpoint != "")
+	if err != nil {
+		return nil, err
 	}
+	s.condDelete = condDelete
 	opts = append(opts, option.WithHTTPClient(&http.Client{Transport: rt}))
 	client, err := storage.NewClient(ctx, opts...)
 	if err != nil {
@@ -203,6 +199,20 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.client = client
 	s.bucket = client.Bucket(cfg.Bucket)
 	return s, nil
+}
+
+// conditionalDelete is whether a Store of mode honours conditional
+// deletes; DeleteAuto trusts Google Cloud Storage, not an emulator.
+func conditionalDelete(mode DeleteMode, emulator bool) (bool, error) {
+	switch mode {
+	case DeleteAuto:
+		return !emulator, nil
+	case DeleteConditional:
+		return true, nil
+	case DeleteUnsupported:
+		return false, nil
+	}
+	return false, fmt.Errorf("gcs: unknown DeleteMode %d", mode)
 }
 
 // countingTransport counts every request attempt that reached the server

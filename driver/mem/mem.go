@@ -6,7 +6,7 @@ package mem
 
 import (
 	"context"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +37,7 @@ type Store struct {
 	mu     sync.Mutex
 	seq    uint64
 	objs   map[string]object
+	keys   []string // the keys of objs, sorted: a List reads one range of it
 	closed bool
 }
 
@@ -82,6 +83,10 @@ func (s *Store) Put(ctx context.Context, key string, data []byte, cond driver.Co
 	if !cond.Holds(exists, cur.version) {
 		return "", driver.Wrap("put", key, driver.ErrPrecondition, nil)
 	}
+	if !exists {
+		i, _ := slices.BinarySearch(s.keys, key)
+		s.keys = slices.Insert(s.keys, i, key)
+	}
 	s.seq++
 	v := strconv.FormatUint(s.seq, 10)
 	s.objs[key] = object{data: append([]byte(nil), data...), version: v, modified: s.opts.Now()}
@@ -102,6 +107,10 @@ func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) e
 	if !cond.IsNone() && !cond.Holds(exists, cur.version) {
 		return driver.Wrap("delete", key, driver.ErrPrecondition, nil)
 	}
+	if exists {
+		i, _ := slices.BinarySearch(s.keys, key)
+		s.keys = slices.Delete(s.keys, i, i+1)
+	}
 	delete(s.objs, key)
 	return nil
 }
@@ -114,12 +123,14 @@ func (s *Store) List(ctx context.Context, prefix string) (driver.ListResult, err
 		return driver.ListResult{}, err
 	}
 	res := driver.ListResult{ServerTime: s.opts.Now()}
-	for k, o := range s.objs {
-		if strings.HasPrefix(k, prefix) {
-			res.Entries = append(res.Entries, driver.Entry{Key: k, Version: o.version, Size: int64(len(o.data)), Modified: o.modified})
+	i, _ := slices.BinarySearch(s.keys, prefix)
+	for _, k := range s.keys[i:] {
+		if !strings.HasPrefix(k, prefix) {
+			break
 		}
+		o := s.objs[k]
+		res.Entries = append(res.Entries, driver.Entry{Key: k, Version: o.version, Size: int64(len(o.data)), Modified: o.modified})
 	}
-	sort.Slice(res.Entries, func(i, j int) bool { return res.Entries[i].Key < res.Entries[j].Key })
 	return res, nil
 }
 

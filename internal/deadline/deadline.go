@@ -15,6 +15,12 @@
 //     doubt, like any other timeout. The driver's goroutine runs on until
 //     the driver returns: a driver that never returns keeps that one
 //     goroutine, but nothing waits for it.
+//
+// A call costs no context and no timer when the caller's context ends no
+// later than the Store's timeout anyway. The mem driver's calls (that
+// type itself, not a wrapper of it) only work on memory under its own
+// lock: they cannot hang, so they run on the caller's goroutine, with the
+// same deadline and the same errors.
 package deadline
 
 import (
@@ -23,6 +29,7 @@ import (
 
 	"github.com/s3coord/coord/clock"
 	"github.com/s3coord/coord/driver"
+	"github.com/s3coord/coord/driver/mem"
 )
 
 // Clock is the time source of the deadlines: coord's one clock interface
@@ -67,6 +74,11 @@ type Store struct {
 	inner   driver.Store
 	clock   Clock
 	timeout time.Duration
+	// inline: inner is the mem driver itself, whose calls only take its
+	// own lock around work on memory, so they cannot hang: they run on
+	// the caller's goroutine, with the same deadline and the same answer
+	// after it.
+	inline bool
 }
 
 var _ driver.Store = (*Store)(nil)
@@ -78,7 +90,8 @@ func New(inner driver.Store, clock Clock, timeout time.Duration) *Store {
 	if s, ok := inner.(*Store); ok && s.clock == clock && s.timeout == timeout {
 		return s
 	}
-	return &Store{inner: inner, clock: clock, timeout: timeout}
+	_, inline := inner.(*mem.Store) // the type itself: a wrapper may block
+	return &Store{inner: inner, clock: clock, timeout: timeout, inline: inline}
 }
 
 // Inner returns the wrapped store.
@@ -87,51 +100,88 @@ func (s *Store) Inner() driver.Store { return s.inner }
 // Timeout returns the Store's own per-request deadline.
 func (s *Store) Timeout() time.Duration { return s.timeout }
 
-// bound is ctx with the Store's deadline, unless ctx ends no later
-// already (then no timer more: on a virtual clock every timer costs).
+func noCancel() {}
+
+// bound is ctx with the Store's deadline, or ctx itself when it ends no
+// later already (no context and no timer more: a call costs less, and on
+// a virtual clock every timer costs). ctx itself needs no cancel of its
+// own: a call returns once the driver answered, or once ctx is done,
+// which the driver sees.
 func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
 	if s.timeout <= 0 {
-		return context.WithCancel(ctx)
+		return ctx, noCancel
 	}
 	if s.clock == nil {
 		if dl, ok := ctx.Deadline(); ok && !dl.After(time.Now().Add(s.timeout)) {
-			return context.WithCancel(ctx)
+			return ctx, noCancel
 		}
 	} else if e, ok := ctx.Value(expiryKey{}).(expiry); ok && e.clock == s.clock && !e.at.After(s.clock.Now().Add(s.timeout)) {
-		return context.WithCancel(ctx)
+		return ctx, noCancel
 	}
 	return WithTimeout(ctx, s.clock, s.timeout)
 }
 
-// call runs f on a bounded context and returns its answer, or the
+// request is one call of a driver.Store, and answer its result.
+type request struct {
+	op, key string // op: "get", "put", "delete" or "list"
+	data    []byte
+	cond    driver.Condition
+}
+
+type answer struct {
+	obj     driver.Object
+	version string
+	list    driver.ListResult
+	err     error
+}
+
+// send makes r's call of inner.
+func (r *request) send(ctx context.Context, inner driver.Store) (a answer) {
+	switch r.op {
+	case "get":
+		a.obj, a.err = inner.Get(ctx, r.key)
+	case "put":
+		a.version, a.err = inner.Put(ctx, r.key, r.data, r.cond)
+	case "delete":
+		a.err = inner.Delete(ctx, r.key, r.cond)
+	default:
+		a.list, a.err = inner.List(ctx, r.key)
+	}
+	return a
+}
+
+// sendAsync sends r from a goroutine of its own and hands the answer to
+// ch (buffered: the goroutine never waits on its caller).
+func (r request) sendAsync(ctx context.Context, inner driver.Store, ch chan<- answer) {
+	ch <- r.send(ctx, inner)
+}
+
+// call makes r's call on a bounded context and returns its answer, or the
 // context's error once it is done, whichever comes first.
-func call[T any](s *Store, ctx context.Context, op, key string, f func(context.Context) (T, error)) (T, error) {
+func (s *Store) call(ctx context.Context, r request) answer {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	var zero T
 	if ctx.Err() != nil {
-		return zero, driver.Wrap(op, key, nil, Cause(ctx))
+		return answer{err: driver.Wrap(r.op, r.key, nil, Cause(ctx))}
 	}
-	type answer struct {
-		v   T
-		err error
-	}
-	ch := make(chan answer, 1)
-	go func() {
-		v, err := f(ctx)
-		ch <- answer{v, err}
-	}()
-	select {
-	case a := <-ch:
-		if a.err != nil && ctx.Err() != nil {
-			// Failed as the deadline passed: the same answer as when the
-			// deadline is seen first, whichever goroutine ran first.
-			return zero, driver.Wrap(op, key, nil, Cause(ctx))
+	var a answer
+	if s.inline {
+		a = r.send(ctx, s.inner)
+	} else {
+		ch := make(chan answer, 1)
+		go r.sendAsync(ctx, s.inner, ch)
+		select {
+		case a = <-ch:
+		case <-ctx.Done():
+			return answer{err: driver.Wrap(r.op, r.key, nil, Cause(ctx))}
 		}
-		return a.v, a.err
-	case <-ctx.Done():
-		return zero, driver.Wrap(op, key, nil, Cause(ctx))
 	}
+	if a.err != nil && ctx.Err() != nil {
+		// Failed as the deadline passed: the same answer as when the
+		// deadline is seen first, whichever goroutine ran first.
+		return answer{err: driver.Wrap(r.op, r.key, nil, Cause(ctx))}
+	}
+	return a
 }
 
 // Cause is ctx's error, context.DeadlineExceeded when its time ran out
@@ -145,25 +195,25 @@ func Cause(ctx context.Context) error {
 
 // Get is driver.Store.Get, bounded.
 func (s *Store) Get(ctx context.Context, key string) (driver.Object, error) {
-	return call(s, ctx, "get", key, func(ctx context.Context) (driver.Object, error) { return s.inner.Get(ctx, key) })
+	a := s.call(ctx, request{op: "get", key: key})
+	return a.obj, a.err
 }
 
 // Put is driver.Store.Put, bounded.
 func (s *Store) Put(ctx context.Context, key string, data []byte, cond driver.Condition) (string, error) {
-	return call(s, ctx, "put", key, func(ctx context.Context) (string, error) { return s.inner.Put(ctx, key, data, cond) })
+	a := s.call(ctx, request{op: "put", key: key, data: data, cond: cond})
+	return a.version, a.err
 }
 
 // Delete is driver.Store.Delete, bounded.
 func (s *Store) Delete(ctx context.Context, key string, cond driver.Condition) error {
-	_, err := call(s, ctx, "delete", key, func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, s.inner.Delete(ctx, key, cond)
-	})
-	return err
+	return s.call(ctx, request{op: "delete", key: key, cond: cond}).err
 }
 
 // List is driver.Store.List, bounded.
 func (s *Store) List(ctx context.Context, prefix string) (driver.ListResult, error) {
-	return call(s, ctx, "list", prefix, func(ctx context.Context) (driver.ListResult, error) { return s.inner.List(ctx, prefix) })
+	a := s.call(ctx, request{op: "list", key: prefix})
+	return a.list, a.err
 }
 
 // Capabilities is the inner store's.

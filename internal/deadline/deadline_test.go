@@ -59,3 +59,46 @@ func TestEveryCallEndsByItsDeadline(t *testing.T) {
 		})
 	}
 }
+
+// A call of the mem driver through a Store, on a context that already
+// ends within the Store's timeout, costs no allocation more than the
+// driver's own: no context, no timer, no goroutine, no channel.
+func TestNoCostOverMem(t *testing.T) {
+	m := mem.New(mem.Options{})
+	st := deadline.New(m, nil, time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := m.Put(ctx, "k", []byte("v"), driver.None); err != nil {
+		t.Fatal(err)
+	}
+	direct := testing.AllocsPerRun(100, func() { _, _ = m.Get(ctx, "k") })
+	bounded := testing.AllocsPerRun(100, func() { _, _ = st.Get(ctx, "k") })
+	if bounded != direct {
+		t.Errorf("a bounded Get allocates %v times, the driver's own %v", bounded, direct)
+	}
+}
+
+// blockingMem is the mem driver with a Get that ignores its context and
+// returns only once released: a wrapper of mem is not mem, and is waited
+// for from another goroutine like any driver.
+type blockingMem struct {
+	*mem.Store
+	release chan struct{}
+}
+
+func (b blockingMem) Get(context.Context, string) (driver.Object, error) {
+	<-b.release
+	return driver.Object{}, nil
+}
+
+func TestAWrapperOfMemIsNotTrusted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := blockingMem{mem.New(mem.Options{}), make(chan struct{})}
+		defer close(b.release)
+		st := deadline.New(b, nil, 5*time.Second)
+		start := time.Now()
+		if _, err := st.Get(context.Background(), "k"); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) != 5*time.Second {
+			t.Errorf("%v after %v, want DeadlineExceeded after 5s", err, time.Since(start))
+		}
+	})
+}
