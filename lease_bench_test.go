@@ -105,7 +105,7 @@ func benchWait(tb testing.TB, d, limit time.Duration, what string, cond func() b
 func benchLeading(h *coord.Hub) int {
 	n := 0
 	for _, c := range h.Coordinators() {
-		if c.IsLeader() {
+		if c.Metrics().IsLeader {
 			n++
 		}
 	}
@@ -193,7 +193,7 @@ func BenchmarkHeartbeatFleet(b *testing.B) {
 		}
 		return total == n
 	})
-	time.Sleep(2 * coord.DefaultHeartbeatInterval) // past the first beats
+	time.Sleep(2 * coord.DefaultConfig().HeartbeatInterval) // past the first beats
 	runtime.GC()
 	var m1 runtime.MemStats
 	runtime.ReadMemStats(&m1)
