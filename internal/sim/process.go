@@ -389,8 +389,10 @@ func (r *recorded) Lead(ctx context.Context, t plugin.Term) error {
 		// Lead to return.)
 		lingered := make(chan struct{})
 		context.AfterFunc(ctx, func() {
+			// (Leaderships that end together linger together: each
+			// timer is labelled by its plugin.)
 			if errors.Is(context.Cause(ctx), coord.ErrResigned) {
-				r.p.sleep(linger)
+				r.p.sleepAs("linger "+t.Plugin, linger)
 			}
 			r.p.w.rec.leadEnd(b)
 			close(lingered)
@@ -695,9 +697,12 @@ func (p *proc) linger() time.Duration {
 }
 
 // sleep waits d on the process's clock, or until the process ends.
-func (p *proc) sleep(d time.Duration) bool {
+func (p *proc) sleep(d time.Duration) bool { return p.sleepAs("", d) }
+
+// sleepAs is sleep on a timer labelled what (procClock.afterAs).
+func (p *proc) sleepAs(what string, d time.Duration) bool {
 	select {
-	case <-p.clock.After(d):
+	case <-p.clock.afterAs(what, d):
 		return p.ctx.Err() == nil
 	case <-p.ctx.Done():
 		return false
