@@ -301,9 +301,10 @@ func replay(t *testing.T, opts Options) {
 // how many seeds (default 6; COORD_SIM_EXACT=600 is the full check)
 // besides seeds that once did not replay: 47, 142 (a store that turns,
 // two unsafe-store alarms; its Uses at the healing once ran at once, in
-// the scheduler's order, behind one store check) and 15000045.
+// the scheduler's order, behind one store check), 15000045 and 546001638
+// (plugins lingering on timers of one label and one instant).
 func TestSimReplaysExactly(t *testing.T) {
-	seeds := []uint64{47, 142, 15_000_045}
+	seeds := []uint64{47, 142, 15_000_045, 546_001_638}
 	for i := range envInt("COORD_SIM_EXACT", 6) {
 		seeds = append(seeds, uint64(1_000_003*(i+1))) // far from the quick slice's seeds
 	}
