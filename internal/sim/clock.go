@@ -60,13 +60,19 @@ func (c *procClock) trueDuration(d time.Duration) time.Duration {
 // process is paused fires when it resumes. Every timer is an event of the
 // sequencer, even one due now (a channel ready at once would race with
 // the other cases of a select).
-func (c *procClock) After(d time.Duration) <-chan time.Time {
+func (c *procClock) After(d time.Duration) <-chan time.Time { return c.afterAs("", d) }
+
+// afterAs is After with its event labelled what (after the clock's own
+// label): timers that goroutines started at once make for one instant
+// then fire in the order of their labels, not in the order the scheduler
+// let the goroutines make them.
+func (c *procClock) afterAs(what string, d time.Duration) <-chan time.Time {
 	ch := make(chan time.Time, 1)
 	at := time.Now()
 	if d > 0 {
 		at = at.Add(c.trueDuration(d))
 	}
-	c.q.schedule(at, c.label, func() { c.fire(ch) })
+	c.q.schedule(at, c.label+what, func() { c.fire(ch) })
 	return ch
 }
 

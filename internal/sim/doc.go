@@ -110,11 +110,16 @@
 // goroutine is blocked again; events due at one instant fire in the order
 // of their labels. The engine keeps its side of the bargain: it iterates
 // its plugins in name order, subscribes a plugin before starting the loop
-// that leads it, and makes its timers in program order.
+// that leads it, and makes its timers in program order. The simulation
+// keeps its own: a process's Uses run one after the other, never several
+// at once (Uses started together all wait for one store check and then
+// run at once, in the scheduler's order), and a label names the plugin
+// its event is for.
 //
 // A failing seed is therefore replayed with its whole timeline by
 // COORD_SIM_SEED=<seed> go test -run '^TestSimReplay$' ./internal/sim -v
 // (TestSimUnsafeReplay for Options.UnsafeStore), and
 // COORD_SIM_DIFF=<seed> go test -run TestSimDiff ./internal/sim -v shows
-// where two runs of a seed part, should a change break exact replay.
+// where two runs of a seed part (the first timeline line and the first
+// store request that differ), should a change break exact replay.
 package sim

@@ -31,6 +31,9 @@ type ledger struct {
 	mu  sync.Mutex
 	ops uint64 // requests served
 	sum hash.Hash64
+	// keep: the requests are also kept as lines (Result.StoreLog).
+	keep  bool
+	lines []string
 }
 
 // log adds one request and its answer to the hash (l.mu held).
@@ -39,7 +42,11 @@ func (l *ledger) log(op, key string, data []byte, cond driver.Condition, answer 
 		l.sum = fnv.New64a()
 	}
 	l.ops++
-	fmt.Fprintf(l.sum, "%d %s %q %v %x -> %q %v\n", time.Now().UnixNano(), op, key, cond, fnv64(data), answer, err)
+	line := fmt.Sprintf("%d %s %q %v %x -> %q %v\n", time.Now().UnixNano(), op, key, cond, fnv64(data), answer, err)
+	l.sum.Write([]byte(line))
+	if l.keep {
+		l.lines = append(l.lines, line[:len(line)-1])
+	}
 }
 
 // digest returns the number of requests served and the hash of them all.

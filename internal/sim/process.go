@@ -236,7 +236,7 @@ func (p *proc) use(name string) {
 	p.mu.Unlock()
 	// Let the loops just started run until they wait before the next
 	// step (an exact replay).
-	w.q.Turn(p.name + "/use")
+	w.q.Turn(p.name + "/use " + name)
 }
 
 // retryUse, on a store that ignores conditions, tries the refused Uses
@@ -303,14 +303,14 @@ func (p *proc) unsubscribe(rng *rand.Rand) string {
 	}
 	w.rec.note("unsubscribe %s %s leading=%v cancelled=%v", p.name, name, len(led) > 0, cancelled)
 	w.bg.Go(func() {
-		w.q.Turn(p.name + "/unsubscribe")
+		w.q.Turn(p.name + "/unsubscribe " + name)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		if cancelled {
 			cancel()
 		}
 		err := sub.Close(ctx)
 		cancel()
-		w.q.Turn(p.name + "/unsubscribed")
+		w.q.Turn(p.name + "/unsubscribed " + name)
 		w.rec.note("unsubscribed %s %s: %v", p.name, name, err)
 		if !cancelled && err == nil && p.ctx.Err() == nil {
 			w.rec.stillLeads(p.name, name, "Subscription.Close returned")
@@ -332,28 +332,39 @@ func (p *proc) unsubscribe(rng *rand.Rand) string {
 	return name
 }
 
-// resubscribe Uses the plugin again if it is not subscribed (after its
-// Close returned, if that is still running). It must run on the
-// simulation's goroutine.
-func (p *proc) resubscribe(name string) {
+// resubscribe Uses the plugins again that are not subscribed (after
+// their Close returned, if that is still running), one after the other
+// in one goroutine: Uses started together would all wait for one store
+// check and then run at once, in an order of the scheduler's. It must run
+// on the simulation's goroutine.
+func (p *proc) resubscribe(names ...string) {
 	w := p.w
+	var open []string
 	p.mu.Lock()
-	switch {
-	case p.dead || p.subs[name] != nil || p.opening[name] || p.hub == nil:
-		p.mu.Unlock()
-		return
-	case p.closing[name]:
-		p.reopen[name] = true
-		p.mu.Unlock()
+	for _, name := range names {
+		switch {
+		case p.dead || p.subs[name] != nil || p.opening[name] || p.hub == nil:
+			continue
+		case p.closing[name]:
+			p.reopen[name] = true
+			continue
+		}
+		p.opening[name] = true
+		open = append(open, name)
+	}
+	p.mu.Unlock()
+	if len(open) == 0 {
 		return
 	}
-	p.opening[name] = true
-	p.mu.Unlock()
-	w.count("resubscribe")
-	w.rec.note("resubscribe %s %s", p.name, name)
+	for _, name := range open {
+		w.count("resubscribe")
+		w.rec.note("resubscribe %s %s", p.name, name)
+	}
 	w.bg.Go(func() {
-		w.q.Turn(p.name + "/resubscribe")
-		p.use(name)
+		for _, name := range open {
+			w.q.Turn(p.name + "/resubscribe " + name)
+			p.use(name)
+		}
 	})
 }
 
@@ -378,8 +389,10 @@ func (r *recorded) Lead(ctx context.Context, t plugin.Term) error {
 		// Lead to return.)
 		lingered := make(chan struct{})
 		context.AfterFunc(ctx, func() {
+			// (Leaderships that end together linger together: each
+			// timer is labelled by its plugin.)
 			if errors.Is(context.Cause(ctx), coord.ErrResigned) {
-				r.p.sleep(linger)
+				r.p.sleepAs("linger "+t.Plugin, linger)
 			}
 			r.p.w.rec.leadEnd(b)
 			close(lingered)
@@ -685,9 +698,12 @@ func (p *proc) linger() time.Duration {
 }
 
 // sleep waits d on the process's clock, or until the process ends.
-func (p *proc) sleep(d time.Duration) bool {
+func (p *proc) sleep(d time.Duration) bool { return p.sleepAs("", d) }
+
+// sleepAs is sleep on a timer labelled what (procClock.afterAs).
+func (p *proc) sleepAs(what string, d time.Duration) bool {
 	select {
-	case <-p.clock.After(d):
+	case <-p.clock.afterAs(what, d):
 		return p.ctx.Err() == nil
 	case <-p.ctx.Done():
 		return false

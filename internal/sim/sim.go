@@ -97,6 +97,9 @@ type Result struct {
 	Digest, StoreDigest uint64
 	StoreRequests       uint64
 	Trace               []string
+	// StoreLog is every store request as StoreDigest hashed it, when
+	// Trace is set.
+	StoreLog []string
 }
 
 // Failed reports whether the run broke a property.
@@ -180,6 +183,7 @@ func Run(opts Options) Result {
 	w := &world{opts: opts, rng: rng, start: start, rec: newRecorder(start), counts: make(map[string]int), q: startSequencer(mix(opts.Seed ^ 0x5e9e4ce5))}
 	w.shared = &ledger{
 		Store:      mem.New(mem.Options{MaxRead: 64 << 10}),
+		keep:       opts.Trace,
 		ttlEntries: appPrefix + "ttl/entries/",
 		onEarly: func(key string, early time.Duration) {
 			w.rec.violate("ttl: %s swept %v before it expired", key, early)
@@ -271,6 +275,7 @@ func Run(opts Options) Result {
 	res.Samples, res.UnsafeAlarms = w.rec.counts()
 	res.Digest, res.Trace = w.rec.digest()
 	res.StoreRequests, res.StoreDigest = w.shared.digest()
+	res.StoreLog = w.shared.lines
 	res.Digest = res.Digest*31 ^ res.StoreDigest
 	if !opts.Trace {
 		res.Trace = nil
@@ -443,9 +448,7 @@ func (w *world) heal() {
 		if p.isPaused() {
 			p.resume()
 		}
-		for _, name := range s.plugs {
-			p.resubscribe(name)
-		}
+		p.resubscribe(s.plugs...)
 	}
 }
 
