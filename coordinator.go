@@ -464,6 +464,28 @@ func (c *Coordinator) endRuns() {
 	}
 }
 
+// endTerm ends the leadership of c and of its stand-ins now, with cause,
+// from any goroutine: their plugins' contexts are cancelled at once, and
+// each loop steps down when it next looks (as at the renew deadline).
+func (c *Coordinator) endTerm(cause error) {
+	c.mu.Lock()
+	t := c.term
+	var standIns []*Coordinator
+	for _, name := range slices.Sorted(maps.Keys(c.subs)) {
+		if sc := c.subs[name].standIn; sc != nil {
+			standIns = append(standIns, sc)
+		}
+	}
+	c.mu.Unlock()
+	if t != nil {
+		t.cancel(cause)
+	}
+	for _, sc := range standIns {
+		sc.endTerm(cause)
+	}
+	c.poke()
+}
+
 func (c *Coordinator) isStopping() bool {
 	select {
 	case <-c.stopping:

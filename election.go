@@ -67,6 +67,9 @@ func (c *Coordinator) leaseCycle(ctx context.Context) time.Duration {
 	if k.held && !k.term.alive(c.clock.Now()) {
 		c.stepDown(ErrRenewDeadline)
 	}
+	if k.held {
+		c.hub.checkNotice(ctx, c.store, c.prefix) // what other processes saw
+	}
 	if gen, _ := c.hub.storeGen(); k.held && gen != c.termGen {
 		c.stepDown(c.hub.storeErr())
 	}
