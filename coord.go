@@ -360,7 +360,7 @@ func (h *Hub) Coordinators() []*Coordinator {
 }
 
 // Close stops every coordinator: each steps down (cancelling its plugins'
-// contexts), releases its lease so a follower takes over at its next
+// contexts, its stand-ins' too, as Close begins), releases its lease so a follower takes over at its next
 // heartbeat, and deletes its worker record. Like Subscription.Close it
 // ignores ctx's cancellation, not its deadline: it returns within
 // HeartbeatInterval (or by ctx's deadline, if sooner) whatever the store
@@ -464,7 +464,9 @@ func (s *Subscription) Term() (plugin.Term, bool) {
 // this process held it (Global), or its coordinator stopped (PerPlugin).
 // Like Hub.Close it ignores the cancellation of ctx, not its deadline: it
 // returns within HeartbeatInterval (or by ctx's deadline, if sooner)
-// whatever the store does. The name may then be used again.
+// whatever the store does, on every path (a fallback, a return to Global
+// mode in progress, a plugin led by a stand-in), and the leadership ends
+// as it begins. The name may then be used again.
 func (s *Subscription) Close(ctx context.Context) error {
 	s.once.Do(func() {
 		// One bound for the whole Close, whichever path it takes.
