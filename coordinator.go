@@ -47,7 +47,8 @@ type Coordinator struct {
 	lastLeader string
 	lastEpoch  uint64
 	lastValue  string
-	termGen    uint64 // the Hub's store-check generation when the lease was won
+	termGen    uint64    // the Hub's store-check generation when the lease was won
+	noticeDue  time.Time // when a leader reads the unsafe-store notice next
 	leaseView  atomic.Pointer[leaseView]
 
 	// Shared state, under mu.

@@ -68,7 +68,7 @@ func (c *Coordinator) leaseCycle(ctx context.Context) time.Duration {
 		c.stepDown(ErrRenewDeadline)
 	}
 	if k.held {
-		c.hub.checkNotice(ctx, c.store, c.prefix) // what other processes saw
+		c.hub.checkNotice(ctx, c.store, c.prefix, &c.noticeDue) // what other processes saw
 	}
 	if gen, _ := c.hub.storeGen(); k.held && gen != c.termGen {
 		c.stepDown(c.hub.storeErr())

@@ -136,16 +136,15 @@ type storeCheck struct {
 	// leadership that began under an older gen ends.
 	gen uint64
 	// The unsafe-store notice (see unsafeNoticeKey): the version of it
-	// this Hub knows (known: read or written since the last check
-	// passed), and when its leaders read it next.
+	// this Hub knows (known: read or written since the last check passed).
 	noticeKnown   bool
 	noticeVersion string
-	noticeNext    time.Time
 }
 
 // unsafeNoticeKey is the record a Hub writes under root when it sees the
-// store break a rule (Hub.storeBroke): leaders of every Hub on the root
-// read it once per LeaseTimeout (Hub.checkNotice), so that a history
+// store break a rule (Hub.storeBroke): every leading coordinator of every
+// Hub on the root reads it once per LeaseTimeout (Hub.checkNotice), so
+// that a history
 // only a follower saw (two holders of one epoch, say) ends the leaderships
 // of other processes too, whose own reads may show nothing wrong.
 func unsafeNoticeKey(root string) string {
@@ -332,20 +331,17 @@ func readNotice(ctx context.Context, store driver.Store, root string) (version, 
 	return obj.Version, n.Rule, nil
 }
 
-// checkNotice is a leader's read of the unsafe-store notice, at most once
-// per LeaseTimeout for the whole Hub (one GET): a version this Hub
+// checkNotice is a leading coordinator's read of the unsafe-store notice,
+// due at *next, then once per LeaseTimeout (one GET): a version this Hub
 // does not know means another process saw the store break a rule, and
 // ends every leadership of the Hub as storeBroke does (no notice again).
-func (h *Hub) checkNotice(ctx context.Context, store driver.Store, prefix string) {
+func (h *Hub) checkNotice(ctx context.Context, store driver.Store, prefix string, next *time.Time) {
 	now := h.cfg.Clock.Now()
-	sc := &h.check
-	sc.mu.Lock()
-	if now.Before(sc.noticeNext) {
-		sc.mu.Unlock()
+	if now.Before(*next) {
 		return
 	}
-	sc.noticeNext = now.Add(h.cfg.LeaseTimeout)
-	sc.mu.Unlock()
+	*next = now.Add(h.cfg.LeaseTimeout)
+	sc := &h.check
 	v, rule, err := readNotice(ctx, store, h.cfg.Root)
 	if err != nil {
 		return // read again when next due
