@@ -151,7 +151,7 @@ func unsafeNoticeKey(root string) string {
 	if root == "" {
 		root = DefaultRoot
 	}
-	return root + "_check/unsafe.json"
+	return root + "_unsafe.json"
 }
 
 // unsafeNotice is the body of the notice.
