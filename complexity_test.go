@@ -16,11 +16,7 @@ const maxComplexity = 15
 
 // complexityExceptions are the functions allowed above maxComplexity, by
 // "file: name" as the test reports them.
-var complexityExceptions = map[string]bool{
-	// The one known exception: its split is under way on another branch
-	// and lands with it; remove this line then.
-	"coordinator.go: (*Coordinator).dropSlot": true,
-}
+var complexityExceptions = map[string]bool{}
 
 // cyclomatic is McCabe's measure of a function, counted as gocyclo
 // (github.com/fzipp/gocyclo) counts it: 1, plus one per if, for, range,

@@ -291,13 +291,21 @@ func (h *Hub) returnToGlobal(sub *Subscription, p plugin.Plugin) {
 		h.mu.Lock()
 		h.coords = slices.DeleteFunc(h.coords, func(x *Coordinator) bool { return x == old })
 		h.mu.Unlock()
+		// Switch unless Close has begun: Close, which stops waiting for
+		// this return at its bound, then closes what it finds (old).
+		sub.mu.Lock()
+		if ctx.Err() != nil {
+			sub.mu.Unlock()
+			return
+		}
 		sl, err := c.subscribe(sub.name, p)
+		if err == nil {
+			sub.c, sub.s, sub.mode, sub.fellBack = c, sl, Global, false
+		}
+		sub.mu.Unlock()
 		if err != nil {
 			return // the Hub is closing
 		}
-		sub.mu.Lock()
-		sub.c, sub.s, sub.mode, sub.fellBack = c, sl, Global, false
-		sub.mu.Unlock()
 		h.cfg.Logger.Info(fmt.Sprintf("[%s] Global coordinator available again, returning to global mode", sub.name), "namespace", sub.ns)
 		return
 	}
@@ -366,7 +374,7 @@ func (h *Hub) Coordinators() []*Coordinator {
 }
 
 // Close stops every coordinator: each steps down (cancelling its plugins'
-// contexts), releases its lease so a follower takes over at its next
+// contexts, its stand-ins' too, as Close begins), releases its lease so a follower takes over at its next
 // heartbeat, and deletes its worker record. Like Subscription.Close it
 // ignores ctx's cancellation, not its deadline: it returns within
 // HeartbeatInterval (or by ctx's deadline, if sooner) whatever the store
@@ -453,33 +461,21 @@ func (s *Subscription) Term() (plugin.Term, bool) {
 // this process held it (Global), or its coordinator stopped (PerPlugin).
 // Like Hub.Close it ignores the cancellation of ctx, not its deadline: it
 // returns within HeartbeatInterval (or by ctx's deadline, if sooner)
-// whatever the store does. The name may then be used again.
+// whatever the store does, on every path (a fallback, a return to Global
+// mode in progress, a plugin led by a stand-in), and the leadership ends
+// as it begins. The name may then be used again.
 func (s *Subscription) Close(ctx context.Context) error {
 	s.once.Do(func() {
+		// One bound for the whole Close, whichever path it takes.
+		c, _, _ := s.state()
+		cctx, cancel := c.closeContext(ctx)
+		defer cancel()
 		close(s.closing)
-		<-s.returned // a return to Global mode stops, or is done
-		c, sl, mode := s.state()
-		if mode == Global {
-			if _, err := c.unsubscribe(s.name); err != nil {
-				if !c.isStopping() { // after Hub.Close there is nothing left to do
-					s.closeErr = err
-				}
-			} else {
-				cctx, cancel := c.closeContext(ctx)
-				select {
-				case <-sl.gone:
-				case <-c.done:
-				case <-cctx.Done():
-					s.closeErr = fmt.Errorf("%s: closing %s: %w", c.prefix, s.name, deadline.Cause(cctx))
-				}
-				cancel()
-			}
-		} else {
-			s.closeErr = c.close(ctx)
-			s.hub.mu.Lock()
-			s.hub.coords = slices.DeleteFunc(s.hub.coords, func(x *Coordinator) bool { return x == c })
-			s.hub.mu.Unlock()
+		select {
+		case <-s.returned: // a return to Global mode is done, or stops without switching
+		case <-cctx.Done(): // it is stopping the fallback coordinator: closed below too
 		}
+		s.closeErr = s.stop(cctx)
 		s.hub.mu.Lock()
 		if s.hub.subs[s.ns+"/"+s.name] == s {
 			delete(s.hub.subs, s.ns+"/"+s.name)
@@ -487,6 +483,33 @@ func (s *Subscription) Close(ctx context.Context) error {
 		s.hub.mu.Unlock()
 	})
 	return s.closeErr
+}
+
+// stop lets go of the plugin within cctx, the bound of Close: it
+// unsubscribes it from the namespace coordinator (Global) or stops its
+// coordinator (PerPlugin).
+func (s *Subscription) stop(cctx context.Context) error {
+	c, sl, mode := s.state()
+	if mode != Global {
+		err := c.closeWithin(cctx)
+		s.hub.mu.Lock()
+		s.hub.coords = slices.DeleteFunc(s.hub.coords, func(x *Coordinator) bool { return x == c })
+		s.hub.mu.Unlock()
+		return err
+	}
+	if _, err := c.unsubscribe(s.name); err != nil {
+		if c.isStopping() { // after Hub.Close there is nothing left to do
+			return nil
+		}
+		return err
+	}
+	select {
+	case <-sl.gone:
+	case <-c.done:
+	case <-cctx.Done():
+		return fmt.Errorf("%s: closing %s: %w", c.prefix, s.name, deadline.Cause(cctx))
+	}
+	return nil
 }
 
 // noFallbackCures reports whether err is one that per-plugin mode cannot

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -47,7 +48,8 @@ type Coordinator struct {
 	lastLeader string
 	lastEpoch  uint64
 	lastValue  string
-	termGen    uint64 // the Hub's store-check generation when the lease was won
+	termGen    uint64    // the Hub's store-check generation when the lease was won
+	noticeDue  time.Time // when a leader reads the unsafe-store notice next
 	leaseView  atomic.Pointer[leaseView]
 
 	// Shared state, under mu.
@@ -413,20 +415,29 @@ func (c *Coordinator) closeContext(ctx context.Context) (context.Context, contex
 // releases the lease and deletes the worker record, all within
 // closeContext's bound; requests still in flight then are abandoned.
 func (c *Coordinator) close(ctx context.Context) error {
+	cctx, cancel := c.closeContext(ctx)
+	defer cancel()
+	return c.closeWithin(cctx)
+}
+
+// closeWithin is close within cctx, a close's own bounded context (see
+// closeContext). Every plugin run of the coordinator and of its stand-ins
+// ends at once: the loop may be waiting for a request, and get to its
+// shutdown only at the bound.
+func (c *Coordinator) closeWithin(cctx context.Context) error {
 	c.mu.Lock()
 	if c.loopCancel == nil || c.isStopping() {
 		c.mu.Unlock()
 		select {
 		case <-c.doneOrNil():
-		case <-ctx.Done():
+		case <-cctx.Done():
 		}
 		return nil
 	}
-	cctx, cancel := c.closeContext(ctx)
-	defer cancel()
 	c.closeCtx = cctx
 	close(c.stopping)
 	c.mu.Unlock()
+	c.endRuns()
 	select {
 	case <-c.done:
 	case <-cctx.Done():
@@ -435,6 +446,52 @@ func (c *Coordinator) close(ctx context.Context) error {
 	}
 	c.loopCancel()
 	return c.closeErr
+}
+
+// endRuns ends every plugin run of c as a close begins (no run starts
+// once c is stopping: startPlugin), and unsubscribes the plugins of its
+// stand-ins, which then lead nothing until the loop stops them.
+func (c *Coordinator) endRuns() {
+	now := c.clock.Now()
+	var standIns []*Coordinator
+	c.mu.Lock()
+	for _, name := range slices.Sorted(maps.Keys(c.subs)) {
+		s := c.subs[name]
+		if s.run != nil {
+			s.run.end(now, ErrResigned)
+		}
+		if s.standIn != nil {
+			standIns = append(standIns, s.standIn)
+		}
+	}
+	c.mu.Unlock()
+	for _, sc := range standIns {
+		for _, name := range sc.plugins() {
+			_, _ = sc.unsubscribe(name)
+		}
+	}
+}
+
+// endTerm ends the leadership of c and of its stand-ins now, with cause,
+// from any goroutine: their plugins' contexts are cancelled at once, and
+// each loop steps down when it next looks (as at the renew deadline).
+func (c *Coordinator) endTerm(cause error) {
+	c.mu.Lock()
+	t := c.term
+	var standIns []*Coordinator
+	for _, name := range slices.Sorted(maps.Keys(c.subs)) {
+		if sc := c.subs[name].standIn; sc != nil {
+			standIns = append(standIns, sc)
+		}
+	}
+	c.mu.Unlock()
+	if t != nil {
+		t.cancel(cause)
+	}
+	for _, sc := range standIns {
+		sc.endTerm(cause)
+	}
+	c.poke()
 }
 
 func (c *Coordinator) isStopping() bool {
@@ -497,18 +554,7 @@ func (c *Coordinator) dropSlot(ctx context.Context, name string, s *slot, releas
 	c.el.stopped(name, r)
 	c.stopStandIn(ctx, s)
 	delete(c.slots, name)
-	if s.events != nil && !s.sharedEvents {
-		if gone := s.standInGone; gone != nil {
-			// The stand-in shares the channel: close it once it stopped.
-			events := s.events
-			c.wg.Go(func() {
-				<-gone
-				close(events)
-			})
-		} else {
-			close(s.events)
-		}
-	}
+	c.closeEvents(s)
 	k := s.claim
 	s.claim = nil
 	releasing := release && k != nil && k.held
@@ -545,6 +591,23 @@ func (c *Coordinator) dropSlot(ctx context.Context, name string, s *slot, releas
 	})
 }
 
+// closeEvents closes the observer channel of s, a slot let go of, unless
+// it is another slot's; once its stand-in, which shares it, has stopped.
+func (c *Coordinator) closeEvents(s *slot) {
+	if s.events == nil || s.sharedEvents {
+		return
+	}
+	if gone := s.standInGone; gone != nil {
+		events := s.events
+		c.wg.Go(func() {
+			<-gone
+			close(events)
+		})
+		return
+	}
+	close(s.events)
+}
+
 // releaseAfter releases the lease k once the run r of its plugin has
 // returned, both within HeartbeatInterval (and ctx). When the plugin does
 // not return in time the lease is left to expire (a delegated one with the
@@ -571,7 +634,7 @@ func (c *Coordinator) releaseAfter(ctx context.Context, name string, k *leaseKee
 // plugin's epoch.
 func (c *Coordinator) startPlugin(s *slot, t *term, epoch uint64) {
 	c.mu.Lock()
-	if s.run != nil || c.subs[s.name] != s {
+	if s.run != nil || c.subs[s.name] != s || c.isStopping() {
 		c.mu.Unlock()
 		return
 	}
@@ -976,7 +1039,11 @@ func (c *Coordinator) unsubscribe(name string) (*slot, error) {
 	if s.run != nil {
 		s.run.end(c.clock.Now(), ErrResigned)
 	}
+	sc := s.standIn
 	c.mu.Unlock()
+	if sc != nil {
+		_, _ = sc.unsubscribe(name) // its run ends now too; the loop stops the stand-in
+	}
 	c.poke()
 	return s, nil
 }

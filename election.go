@@ -67,6 +67,9 @@ func (c *Coordinator) leaseCycle(ctx context.Context) time.Duration {
 	if k.held && !k.term.alive(c.clock.Now()) {
 		c.stepDown(ErrRenewDeadline)
 	}
+	if k.held {
+		c.hub.checkNotice(ctx, c.store, c.prefix, &c.noticeDue) // what other processes saw
+	}
 	if gen, _ := c.hub.storeGen(); k.held && gen != c.termGen {
 		c.stepDown(c.hub.storeErr())
 	}
@@ -118,7 +121,7 @@ func (c *Coordinator) followerCycle(ctx context.Context) time.Duration {
 	}
 	c.retries = 0
 	now := c.clock.Now()
-	if start, ok := k.adoptIfOurs(now); ok {
+	if start, ok := c.adoptInDoubt(now); ok {
 		c.startTerm(start)
 		return c.leaderDelayAfterAdopt()
 	}
@@ -156,6 +159,16 @@ func (c *Coordinator) followerCycle(ctx context.Context) time.Duration {
 		return c.retryDelay()
 	}
 	return c.el.waitFor(c.followerDelay(), true) // lost the race: someone else leads now
+}
+
+// adoptInDoubt adopts our own acquisition in doubt (adoptIfOurs) only
+// under the store check it was written under: after a broken rule, not
+// before the check passes again and a new takeover is written.
+func (c *Coordinator) adoptInDoubt(now time.Time) (time.Time, bool) {
+	if gen, ok := c.hub.storeGen(); !ok || gen != c.termGen {
+		return time.Time{}, false
+	}
+	return c.lease.adoptIfOurs(now)
 }
 
 func (c *Coordinator) leaderDelayAfterAdopt() time.Duration {

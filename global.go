@@ -483,8 +483,8 @@ func (c *Coordinator) syncStandIns(ctx context.Context) {
 // It shares this coordinator's metered store (counts and breaker), writes
 // no worker record, and reports leader changes on s's observer.
 func (c *Coordinator) startStandIn(s *slot) {
-	if !s.standInStopped() {
-		return // the last one is still stopping
+	if !s.standInStopped() || c.isStopping() {
+		return // the last one is still stopping, or we are
 	}
 	s.standInGone = nil
 	sc := newCoordinator(c.hub, PerPlugin, c.ns, s.name)

@@ -4,8 +4,10 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -137,6 +139,31 @@ type storeCheck struct {
 	// gen counts the store's broken rules seen while running; a
 	// leadership that began under an older gen ends.
 	gen uint64
+	// The unsafe-store notice (see unsafeNoticeKey): the version of it
+	// this Hub knows (known: read or written since the last check passed).
+	noticeKnown   bool
+	noticeVersion string
+}
+
+// unsafeNoticeKey is the record a Hub writes under root when it sees the
+// store break a rule (Hub.storeBroke): every leading coordinator of every
+// Hub on the root reads it once per LeaseTimeout (Hub.checkNotice), so
+// that a history
+// only a follower saw (two holders of one epoch, say) ends the leaderships
+// of other processes too, whose own reads may show nothing wrong.
+func unsafeNoticeKey(root string) string {
+	if root == "" {
+		root = defaultRoot
+	}
+	return root + "_unsafe.json"
+}
+
+// unsafeNotice is the body of the notice.
+type unsafeNotice struct {
+	Rule   string    `json:"rule"`
+	Detail string    `json:"detail"`
+	By     string    `json:"by,omitempty"`
+	At     time.Time `json:"at"`
 }
 
 // storeCheckEvery is how often, in LeaseTimeouts, a check that found the
@@ -181,7 +208,11 @@ func (h *Hub) ensureStoreChecked(ctx context.Context) error {
 		ch := make(chan struct{})
 		sc.running = ch
 		sc.mu.Unlock()
-		err := sc.ended(checkStore(ctx, h.checkStore, h.cfg.Root, fmt.Sprintf("%016x", h.seedFor("check"))), h.cfg.Clock.Now())
+		err := checkStore(ctx, h.checkStore, h.cfg.Root, fmt.Sprintf("%016x", h.seedFor("check")))
+		if err == nil {
+			h.noticeBaseline(ctx)
+		}
+		err = sc.ended(err, h.cfg.Clock.Now())
 		close(ch)
 		if errors.Is(err, ErrUnsafeStore) {
 			h.cfg.Logger.Error("coord: the store does not honour conditional writes; nothing leads on it", "root", h.cfg.Root, "err", err)
@@ -230,11 +261,100 @@ func (h *Hub) storeErr() error {
 
 // storeBroke records that the store broke a rule while running: every
 // coordinator of the Hub steps down, and none leads again before the
-// store check passes again.
+// store check passes again. The first rule seen broken since the check
+// passed is posted in the unsafe-store notice, for the other Hubs on the
+// root (one PUT, unconditional: conditions are what the store may not
+// honour now).
 func (h *Hub) storeBroke(prefix string, err error) {
+	if h.broke(prefix, err) {
+		h.postNotice(err)
+	}
+}
+
+// broke is storeBroke without the notice; it reports whether the store
+// check had passed (or is skipped) until now.
+func (h *Hub) broke(prefix string, err error) bool {
 	h.check.mu.Lock()
+	first := h.check.passed || h.cfg.SkipStoreCheck
 	h.check.gen++
 	h.check.passed, h.check.tried, h.check.lastErr = false, time.Time{}, err
 	h.check.mu.Unlock()
 	h.cfg.Logger.Error(prefix+" the store broke a rule of conditional writes; stepping down until the store check passes again", "err", err)
+	h.mu.Lock()
+	coords := slices.Clone(h.coords)
+	h.mu.Unlock()
+	for _, c := range coords {
+		c.endTerm(err)
+	}
+	return first
+}
+
+// postNotice writes the unsafe-store notice for err.
+func (h *Hub) postNotice(err error) {
+	n := unsafeNotice{Detail: err.Error(), By: h.cfg.WorkerID, At: h.cfg.Clock.Now().UTC()}
+	var rule Rule
+	if errors.As(err, &rule) {
+		n.Rule = string(rule)
+	}
+	body, _ := json.Marshal(n)
+	v, perr := h.checkStore.Put(context.Background(), unsafeNoticeKey(h.cfg.Root), body, driver.None)
+	if perr != nil {
+		h.cfg.Logger.Warn("coord: writing the unsafe-store notice", "err", perr)
+		return
+	}
+	h.check.mu.Lock()
+	h.check.noticeKnown, h.check.noticeVersion = true, v // ours: no news to this Hub
+	h.check.mu.Unlock()
+}
+
+// noticeBaseline reads the notice as a store check passes: what it says
+// then is known (handled by this check); a later version is news. When
+// the read fails, the first read by a leader sets the baseline.
+func (h *Hub) noticeBaseline(ctx context.Context) {
+	v, _, err := readNotice(ctx, h.checkStore, h.cfg.Root)
+	h.check.mu.Lock()
+	h.check.noticeKnown, h.check.noticeVersion = err == nil, v
+	h.check.mu.Unlock()
+}
+
+// readNotice returns the notice's version ("" when missing) and the rule
+// it names.
+func readNotice(ctx context.Context, store driver.Store, root string) (version, rule string, err error) {
+	obj, err := store.Get(ctx, unsafeNoticeKey(root))
+	switch {
+	case errors.Is(err, driver.ErrNotFound):
+		return "", "", nil
+	case err != nil:
+		return "", "", err
+	}
+	var n unsafeNotice
+	if json.Unmarshal(obj.Data, &n) != nil || n.Rule == "" {
+		n.Rule = "a rule of conditional writes" // unreadable: still news
+	}
+	return obj.Version, n.Rule, nil
+}
+
+// checkNotice is a leading coordinator's read of the unsafe-store notice,
+// due at *next, then once per LeaseTimeout (one GET): a version this Hub
+// does not know means another process saw the store break a rule, and
+// ends every leadership of the Hub as storeBroke does (no notice again).
+func (h *Hub) checkNotice(ctx context.Context, store driver.Store, prefix string, next *time.Time) {
+	now := h.cfg.Clock.Now()
+	if now.Before(*next) {
+		return
+	}
+	*next = now.Add(h.cfg.LeaseTimeout)
+	sc := &h.check
+	v, rule, err := readNotice(ctx, store, h.cfg.Root)
+	if err != nil {
+		return // read again when next due
+	}
+	sc.mu.Lock()
+	news := sc.noticeKnown && v != sc.noticeVersion
+	sc.noticeKnown, sc.noticeVersion = true, v
+	sc.mu.Unlock()
+	if news {
+		key := unsafeNoticeKey(h.cfg.Root)
+		h.broke(prefix, fmt.Errorf("%w: another process saw the store break it (notice version %s)", unsafeStore(Rule(rule), key), v))
+	}
 }

@@ -72,7 +72,8 @@
 // a store that ignores conditions nothing may ever lead (nor report
 // leading in Subscription.Term), and every Use must fail with
 // coord.ErrUnsafeStore. On an honest store any other failed Use is a
-// violation, and the engine's reports that the store broke a rule while
+// violation (but for ErrUnsafeStore from a store check that caught a
+// condition the fault schedule made the view ignore), and the engine's reports that the store broke a rule while
 // running are counted (Result.UnsafeAlarms: false alarms).
 //
 // Garbage written into a lease record is the one fault that outlives the

@@ -223,6 +223,12 @@ func (p *proc) use(name string) {
 	case w.opts.UnsafeStore && errors.Is(err, coord.ErrUnsafeStore):
 		w.count("Use refused: unsafe store")
 		w.rec.note("use %s %s refused: %v", p.name, name, err)
+	case errors.Is(err, coord.ErrUnsafeStore) && p.view.Injected()[faultstore.IgnoredCondition] > 0:
+		// A store check (run again after an unsafe-store alarm, this
+		// Hub's or another's) caught a condition the fault schedule made
+		// this view ignore (the store is otherwise honest): right.
+		w.count("Use refused: the store check caught an ignored condition")
+		w.rec.note("use %s %s refused: %v", p.name, name, err)
 	case w.opts.UnsafeStore && err == nil:
 		w.rec.violate("%s: Use(%s) succeeded on a store that ignores conditions (%s)", p.name, name, w.lies)
 	case err != nil:
