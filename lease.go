@@ -200,9 +200,7 @@ func (k *leaseKeeper) read(ctx context.Context) (observation, error) {
 func (k *leaseKeeper) readTooLarge(ctx context.Context, getErr error) (observation, error) {
 	c := k.c
 	next := observation{known: true, exists: true, corrupt: fmt.Errorf("%w: %v", ErrCorruptRecord, getErr)}
-	lctx, cancel := c.withTimeout(ctx, c.requestTimeout())
-	res, err := c.store.List(lctx, k.key)
-	cancel()
+	res, err := c.store.List(ctx, k.key) // bounded by requestTimeout: c.store's own deadline
 	if err != nil {
 		return observation{}, err
 	}
@@ -329,9 +327,7 @@ func (k *leaseKeeper) nextEpoch(ctx context.Context) (uint64, error) {
 	}
 	e++
 	if k.obs.exists && k.obs.rec == nil {
-		lctx, cancel := k.c.withTimeout(ctx, k.c.requestTimeout())
-		res, err := k.c.store.List(lctx, k.key)
-		cancel()
+		res, err := k.c.store.List(ctx, k.key) // bounded by c.store's own deadline
 		if err != nil {
 			return 0, err
 		}
@@ -359,7 +355,10 @@ func (k *leaseKeeper) write(ctx context.Context, rec leaseRecord, cond driver.Co
 	rec.Workers = c.member.recordCount(k.plugin)
 	rec.Renewed = c.clock.Now().UTC().Truncate(time.Millisecond)
 	start := c.clock.Now()
-	rctx, cancel := c.withTimeout(ctx, timeout)
+	rctx, cancel := ctx, context.CancelFunc(func() {})
+	if timeout < c.requestTimeout() { // c.store's own deadline, whose timer is labelled by the key
+		rctx, cancel = c.withTimeout(ctx, timeout)
+	}
 	v, err := c.store.Put(rctx, k.key, encodeLease(&rec), cond)
 	cancel()
 	switch {

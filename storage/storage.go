@@ -8,7 +8,10 @@
 //     List): an invalid key never reaches the driver, the breaker or the
 //     counts;
 //  2. a closed Bucket refuses the call with driver.ErrClosed;
-//  3. a done context refuses it with the context's error;
+//  3. a done context refuses it with the context's error, and so does
+//     one whose deadline on the Bucket's clock has passed though its timer
+//     has not fired yet (internal/deadline.Err): at one instant the
+//     answer does not depend on which goroutine ran first;
 //  4. an open circuit breaker (Options.Breaker) refuses it;
 //  5. the call is counted (Requests) and sent with a deadline on the
 //     Bucket's clock (internal/deadline) that ends the wait even when the
@@ -123,6 +126,7 @@ type Stats struct {
 // it too.
 type Bucket struct {
 	driver  driver.Store
+	clock   deadline.Clock // nil: the time package
 	bounded *deadline.Store
 	onDone  func(op string, o Outcome)
 	breaker breaker
@@ -144,7 +148,7 @@ func New(d driver.Store, opts Options) *Bucket {
 	if opts.Clock != nil {
 		dclock = opts.Clock
 	}
-	b := &Bucket{driver: d, bounded: deadline.New(d, dclock, opts.Timeout), onDone: opts.OnOutcome}
+	b := &Bucket{driver: d, clock: dclock, bounded: deadline.New(d, dclock, opts.Timeout), onDone: opts.OnOutcome}
 	b.breaker.init(opts.Breaker, opts.Clock)
 	return b
 }
@@ -157,6 +161,9 @@ func (b *Bucket) Driver() driver.Store { return b.driver }
 func (b *Bucket) admit(ctx context.Context, op, key string, class driver.Class, validate func(string) error) error {
 	if err := driver.CheckCall(ctx, op, key, b.closed.Load(), validate); err != nil {
 		return err
+	}
+	if err := deadline.Err(ctx, b.clock); err != nil {
+		return driver.Wrap(op, key, nil, err)
 	}
 	if err := b.breaker.allow(); err != nil {
 		b.refused.Add(1)

@@ -13,6 +13,7 @@ import (
 	"github.com/s3coord/coord/conformance"
 	"github.com/s3coord/coord/driver"
 	"github.com/s3coord/coord/driver/mem"
+	"github.com/s3coord/coord/internal/deadline"
 	"github.com/s3coord/coord/internal/faultstore"
 	"github.com/s3coord/coord/storage"
 )
@@ -433,3 +434,37 @@ func (harness) Options() conformance.Options {
 }
 
 func TestConformance(t *testing.T) { conformance.Run(t, harness{}) }
+
+// lateClock is a clock whose timers never fire: the instant a deadline
+// falls on, before its timer has fired.
+type lateClock struct{ now time.Time }
+
+func (c *lateClock) Now() time.Time                       { return c.now }
+func (c *lateClock) After(time.Duration) <-chan time.Time { return nil }
+
+// A call whose deadline on the Bucket's clock has passed fails with
+// DeadlineExceeded, not with the open breaker's refusal, even before the
+// deadline's timer has fired: at one instant of a virtual clock the answer
+// does not depend on which goroutine ran first.
+func TestDeadlineBeforeBreaker(t *testing.T) {
+	c := &lateClock{now: time.Unix(1000, 0)}
+	f := newFixture(t, storage.Options{Clock: c, Breaker: storage.Breaker{Cooldown: time.Minute, Threshold: 1}})
+	f.fs.SetHooks(faultstore.Hooks{Before: func(context.Context, faultstore.Call) error {
+		f.sent.Add(1)
+		return errors.New("injected")
+	}})
+	ctx, cancel := deadline.WithTimeout(context.Background(), c, time.Second)
+	defer cancel()
+	if _, err := f.b.Get(ctx, "k"); err == nil || f.b.Breaker().State != storage.BreakerOpen {
+		t.Fatalf("%v, breaker %+v: want a failure that opens it", err, f.b.Breaker())
+	}
+	checkWrapped(t, getErr(ctx, f.b), "get", "k", storage.ErrCircuitOpen)
+	c.now = c.now.Add(time.Second)
+	before := f.b.Stats()
+	checkWrapped(t, getErr(ctx, f.b), "get", "k", context.DeadlineExceeded)
+	if after := f.b.Stats(); after.Refused != before.Refused || after.Requests != before.Requests {
+		t.Fatalf("a call past its deadline was counted: %+v, then %+v", before, after)
+	}
+}
+
+func getErr(ctx context.Context, b *storage.Bucket) error { _, err := b.Get(ctx, "k"); return err }

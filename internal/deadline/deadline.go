@@ -50,15 +50,33 @@ type expiry struct {
 // context.DeadlineExceeded (its Err is then context.Canceled on a clock
 // other than the time package's: read the cause, as Cause below does).
 func WithTimeout(ctx context.Context, clock Clock, d time.Duration) (context.Context, context.CancelFunc) {
+	return withTimeout(ctx, clock, d, "")
+}
+
+// labeller is a Clock that labels its timers (the simulation's clocks):
+// timers due at one instant fire in the order of their labels, not in the
+// order goroutines started together happened to make them.
+type labeller interface {
+	AfterAs(label string, d time.Duration) <-chan time.Time
+}
+
+// withTimeout is WithTimeout with its timer labelled label, when clock
+// labels timers.
+func withTimeout(ctx context.Context, clock Clock, d time.Duration, label string) (context.Context, context.CancelFunc) {
 	if clock == nil {
 		return context.WithTimeout(ctx, d)
 	}
 	tctx, cancel := context.WithCancelCause(ctx)
 	at := clock.Now().Add(d)
-	if e, ok := ctx.Value(expiryKey{}).(expiry); !ok || e.clock != clock || at.Before(e.at) {
+	if e, ok := expiryOf(ctx, clock); !ok || at.Before(e) {
 		tctx = context.WithValue(tctx, expiryKey{}, expiry{clock, at})
 	}
-	fired := clock.After(d) // made before the goroutine: timers are made in program order
+	var fired <-chan time.Time // made before the goroutine: timers are made in program order
+	if l, ok := clock.(labeller); ok && label != "" {
+		fired = l.AfterAs(label, d)
+	} else {
+		fired = clock.After(d)
+	}
 	go func() {
 		select {
 		case <-fired:
@@ -67,6 +85,32 @@ func WithTimeout(ctx context.Context, clock Clock, d time.Duration) (context.Con
 		}
 	}()
 	return tctx, func() { cancel(context.Canceled) }
+}
+
+// expiryOf is when ctx expires on clock, if a WithTimeout on clock bounds
+// it. A context that can never be done (context.WithoutCancel) keeps its
+// parent's values but not its deadline: it has none.
+func expiryOf(ctx context.Context, clock Clock) (time.Time, bool) {
+	e, ok := ctx.Value(expiryKey{}).(expiry)
+	if !ok || clock == nil || e.clock != clock || ctx.Done() == nil {
+		return time.Time{}, false
+	}
+	return e.at, true
+}
+
+// Err is ctx's error as Cause reports it, or context.DeadlineExceeded once
+// clock has reached the expiry of a WithTimeout on clock that bounds ctx,
+// even before the timer that ends it has fired: at one instant of a
+// virtual clock, a call then fails the same way whichever goroutine runs
+// first.
+func Err(ctx context.Context, clock Clock) error {
+	if ctx.Err() != nil {
+		return Cause(ctx)
+	}
+	if at, ok := expiryOf(ctx, clock); ok && !clock.Now().Before(at) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // Store bounds every call of a driver.Store (see the package doc).
@@ -102,12 +146,13 @@ func (s *Store) Timeout() time.Duration { return s.timeout }
 
 func noCancel() {}
 
-// bound is ctx with the Store's deadline, or ctx itself when it ends no
-// later already (no context and no timer more: a call costs less, and on
-// a virtual clock every timer costs). ctx itself needs no cancel of its
+// bound is ctx with the Store's deadline for r (its timer labelled by r's
+// operation and key on a clock that labels timers), or ctx itself when it
+// ends no later already (no context and no timer more: a call costs less,
+// and on a virtual clock every timer costs). ctx itself needs no cancel of its
 // own: a call returns once the driver answered, or once ctx is done,
 // which the driver sees.
-func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+func (s *Store) bound(ctx context.Context, r request) (context.Context, context.CancelFunc) {
 	if s.timeout <= 0 {
 		return ctx, noCancel
 	}
@@ -115,10 +160,14 @@ func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc)
 		if dl, ok := ctx.Deadline(); ok && !dl.After(time.Now().Add(s.timeout)) {
 			return ctx, noCancel
 		}
-	} else if e, ok := ctx.Value(expiryKey{}).(expiry); ok && e.clock == s.clock && !e.at.After(s.clock.Now().Add(s.timeout)) {
+	} else if at, ok := expiryOf(ctx, s.clock); ok && !at.After(s.clock.Now().Add(s.timeout)) {
 		return ctx, noCancel
 	}
-	return WithTimeout(ctx, s.clock, s.timeout)
+	label := ""
+	if _, ok := s.clock.(labeller); ok {
+		label = " " + r.op + " " + r.key
+	}
+	return withTimeout(ctx, s.clock, s.timeout, label)
 }
 
 // request is one call of a driver.Store, and answer its result.
@@ -159,10 +208,10 @@ func (r request) sendAsync(ctx context.Context, inner driver.Store, ch chan<- an
 // call makes r's call on a bounded context and returns its answer, or the
 // context's error once it is done, whichever comes first.
 func (s *Store) call(ctx context.Context, r request) answer {
-	ctx, cancel := s.bound(ctx)
+	ctx, cancel := s.bound(ctx, r)
 	defer cancel()
-	if ctx.Err() != nil {
-		return answer{err: driver.Wrap(r.op, r.key, nil, Cause(ctx))}
+	if err := Err(ctx, s.clock); err != nil {
+		return answer{err: driver.Wrap(r.op, r.key, nil, err)}
 	}
 	var a answer
 	if s.inline {

@@ -3,6 +3,7 @@ package deadline_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -99,6 +100,120 @@ func TestAWrapperOfMemIsNotTrusted(t *testing.T) {
 		start := time.Now()
 		if _, err := st.Get(context.Background(), "k"); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) != 5*time.Second {
 			t.Errorf("%v after %v, want DeadlineExceeded after 5s", err, time.Since(start))
+		}
+	})
+}
+
+// lateClock is a clock whose timers fire only when told: the instant a
+// deadline falls on, before its timer has fired.
+type lateClock struct {
+	now   time.Time
+	fired chan time.Time
+}
+
+func (c *lateClock) Now() time.Time                       { return c.now }
+func (c *lateClock) After(time.Duration) <-chan time.Time { return c.fired }
+
+// At the instant a WithTimeout expires, Err reports DeadlineExceeded
+// whether or not its timer has fired yet, and a call is not sent.
+func TestErrAtTheDeadlineInstant(t *testing.T) {
+	c := &lateClock{now: time.Unix(1000, 0), fired: make(chan time.Time)}
+	ctx, cancel := deadline.WithTimeout(context.Background(), c, time.Second)
+	defer cancel()
+	if err := deadline.Err(ctx, c); err != nil {
+		t.Fatalf("before the deadline: %v", err)
+	}
+	c.now = c.now.Add(time.Second)
+	if ctx.Err() != nil {
+		t.Fatal("the timer fired")
+	}
+	if err := deadline.Err(ctx, c); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("at the deadline: %v, want DeadlineExceeded", err)
+	}
+	if err := deadline.Err(ctx, &lateClock{now: c.now}); err != nil {
+		t.Fatalf("on another clock: %v", err)
+	}
+	sent := 0
+	fs := faultstore.New(mem.New(mem.Options{}), 1)
+	fs.SetHooks(faultstore.Hooks{Before: func(context.Context, faultstore.Call) error { sent++; return nil }})
+	if _, err := deadline.New(fs, c, time.Minute).Get(ctx, "k"); !errors.Is(err, context.DeadlineExceeded) || sent != 0 {
+		t.Fatalf("a call at the deadline: %v, %d sent", err, sent)
+	}
+}
+
+// A context.WithoutCancel of a context that expires never expires: it
+// gets the Store's deadline of its own (a call on it used to wait for a
+// hung driver forever, the parent's expiry read as its own), and a
+// WithTimeout of it is not cut short by the parent's.
+func TestWithoutCancelHasNoDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		clk := realClock{}
+		parent, cancel := deadline.WithTimeout(context.Background(), clk, time.Second)
+		defer cancel()
+		detached := context.WithoutCancel(parent)
+		fs := faultstore.New(mem.New(mem.Options{}), 1)
+		fs.Set(faultstore.Faults{HangIgnoresContext: true})
+		defer fs.ReleaseHangs()
+		st := deadline.New(fs, clk, 5*time.Second)
+		fs.HangNext(1)
+		start := time.Now()
+		if _, err := st.Get(detached, "k"); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) != 5*time.Second {
+			t.Fatalf("%v after %v, want DeadlineExceeded after 5s", err, time.Since(start))
+		}
+		if err := deadline.Err(detached, clk); err != nil {
+			t.Fatalf("the detached context: %v", err)
+		}
+		long, cancelLong := deadline.WithTimeout(detached, clk, time.Minute)
+		defer cancelLong()
+		time.Sleep(time.Second)
+		if err := deadline.Err(long, clk); err != nil {
+			t.Fatalf("a minute's timeout of the detached context, after a second: %v", err)
+		}
+	})
+}
+
+// realClock is the time package as a Clock other than nil (inside a
+// synctest bubble: fake time).
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// labelClock is the time package as a Clock that labels its timers, and
+// records the labels.
+type labelClock struct {
+	realClock
+	labels chan string
+}
+
+func (c labelClock) AfterAs(label string, d time.Duration) <-chan time.Time {
+	c.labels <- label
+	return time.After(d)
+}
+
+// On a clock that labels its timers, the deadline of a request is
+// labelled by its operation and key: requests that goroutines started
+// together time out at one instant in the order of their keys, not in the
+// order the scheduler let the goroutines make their timers.
+func TestDeadlineTimersAreLabelled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		clk := labelClock{labels: make(chan string, 4)}
+		fs := faultstore.New(mem.New(mem.Options{}), 1)
+		st := deadline.New(fs, clk, 5*time.Second)
+		if _, err := st.Put(context.Background(), "a/k", []byte("v"), driver.None); err != nil {
+			t.Fatal(err)
+		}
+		fs.HangNext(1)
+		if _, err := st.Get(context.Background(), "a/k"); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("a hung get: %v", err)
+		}
+		close(clk.labels)
+		var got []string
+		for l := range clk.labels {
+			got = append(got, l)
+		}
+		if want := []string{" put a/k", " get a/k"}; !slices.Equal(got, want) {
+			t.Fatalf("timer labels %q, want %q", got, want)
 		}
 	})
 }

@@ -60,13 +60,14 @@ func (c *procClock) trueDuration(d time.Duration) time.Duration {
 // process is paused fires when it resumes. Every timer is an event of the
 // sequencer, even one due now (a channel ready at once would race with
 // the other cases of a select).
-func (c *procClock) After(d time.Duration) <-chan time.Time { return c.afterAs("", d) }
+func (c *procClock) After(d time.Duration) <-chan time.Time { return c.AfterAs("", d) }
 
-// afterAs is After with its event labelled what (after the clock's own
+// AfterAs is After with its event labelled what (after the clock's own
 // label): timers that goroutines started at once make for one instant
 // then fire in the order of their labels, not in the order the scheduler
-// let the goroutines make them.
-func (c *procClock) afterAs(what string, d time.Duration) <-chan time.Time {
+// let the goroutines make them. (internal/deadline labels the deadlines
+// of store requests by their operation and key with it.)
+func (c *procClock) AfterAs(what string, d time.Duration) <-chan time.Time {
 	ch := make(chan time.Time, 1)
 	at := time.Now()
 	if d > 0 {

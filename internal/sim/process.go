@@ -706,10 +706,10 @@ func (p *proc) linger() time.Duration {
 // sleep waits d on the process's clock, or until the process ends.
 func (p *proc) sleep(d time.Duration) bool { return p.sleepAs("", d) }
 
-// sleepAs is sleep on a timer labelled what (procClock.afterAs).
+// sleepAs is sleep on a timer labelled what (procClock.AfterAs).
 func (p *proc) sleepAs(what string, d time.Duration) bool {
 	select {
-	case <-p.clock.afterAs(what, d):
+	case <-p.clock.AfterAs(what, d):
 		return p.ctx.Err() == nil
 	case <-p.ctx.Done():
 		return false

@@ -302,9 +302,13 @@ func replay(t *testing.T, opts Options) {
 // besides seeds that once did not replay: 47, 142 (a store that turns,
 // two unsafe-store alarms; its Uses at the healing once ran at once, in
 // the scheduler's order, behind one store check), 15000045 and 546001638
-// (plugins lingering on timers of one label and one instant).
+// (plugins lingering on timers of one label and one instant), 50000150 (a
+// stand-in's release at a Close's deadline, refused by the breaker before
+// the deadline's timer had fired, or refused by the deadline) and
+// 34000102 (parallel claims whose request deadlines, timers of one label
+// and one instant, fired in the order their goroutines made them).
 func TestSimReplaysExactly(t *testing.T) {
-	seeds := []uint64{47, 142, 15_000_045, 546_001_638}
+	seeds := []uint64{47, 142, 15_000_045, 546_001_638, 50_000_150, 34_000_102}
 	for i := range envInt("COORD_SIM_EXACT", 6) {
 		seeds = append(seeds, uint64(1_000_003*(i+1))) // far from the quick slice's seeds
 	}
