@@ -519,16 +519,18 @@ func (k *leaseKeeper) lostCause(ctx context.Context) error {
 // that shows another version, or none, is followed by the GET, which reads
 // what it is; one that fails is replaced by the GET, so that a store
 // refusing LIST (a policy without s3:ListBucket) costs the count, not the
-// leadership. The LIST gets half the budget left (a renewal's request
-// budget), so that a slow or hung LIST leaves the GET and the renewal
-// their time before the renew deadline.
+// leadership. The LIST gets a quarter of the budget left (a renewal's
+// request budget), so that a slow or hung LIST leaves the GET and the
+// renewal their time before the renew deadline, and a failed one puts
+// the next count off (membership.listFailed).
 func (k *leaseKeeper) readBack(ctx context.Context, budget func() time.Duration) error {
 	c := k.c
 	if prefix, ok := c.member.listDue(k, c.clock.Now()); ok {
-		lctx, cancel := c.withTimeout(ctx, budget()/2)
+		lctx, cancel := c.withTimeout(ctx, budget()/4)
 		res, err := c.store.List(lctx, prefix)
 		cancel()
 		if err != nil {
+			c.member.listFailed(c.clock.Now())
 			c.log.Debug(c.prefix+" listing workers failed", "err", err)
 		} else {
 			c.member.counted(res)

@@ -51,8 +51,8 @@ func readWorkerDetails(ctx context.Context, store driver.Store, prefix string, w
 const staleAfter = 3
 
 // countEvery is how long after its last count the leader counts the
-// worker records again (and it counts at its first renewal after each
-// election). It counts with its read-back (see leaseKeeper.readBack): the
+// worker records again (and it counts at its second renewal after each
+// election, see askCleanup). It counts with its read-back (see leaseKeeper.readBack): the
 // first renewal due at or after that time reads its record back with one
 // LIST of the directory that holds the record and the worker records,
 // instead of the GET, counts the active workers, writes the count in that
@@ -95,7 +95,6 @@ type membership struct {
 	c           *Coordinator
 	prefix, key string
 	started     time.Time
-	countDue    bool      // loop-owned: a count is asked for (after an election)
 	nextCount   time.Time // loop-owned: when the leader counts again
 	led         bool      // loop-owned: the last cycle saw this process lead
 
@@ -123,9 +122,22 @@ func (m *membership) init(c *Coordinator) {
 	m.nextBeat = m.started
 }
 
-// askCleanup makes the leader's next renewal count the workers and find
-// stale records (once after each election). Loop only.
-func (m *membership) askCleanup() { m.countDue = true }
+// askCleanup makes the leader's second renewal after an election count
+// the workers and find stale records: not the first, which a failover's
+// fault (worker LISTs hanging with the old leader's requests) would
+// delay while the new leader's first renewal deadline is nearest. Loop
+// only.
+func (m *membership) askCleanup() {
+	m.nextCount = m.c.clock.Now().Add(m.c.cfg.HeartbeatInterval)
+}
+
+// listFailed puts the next count off after a counting LIST failed (or
+// hung to its budget): a store whose LISTs fail then delays at most one
+// renewal in max(4 countEvery, LeaseTimeout), never every one. Loop
+// only.
+func (m *membership) listFailed(now time.Time) {
+	m.nextCount = now.Add(max(4*countEvery(m.c.cfg), m.c.cfg.LeaseTimeout))
+}
 
 // listDue reports whether the read-back of keeper k's renewal starting at
 // now is to count the workers, and the prefix to LIST: the directory of
@@ -134,10 +146,10 @@ func (m *membership) askCleanup() { m.countDue = true }
 // whether this one succeeds or not. Loop only.
 func (m *membership) listDue(k *leaseKeeper, now time.Time) (string, bool) {
 	c := m.c
-	if c.cfg.DisableMembership || k != c.lease || (!m.countDue && now.Before(m.nextCount)) {
+	if c.cfg.DisableMembership || k != c.lease || now.Before(m.nextCount) {
 		return "", false
 	}
-	m.countDue, m.nextCount = false, now.Add(countEvery(c.cfg))
+	m.nextCount = now.Add(countEvery(c.cfg))
 	return k.key[:strings.LastIndexByte(k.key, '/')+1], true
 }
 
