@@ -459,7 +459,7 @@ func (k *leaseKeeper) renew(ctx context.Context, mutate func(*leaseRecord)) (hel
 	case wrote:
 		k.renewStart = start
 		if k.term != nil {
-			k.term.extend(start.Add(c.cfg.RenewDeadline))
+			k.term.extend(start, start.Add(c.cfg.RenewDeadline))
 		}
 		k.observeOwn(start)
 		return true, false, nil
@@ -474,7 +474,7 @@ func (k *leaseKeeper) renew(ctx context.Context, mutate func(*leaseRecord)) (hel
 		// The adopted write may be older than the deadline already set;
 		// extend only moves deadlines forward.
 		if k.term != nil {
-			k.term.extend(k.renewStart.Add(c.cfg.RenewDeadline))
+			k.term.extend(k.renewStart, k.renewStart.Add(c.cfg.RenewDeadline))
 		}
 		return true, true, nil
 	default:
@@ -610,12 +610,21 @@ func (t *term) watch(clock clock.Clock) {
 	}
 }
 
-func (t *term) extend(d time.Time) {
+// extend moves the renew deadline to d, after a write sent at sent. A
+// write sent at or after the deadline extends nothing: the leadership
+// had ended by then (the watchdog may not have run yet, after a pause),
+// and what it held may have been taken over meanwhile (a plugin claim,
+// which lapses with the renewals that carry it), so the term ends now.
+func (t *term) extend(sent, d time.Time) {
 	t.mu.Lock()
-	if d.After(t.deadline) {
+	lapsed := !sent.Before(t.deadline)
+	if !lapsed && d.After(t.deadline) {
 		t.deadline = d
 	}
 	t.mu.Unlock()
+	if lapsed {
+		t.cancel(ErrRenewDeadline)
+	}
 }
 
 // alive reports whether the leadership holds at now.
