@@ -59,7 +59,6 @@ type Coordinator struct {
 	watchers []*watcher
 	latest   *plugin.Change // the last change emitted (Observe's first event)
 	closed   bool
-	changes  *signal // fired when this process starts or stops leading
 
 	heartbeats    atomic.Uint64
 	elections     atomic.Uint64
@@ -177,9 +176,8 @@ type pluginRun struct {
 }
 
 type watcher struct {
-	ch      chan plugin.Change
-	closed  bool
-	dropped atomic.Uint64
+	ch     chan plugin.Change
+	closed bool
 }
 
 const observerBuffer = 64
@@ -205,7 +203,6 @@ func newCoordinator(h *Hub, mode Mode, ns, pluginName string) *Coordinator {
 		slots:  make(map[string]*slot),
 		subs:   make(map[string]*slot),
 		wake:   make(chan struct{}, 1), stopping: make(chan struct{}), done: make(chan struct{}),
-		changes: newSignal(),
 	}
 	seed := h.seedFor(fmt.Sprintf("coordinator/%s/%s/%s", mode, ns, pluginName))
 	c.rng = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
@@ -848,18 +845,16 @@ func (c *Coordinator) notePlugin(s *slot, leader string, epoch uint64, value str
 // sendLatest sends ch on a buffered channel without blocking: when the
 // channel is full its oldest event is dropped (and counted) to make room,
 // so a slow reader always gets the latest state last.
-// It returns how many it dropped.
-func (c *Coordinator) sendLatest(out chan plugin.Change, ch plugin.Change) (dropped uint64) {
+func (c *Coordinator) sendLatest(out chan plugin.Change, ch plugin.Change) {
 	for {
 		select {
 		case out <- ch:
-			return dropped
+			return
 		default:
 		}
 		select {
 		case <-out:
 			c.dropped.Add(1)
-			dropped++
 		default:
 		}
 	}
@@ -870,7 +865,7 @@ func (c *Coordinator) emit(ch plugin.Change) {
 	defer c.mu.Unlock()
 	c.latest = &ch
 	for _, w := range c.watchers {
-		w.dropped.Add(c.sendLatest(w.ch, ch))
+		c.sendLatest(w.ch, ch)
 	}
 }
 

@@ -215,7 +215,6 @@ func (c *Coordinator) startTerm(start time.Time) bool {
 	c.mu.Lock()
 	c.term = t
 	c.mu.Unlock()
-	c.changes.fire()
 	c.observeLeader()
 	c.el.started(t)
 	return true
@@ -251,7 +250,6 @@ func (c *Coordinator) stepDown(cause error) {
 	c.mu.Lock()
 	c.term = nil
 	c.mu.Unlock()
-	c.changes.fire()
 	c.ends.count(cause)
 	level := slog.LevelWarn
 	if errors.Is(cause, ErrResigned) {
