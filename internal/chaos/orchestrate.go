@@ -555,19 +555,26 @@ func (r *run) sleepRand(maxD time.Duration) {
 }
 
 // round is one leader-aimed fault and its failover.
-func (r *run) round(ctx context.Context) error {
-	o := r.o
+// settle reaps crashed workers and waits until every plugin has one
+// running leader. It reports false (a miss is recorded, the crashed
+// reaped) when that does not happen within FailoverTimeout.
+func (r *run) settle(ctx context.Context) (bool, error) {
 	if err := r.reapCrashed(); err != nil {
-		return err
+		return false, err
 	}
 	ok, err := r.waitStable(ctx)
-	if err != nil {
-		return err
+	if err != nil || ok {
+		return ok, err
 	}
-	if !ok {
-		r.res.Missed = append(r.res.Missed, fmt.Sprintf("no single running leader for every plugin within %v at %s (leaders %v)",
-			o.FailoverTimeout, Wall(time.Now().UnixNano()), r.leaders()))
-		return r.reapCrashed()
+	r.res.Missed = append(r.res.Missed, fmt.Sprintf("no single running leader for every plugin within %v at %s (leaders %v)",
+		r.o.FailoverTimeout, Wall(time.Now().UnixNano()), r.leaders()))
+	return false, r.reapCrashed()
+}
+
+func (r *run) round(ctx context.Context) error {
+	o := r.o
+	if ok, err := r.settle(ctx); !ok || err != nil {
+		return err
 	}
 	if o.Noise {
 		r.noise()

@@ -217,17 +217,8 @@ func judgeTurns(intervals []Interval, spells []Spell, bound time.Duration) TurnR
 // the store turns honest again after the hold, and the victim is healed.
 func (r *run) turnRound(ctx context.Context) error {
 	o, tr := r.o, r.o.turn
-	if err := r.reapCrashed(); err != nil {
+	if ok, err := r.settle(ctx); !ok || err != nil {
 		return err
-	}
-	ok, err := r.waitStable(ctx)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		r.res.Missed = append(r.res.Missed, fmt.Sprintf("no single running leader for every plugin within %v at %s (leaders %v)",
-			o.FailoverTimeout, Wall(time.Now().UnixNano()), r.leaders()))
-		return r.reapCrashed()
 	}
 	// Leaders that have led a while, at a random phase of their renewals.
 	time.Sleep(2 * o.HeartbeatInterval)
